@@ -1,0 +1,27 @@
+//! Marketplace leads: an Azure Functions custom handler that receives
+//! Microsoft commercial-marketplace leads from Partner Center, stores them in
+//! Azure Table storage, and emails a digest of new leads on a schedule.
+//!
+//! Layout, one module per concept:
+//!
+//! - [`lead`] — the lead payload, parsed and normalised.
+//! - [`store`] — Azure Table storage — the only module that knows `azure_data_tables`.
+//! - [`digest`] — the digest run: window by checkpoint, rendering, sending.
+//! - [`email`] — email transports (Azure Communication Services, SMTP).
+//! - [`functions`] — the Azure Functions custom-handler protocol.
+//! - [`routes`] — the HTTP endpoints (warp filters and handlers).
+//! - [`startup`] — builds the application and runs it until stopped.
+//! - [`schedule`] — NCRONTAB schedules, for standalone mode.
+//! - [`configuration`] — settings from the environment, validated once.
+//! - [`telemetry`] — logging.
+
+pub mod configuration;
+pub mod digest;
+pub mod email;
+pub mod functions;
+pub mod lead;
+pub mod routes;
+pub mod schedule;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

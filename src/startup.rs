@@ -1,0 +1,159 @@
+//! Builds the application from settings and runs it until stopped.
+//!
+//! Under the Functions host (`FUNCTIONS_CUSTOMHANDLER_PORT` set) it binds the
+//! host's port and lets the host own keys and the timer. Standalone it binds
+//! `127.0.0.1:7071` (same URLs as `func start`), checks the ingest key
+//! itself and runs the digest schedule itself.
+
+use crate::configuration::Settings;
+use crate::digest::DigestRunner;
+use crate::routes::{routes, AppState};
+use crate::store::LeadStore;
+use anyhow::Context as _;
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use time::OffsetDateTime;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    standalone: bool,
+    settings: Settings,
+}
+
+impl Application {
+    /// Binds the port (so `port()` is known before running: tests ask for
+    /// port 0) and creates the tables if missing.
+    pub async fn build(settings: Settings, standalone_port: u16) -> anyhow::Result<Self> {
+        let standalone = settings.host_port.is_none();
+        let port = settings.host_port.unwrap_or(standalone_port);
+        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+            .await
+            .with_context(|| format!("Failed to bind 127.0.0.1:{port}"))?;
+
+        let store = LeadStore::new(&settings.storage)?;
+        // Not fatal: storage may come up after us, and every request retries.
+        if let Err(e) = store.ensure_tables().await {
+            tracing::warn!(error = %e, "could not check the tables at start-up; will retry on use");
+        }
+        let required_key = if standalone {
+            if settings.ingest_key.is_none() {
+                tracing::warn!(
+                    "LEAD_INGEST_KEY is not set: ANYONE who can reach this port can post leads \
+                     and run the digest. Fine on a laptop; set it before exposing the port."
+                );
+            }
+            settings.ingest_key.clone().map(Arc::new)
+        } else {
+            None
+        };
+        let digest = DigestRunner::new(
+            store.clone(),
+            settings.digest.clone(),
+            settings.storage.leads_table.clone(),
+        );
+        Ok(Self {
+            listener,
+            state: AppState {
+                store,
+                digest,
+                required_key,
+            },
+            standalone,
+            settings,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn digest(&self) -> DigestRunner {
+        self.state.digest.clone()
+    }
+
+    /// Serves until `shutdown` resolves; in-flight requests then finish.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let scheduler = self.standalone.then(|| {
+            tokio::spawn(run_schedule(
+                self.state.digest.clone(),
+                self.settings.digest.schedule.clone(),
+                stop_rx.clone(),
+            ))
+        });
+        tracing::info!(
+            port = self.port(),
+            mode = if self.standalone { "standalone" } else { "functions-host" },
+            table = %self.settings.storage.leads_table,
+            "listening on 127.0.0.1"
+        );
+        warp::serve(routes(self.state))
+            .incoming(self.listener)
+            .graceful(async move {
+                shutdown.await;
+                let _ = stop_tx.send(true);
+            })
+            .run()
+            .await;
+        if let Some(scheduler) = scheduler {
+            let _ = scheduler.await;
+        }
+        tracing::info!("stopped");
+    }
+
+    /// Serves until SIGTERM or Ctrl-C.
+    pub async fn run_until_stopped(self) {
+        self.run_until(shutdown_signal()).await
+    }
+}
+
+/// Standalone mode's timer: runs the digest at each occurrence of the
+/// schedule. A run in progress finishes before shutdown.
+async fn run_schedule(
+    digest: DigestRunner,
+    schedule: crate::schedule::Schedule,
+    mut stop: watch::Receiver<bool>,
+) {
+    tracing::info!(schedule = schedule.expression(), "digest schedule started");
+    loop {
+        let now = OffsetDateTime::now_utc();
+        let Some(next) = schedule.next_after(now) else {
+            tracing::warn!("the digest schedule has no future occurrence");
+            return;
+        };
+        let wait = (next - now).try_into().unwrap_or_default();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return,
+        }
+        // Failures are logged and recorded by the run; the next tick retries.
+        let _ = digest.run(OffsetDateTime::now_utc(), false).await;
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("Ctrl-C received; finishing in-flight requests"),
+        _ = terminate => tracing::info!("SIGTERM received; finishing in-flight requests"),
+    }
+}

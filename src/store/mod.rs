@@ -1,0 +1,541 @@
+//! The store: the only code that knows `azure_data_tables`.
+//!
+//! Two tables: the leads table (`LEADS_TABLE`, one row per lead plus a
+//! de-duplication marker, see [`keys`]) and the digest-state table
+//! (`<LEADS_TABLE>Digest`: the checkpoint and the run history). Everything
+//! else speaks in our own types: [`Lead`], [`StoredLead`], [`Checkpoint`].
+
+mod entity;
+pub mod keys;
+
+use crate::configuration::{StorageAccount, StorageCredentials, StorageSettings};
+use crate::lead::Lead;
+use anyhow::Context as _;
+use azure_core::error::ErrorKind;
+use azure_core::{Etag, StatusCode};
+use azure_data_tables::prelude::*;
+use futures::StreamExt;
+use serde_json::{json, Map, Value};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+pub use keys::LeadId;
+
+/// Ingest answers within seconds, so retries of one operation stop here.
+/// The digest's settle margin (30 s) relies on this being much shorter.
+pub const WRITE_DEADLINE: Duration = Duration::from_secs(6);
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_millis(1_000);
+
+const CHECKPOINT_PARTITION: &str = "checkpoint";
+const CHECKPOINT_ROW: &str = "LeadDigest";
+const RUN_PARTITION: &str = "run";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Storage could not be reached or kept failing within the deadline.
+    #[error("storage is unavailable: {0:#}")]
+    Unavailable(anyhow::Error),
+    /// Someone else changed the row first (optimistic concurrency).
+    #[error("the row was changed by another writer")]
+    Conflict,
+    /// Storage refused the request; retrying will not help.
+    #[error("storage rejected the request: {0:#}")]
+    Rejected(anyhow::Error),
+}
+
+/// What happened to a lead handed to [`LeadStore::save`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaveOutcome {
+    Created(LeadId),
+    /// The same content was already stored today.
+    Duplicate(LeadId),
+}
+
+/// A lead read back from the table.
+#[derive(Debug, Clone)]
+pub struct StoredLead {
+    pub id: String,
+    pub received_at: OffsetDateTime,
+    pub lead: Lead,
+}
+
+/// Opaque version of a row, for optimistic concurrency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version(String);
+
+/// How far the digest has reported, and the run currently sending, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Every lead received at or before this instant has been reported.
+    pub reported_through: OffsetDateTime,
+    pub claim: Option<Claim>,
+}
+
+/// A run that is sending the digest of `(reported_through, window_end]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub run_id: uuid::Uuid,
+    pub window_end: OffsetDateTime,
+    pub claimed_at: OffsetDateTime,
+}
+
+/// One digest run, as recorded in the run history.
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    pub run_id: uuid::Uuid,
+    pub started_at: OffsetDateTime,
+    pub window_start: Option<OffsetDateTime>,
+    pub window_end: Option<OffsetDateTime>,
+    pub lead_count: usize,
+    pub outcome: String,
+    pub message_id: Option<String>,
+    pub error: Option<String>,
+    pub duration: Duration,
+}
+
+#[derive(Clone)]
+pub struct LeadStore {
+    leads: TableClient,
+    digest: TableClient,
+}
+
+impl std::fmt::Debug for LeadStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeadStore")
+            .field("leads", &self.leads.table_name())
+            .field("digest", &self.digest.table_name())
+            .finish()
+    }
+}
+
+impl LeadStore {
+    /// Builds the clients; no I/O.
+    pub fn new(settings: &StorageSettings) -> anyhow::Result<Self> {
+        let service = service_client(&settings.account)?;
+        Ok(Self {
+            leads: service.table_client(&settings.leads_table),
+            digest: service.table_client(settings.digest_table()),
+        })
+    }
+
+    /// Creates both tables if missing.
+    pub async fn ensure_tables(&self) -> Result<(), StoreError> {
+        for table in [&self.leads, &self.digest] {
+            let created = with_retries("create table", || async {
+                match table.create().await {
+                    Ok(_) => Ok(()),
+                    Err(e) if status_of(&e) == Some(StatusCode::Conflict) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            })
+            .await;
+            created.map_err(|e| match e {
+                StoreError::Rejected(e) => {
+                    StoreError::Rejected(e.context(format!("table {}", table.table_name())))
+                }
+                other => other,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Stores a lead durably, once per content and UTC day. Returns only
+    /// after the service has committed the row (or found it already there).
+    #[tracing::instrument(skip_all, fields(fingerprint = %lead.fingerprint.short_hex(8)))]
+    pub async fn save(
+        &self,
+        lead: &Lead,
+        received_at: OffsetDateTime,
+    ) -> Result<SaveOutcome, StoreError> {
+        let received_at = keys::truncate_to_micros(received_at);
+        let partition = keys::partition_key(received_at);
+        let row_key = keys::lead_row_key(received_at, &lead.fingerprint);
+        let id = LeadId::new(received_at.date(), &lead.fingerprint);
+        let (row, marker) =
+            entity::lead_entities(lead, &partition, &row_key, id.as_str(), received_at);
+        let partition_client = self.leads.partition_key_client(&partition);
+
+        // Marker and row in one entity-group transaction: both or neither, so
+        // a failure mid-way never leaves half a lead, and a concurrent
+        // duplicate loses on the marker.
+        let response = with_retries("save lead", || async {
+            partition_client
+                .transaction()
+                .insert(&marker)?
+                .insert(&row)?
+                .await
+        })
+        .await?;
+
+        let failed = response
+            .operation_responses
+            .iter()
+            .find(|op| !op.status_code.is_success());
+        match failed.map(|op| op.status_code) {
+            None => Ok(SaveOutcome::Created(id)),
+            Some(StatusCode::Conflict) => Ok(SaveOutcome::Duplicate(id)),
+            Some(status) => Err(StoreError::Rejected(anyhow::anyhow!(
+                "batch operation answered {status}"
+            ))),
+        }
+    }
+
+    /// Streams the leads received in `(after, through]`, oldest first, one
+    /// page (≤ 1,000 rows) at a time, reading only that key range.
+    pub fn leads_between(
+        &self,
+        after: OffsetDateTime,
+        through: OffsetDateTime,
+    ) -> impl futures::Stream<Item = Result<Vec<StoredLead>, StoreError>> + Send + 'static {
+        let filter = keys::window_filter(after, through);
+        self.leads
+            .query()
+            .filter(filter)
+            .into_stream::<Map<String, Value>>()
+            .map(|page| {
+                let page = page.map_err(classify)?;
+                Ok(page.entities.iter().filter_map(stored_lead).collect())
+            })
+    }
+
+    /// The digest checkpoint, if a digest ever ran.
+    pub async fn checkpoint(&self) -> Result<Option<(Checkpoint, Version)>, StoreError> {
+        let client = self
+            .digest
+            .partition_key_client(CHECKPOINT_PARTITION)
+            .entity_client(CHECKPOINT_ROW);
+        let response = with_retries("read checkpoint", || async {
+            match client.get::<Map<String, Value>>().await {
+                Ok(found) => Ok(Some(found)),
+                Err(e) if status_of(&e) == Some(StatusCode::NotFound) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .await?;
+        let Some(response) = response else {
+            return Ok(None);
+        };
+        let checkpoint = checkpoint_from_row(&response.entity).ok_or_else(|| {
+            StoreError::Rejected(anyhow::anyhow!("the checkpoint row is malformed"))
+        })?;
+        Ok(Some((checkpoint, Version(response.etag.to_string()))))
+    }
+
+    /// Writes the checkpoint if it is still at `expected` (`None`: if there
+    /// is none yet). [`StoreError::Conflict`] when another run got there first.
+    pub async fn write_checkpoint(
+        &self,
+        checkpoint: &Checkpoint,
+        expected: Option<&Version>,
+    ) -> Result<Version, StoreError> {
+        let row = checkpoint_row(checkpoint);
+        let etag: Etag = match expected {
+            None => {
+                let response = with_retries("create checkpoint", || async {
+                    self.digest.insert::<_, Value>(&row)?.await
+                })
+                .await
+                .map_err(conflict_on(StatusCode::Conflict))?;
+                response.etag
+            }
+            Some(Version(etag)) => {
+                let client = self
+                    .digest
+                    .partition_key_client(CHECKPOINT_PARTITION)
+                    .entity_client(CHECKPOINT_ROW);
+                let condition = IfMatchCondition::Etag(Etag::from(etag.clone()));
+                let response = with_retries("update checkpoint", || async {
+                    client.update(&row, condition.clone())?.await
+                })
+                .await
+                .map_err(conflict_on(StatusCode::PreconditionFailed))?;
+                response.etag
+            }
+        };
+        Ok(Version(etag.to_string()))
+    }
+
+    /// Appends a run to the run history.
+    pub async fn record_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        let row = run_row(run);
+        with_retries("record run", || async {
+            self.digest.insert::<_, Value>(&row)?.await
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// The newest `limit` runs, newest first.
+    pub async fn recent_runs(&self, limit: usize) -> Result<Vec<Map<String, Value>>, StoreError> {
+        let filter = format!("PartitionKey eq {}", keys::odata_string(RUN_PARTITION));
+        let mut stream = self
+            .digest
+            .query()
+            .filter(filter)
+            .into_stream::<Map<String, Value>>();
+        let mut runs = Vec::new();
+        while let Some(page) = stream.next().await {
+            runs.extend(page.map_err(classify)?.entities);
+        }
+        runs.truncate(limit);
+        Ok(runs)
+    }
+}
+
+fn service_client(account: &StorageAccount) -> anyhow::Result<TableServiceClient> {
+    use azure_storage::{CloudLocation, StorageCredentials as Azure};
+    let credentials = match &account.credentials {
+        StorageCredentials::AccountKey(key) => {
+            Azure::access_key(account.name.clone(), key.expose().to_owned())
+        }
+        StorageCredentials::SasToken(sas) => {
+            Azure::sas_token(sas.expose()).context("Failed to read the SAS token")?
+        }
+        StorageCredentials::Identity => Azure::token_credential(
+            azure_identity::create_default_credential()
+                .context("Failed to set up managed identity credentials")?,
+        ),
+    };
+    // Our own client: connection pooling on, and a bound on every attempt.
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(ATTEMPT_TIMEOUT)
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build()
+        .context("Failed to build the HTTP client")?;
+    let location = CloudLocation::Custom {
+        account: account.name.clone(),
+        uri: account
+            .table_endpoint
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned(),
+    };
+    Ok(
+        azure_data_tables::clients::TableServiceClientBuilder::with_location(location, credentials)
+            // Retries are ours (`with_retries`): bounded by a deadline.
+            .retry(azure_core::RetryOptions::none())
+            .transport(azure_core::TransportOptions::new(Arc::new(http)))
+            .build(),
+    )
+}
+
+fn status_of(error: &azure_core::Error) -> Option<StatusCode> {
+    match error.kind() {
+        ErrorKind::HttpResponse { status, .. } => Some(*status),
+        _ => None,
+    }
+}
+
+/// Transient: worth another attempt.
+fn is_transient(error: &azure_core::Error) -> bool {
+    match status_of(error) {
+        Some(status) => {
+            status.is_server_error()
+                || matches!(
+                    status,
+                    StatusCode::RequestTimeout | StatusCode::TooManyRequests
+                )
+        }
+        None => matches!(error.kind(), ErrorKind::Io | ErrorKind::Credential),
+    }
+}
+
+fn classify(error: azure_core::Error) -> StoreError {
+    if is_transient(&error) {
+        StoreError::Unavailable(error.into())
+    } else {
+        StoreError::Rejected(error.into())
+    }
+}
+
+fn conflict_on(status: StatusCode) -> impl Fn(StoreError) -> StoreError {
+    move |error| match &error {
+        StoreError::Rejected(e) => match e.downcast_ref::<azure_core::Error>() {
+            Some(e) if status_of(e) == Some(status) => StoreError::Conflict,
+            _ => error,
+        },
+        _ => error,
+    }
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or [`WRITE_DEADLINE`]
+/// passes, backing off exponentially between transient failures.
+async fn with_retries<T, F, Fut>(operation: &'static str, attempt: F) -> Result<T, StoreError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = azure_core::Result<T>>,
+{
+    let deadline = tokio::time::Instant::now() + WRITE_DEADLINE;
+    let mut backoff = FIRST_BACKOFF;
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let error = match tokio::time::timeout(remaining, attempt()).await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(e)) if !is_transient(&e) => {
+                return Err(StoreError::Rejected(
+                    anyhow::Error::new(e).context(format!("Failed to {operation}")),
+                ))
+            }
+            Ok(Err(e)) => anyhow::Error::new(e),
+            Err(_) => anyhow::anyhow!("timed out"),
+        };
+        if tokio::time::Instant::now() + backoff >= deadline {
+            return Err(StoreError::Unavailable(error.context(format!(
+                "Failed to {operation} after {attempts} attempts"
+            ))));
+        }
+        tracing::debug!(operation, attempts, error = %error, "transient storage error; retrying");
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+fn stored_lead(row: &Map<String, Value>) -> Option<StoredLead> {
+    let raw = entity::raw_body(row)?;
+    let lead = Lead::parse(raw.as_bytes()).ok()?;
+    Some(StoredLead {
+        id: row.get("LeadId")?.as_str()?.to_owned(),
+        received_at: entity::received_at(row)?,
+        lead,
+    })
+}
+
+fn datetime_value(at: OffsetDateTime) -> Value {
+    json!(at.format(&Rfc3339).unwrap_or_default())
+}
+
+fn datetime_of(row: &Map<String, Value>, column: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(row.get(column)?.as_str()?, &Rfc3339).ok()
+}
+
+fn checkpoint_row(checkpoint: &Checkpoint) -> Map<String, Value> {
+    let mut row = Map::from_iter([
+        ("PartitionKey".to_owned(), json!(CHECKPOINT_PARTITION)),
+        ("RowKey".to_owned(), json!(CHECKPOINT_ROW)),
+        (
+            "ReportedThrough".to_owned(),
+            datetime_value(checkpoint.reported_through),
+        ),
+        (
+            "ReportedThrough@odata.type".to_owned(),
+            json!("Edm.DateTime"),
+        ),
+    ]);
+    if let Some(claim) = &checkpoint.claim {
+        row.insert("ClaimRunId".into(), json!(claim.run_id.to_string()));
+        row.insert("ClaimWindowEnd".into(), datetime_value(claim.window_end));
+        row.insert("ClaimWindowEnd@odata.type".into(), json!("Edm.DateTime"));
+        row.insert("ClaimedAt".into(), datetime_value(claim.claimed_at));
+        row.insert("ClaimedAt@odata.type".into(), json!("Edm.DateTime"));
+    }
+    row
+}
+
+fn checkpoint_from_row(row: &Map<String, Value>) -> Option<Checkpoint> {
+    let claim = match row.get("ClaimRunId").and_then(Value::as_str) {
+        Some(run_id) => Some(Claim {
+            run_id: run_id.parse().ok()?,
+            window_end: datetime_of(row, "ClaimWindowEnd")?,
+            claimed_at: datetime_of(row, "ClaimedAt")?,
+        }),
+        None => None,
+    };
+    Some(Checkpoint {
+        reported_through: datetime_of(row, "ReportedThrough")?,
+        claim,
+    })
+}
+
+fn run_row(run: &RunRecord) -> Map<String, Value> {
+    // Newest first in key order: the row key counts down from the far future.
+    let micros = (run.started_at.unix_timestamp_nanos() / 1_000) as i64;
+    let inverted = i64::MAX - micros;
+    let mut row = Map::from_iter([
+        ("PartitionKey".to_owned(), json!(RUN_PARTITION)),
+        (
+            "RowKey".to_owned(),
+            json!(format!("{inverted:019}-{}", run.run_id.simple())),
+        ),
+        ("RunId".to_owned(), json!(run.run_id.to_string())),
+        ("StartedAt".to_owned(), datetime_value(run.started_at)),
+        ("StartedAt@odata.type".to_owned(), json!("Edm.DateTime")),
+        ("LeadCount".to_owned(), json!(run.lead_count)),
+        ("Outcome".to_owned(), json!(run.outcome)),
+        (
+            "DurationMs".to_owned(),
+            json!(run.duration.as_millis() as i64),
+        ),
+    ]);
+    for (column, at) in [
+        ("WindowStart", run.window_start),
+        ("WindowEnd", run.window_end),
+    ] {
+        if let Some(at) = at {
+            row.insert(column.into(), datetime_value(at));
+            row.insert(format!("{column}@odata.type"), json!("Edm.DateTime"));
+        }
+    }
+    if let Some(id) = &run.message_id {
+        row.insert("MessageId".into(), json!(id));
+    }
+    if let Some(error) = &run.error {
+        row.insert("Error".into(), json!(error));
+    }
+    row
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn checkpoint_round_trips_through_a_row() {
+        let checkpoint = Checkpoint {
+            reported_through: datetime!(2026-11-22 10:00:00.123456 UTC),
+            claim: Some(Claim {
+                run_id: uuid::Uuid::new_v4(),
+                window_end: datetime!(2026-11-22 11:00:00 UTC),
+                claimed_at: datetime!(2026-11-22 11:00:30 UTC),
+            }),
+        };
+        assert_eq!(
+            checkpoint_from_row(&checkpoint_row(&checkpoint)),
+            Some(checkpoint.clone())
+        );
+        let released = Checkpoint {
+            claim: None,
+            ..checkpoint
+        };
+        assert_eq!(
+            checkpoint_from_row(&checkpoint_row(&released)),
+            Some(released)
+        );
+    }
+
+    #[test]
+    fn run_rows_sort_newest_first() {
+        let run = |at| RunRecord {
+            run_id: uuid::Uuid::nil(),
+            started_at: at,
+            window_start: None,
+            window_end: None,
+            lead_count: 0,
+            outcome: "no-leads".into(),
+            message_id: None,
+            error: None,
+            duration: Duration::ZERO,
+        };
+        let older = run_row(&run(datetime!(2026-11-22 10:00:00 UTC)));
+        let newer = run_row(&run(datetime!(2026-11-22 11:00:00 UTC)));
+        assert!(newer["RowKey"].as_str() < older["RowKey"].as_str());
+    }
+}
