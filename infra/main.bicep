@@ -1,0 +1,404 @@
+// Marketplace leads: one resource group holding the Flex Consumption Function App
+// (custom handler `handler`, functions LeadIngest and LeadDigest), its storage
+// (host, deployment package, leads and digest-state tables), monitoring, Azure
+// Communication Services email for the hourly digest, and an alert that mails the
+// digest recipients when either function fails.
+//
+// Deploy:  DIGEST_TO='sales@contoso.com' az deployment group create -g <rg> -p infra/main.bicepparam
+// Publish: scripts/build-release && func azure functionapp publish <functionAppName>
+
+targetScope = 'resourceGroup'
+
+// ---------------------------------------------------------------- parameters
+
+@description('Function App name; also the stem of the other resource names. Must be globally unique (it becomes <name>.azurewebsites.net).')
+@minLength(2)
+@maxLength(40)
+param appName string = 'leads-${uniqueString(resourceGroup().id)}'
+
+@description('Region for everything regional. Flex Consumption is offered in a subset of regions: `az functionapp list-flexconsumption-locations`.')
+param location string = resourceGroup().location
+
+@description('Who receives the digest and the failure alerts: addresses separated by ";" or ",". Required, so a deployment never mails nobody.')
+@minLength(3)
+param digestTo string
+
+@description('NCRONTAB (six fields, seconds first, UTC) for LeadDigest; function.json reads it as %DIGEST_SCHEDULE%. Default: hourly, on the hour.')
+param digestSchedule string = '0 0 * * * *'
+
+@description('How many hours back a digest looks when it has no checkpoint yet (first run, or after the state table was emptied).')
+param digestLookbackHours string = '24'
+
+@description('Table holding the leads. The digest state (checkpoint and run history) goes in "<name>Digest". Table names are 3-63 letters or digits, not starting with a digit.')
+@minLength(3)
+@maxLength(57) // leaves room for the 'Digest' suffix within the 63-character limit
+param leadsTableName string = 'MarketplaceLeads'
+
+@description('Where Communication Services keeps email data at rest (a geography such as "United States", "Europe", "UK"); it cannot be changed later.')
+param acsDataLocation string = 'United States'
+
+// ---------------------------------------------------------------- names and constants
+
+// Storage account names are 3-24 lowercase letters/digits and globally unique; appName may
+// contain hyphens or capitals, so derive the name from a hash instead of from appName.
+var storageAccountName = 'st${uniqueString(resourceGroup().id, appName)}'
+var deploymentContainerName = 'app-package'
+var digestTableName = '${leadsTableName}Digest'
+
+// Digest recipients as a clean list: "a@x.com; b@y.com," -> ['a@x.com', 'b@y.com'].
+var digestRecipients = filter(map(split(replace(digestTo, ',', ';'), ';'), address => trim(address)), address => !empty(address))
+
+// Built-in role definition GUIDs (identical in every tenant).
+var roleStorageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+var roleStorageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+var roleCommunicationAndEmailServiceOwner = '09976791-48a7-449e-bb21-39d1a415f350'
+
+// ---------------------------------------------------------------- storage
+
+resource storage 'Microsoft.Storage/storageAccounts@2025-06-01' = {
+  name: storageAccountName
+  location: location
+  kind: 'StorageV2'
+  sku: {
+    name: 'Standard_LRS'
+  }
+  properties: {
+    accessTier: 'Hot'
+    // Identity only: the host (AzureWebJobsStorage__accountName), the deployment container and
+    // the handler's tables are all reached with the app's managed identity, so no keys exist to leak.
+    allowSharedKeyAccess: false
+    defaultToOAuthAuthentication: true
+    allowBlobPublicAccess: false
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+  }
+}
+
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2025-06-01' = {
+  parent: storage
+  name: 'default'
+}
+
+// Flex Consumption deploys from a package in this container (functionAppConfig.deployment).
+resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2025-06-01' = {
+  parent: blobService
+  name: deploymentContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2025-06-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource leadsTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2025-06-01' = {
+  parent: tableService
+  name: leadsTableName
+}
+
+resource digestTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2025-06-01' = {
+  parent: tableService
+  name: digestTableName
+}
+
+// ---------------------------------------------------------------- monitoring
+
+resource logs 'Microsoft.OperationalInsights/workspaces@2025-02-01' = {
+  name: 'log-${appName}'
+  location: location
+  properties: {
+    sku: {
+      name: 'PerGB2018'
+    }
+    retentionInDays: 30
+  }
+}
+
+resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
+  name: 'appi-${appName}'
+  location: location
+  kind: 'web'
+  properties: {
+    Application_Type: 'web'
+    WorkspaceResourceId: logs.id
+  }
+}
+
+// ---------------------------------------------------------------- email (Azure Communication Services)
+
+resource emailService 'Microsoft.Communication/emailServices@2025-05-01' = {
+  name: 'ecs-${appName}'
+  location: 'global'
+  properties: {
+    dataLocation: acsDataLocation
+  }
+}
+
+// Azure-managed domain: <guid>.azurecomm.net, no DNS to set up, enough for one digest an hour
+// (its send quota is low; move to a custom domain for more).
+resource emailDomain 'Microsoft.Communication/emailServices/domains@2025-05-01' = {
+  parent: emailService
+  name: 'AzureManagedDomain'
+  location: 'global'
+  properties: {
+    domainManagement: 'AzureManaged'
+    userEngagementTracking: 'Disabled'
+  }
+}
+
+resource acs 'Microsoft.Communication/communicationServices@2025-05-01' = {
+  name: 'acs-${appName}'
+  location: 'global'
+  properties: {
+    dataLocation: acsDataLocation
+    linkedDomains: [
+      emailDomain.id
+    ]
+  }
+}
+
+// ---------------------------------------------------------------- function app (Flex Consumption)
+
+resource plan 'Microsoft.Web/serverfarms@2025-03-01' = {
+  name: 'plan-${appName}'
+  location: location
+  kind: 'functionapp'
+  sku: {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  }
+  properties: {
+    reserved: true // Linux
+  }
+}
+
+resource app 'Microsoft.Web/sites@2025-03-01' = {
+  name: appName
+  location: location
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'SystemAssigned'
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    siteConfig: {
+      minTlsVersion: '1.2'
+      // No ftpsState here: Flex Consumption has no FTP(S) endpoint, Microsoft lists
+      // `ftpsState` among the Flex deprecations ("FTPS not supported") and ARM rejects
+      // Site.SiteConfig.FtpsState on Flex sites (error 51021). FTP credentials are also
+      // switched off below (basicPublishingCredentialsPolicies 'ftp').
+      //
+      // Exactly the settings the handler and host need. Flex takes the runtime from
+      // functionAppConfig.runtime, so FUNCTIONS_WORKER_RUNTIME / FUNCTIONS_EXTENSION_VERSION
+      // must not appear (they are on Microsoft's list of Flex Consumption deprecations).
+      // tests/infra/test_bicep.py checks these names against src/configuration.rs.
+      appSettings: [
+        {
+          // Host storage through the managed identity (no connection string, no key).
+          name: 'AzureWebJobsStorage__accountName'
+          value: storage.name
+        }
+        {
+          name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
+          value: appInsights.properties.ConnectionString
+        }
+        {
+          name: 'LEADS_TABLE'
+          value: leadsTable.name
+        }
+        {
+          name: 'DIGEST_SCHEDULE'
+          value: digestSchedule
+        }
+        {
+          name: 'DIGEST_TO'
+          value: join(digestRecipients, ';')
+        }
+        {
+          name: 'DIGEST_FROM'
+          value: 'DoNotReply@${emailDomain.properties.fromSenderDomain}'
+        }
+        {
+          name: 'DIGEST_LOOKBACK_HOURS'
+          value: digestLookbackHours
+        }
+        {
+          // Email is sent with the app's managed identity (Bearer token), not an access key.
+          name: 'ACS_ENDPOINT'
+          value: 'https://${acs.properties.hostName}'
+        }
+      ]
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storage.properties.primaryEndpoints.blob}${deploymentContainer.name}'
+          authentication: {
+            type: 'SystemAssignedIdentity'
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        // Leads arrive one by one and the digest runs hourly: a small ceiling bounds cost.
+        maximumInstanceCount: 40
+        instanceMemoryMB: 2048
+      }
+      runtime: {
+        name: 'custom'
+        version: '1.0'
+      }
+    }
+  }
+}
+
+// No basic-auth (username/password) publishing: deployments authenticate with Entra ID.
+resource ftpPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2025-03-01' = {
+  parent: app
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2025-03-01' = {
+  parent: app
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+// ---------------------------------------------------------------- role assignments for the app's identity
+
+// Host storage (timer locks, keys) and the deployment package both live in blobs.
+resource appBlobDataOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, app.id, roleStorageBlobDataOwner)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleStorageBlobDataOwner)
+    principalId: app.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Table data access is scoped to the two tables the handler uses, not the whole account.
+// Both tables are created here, so the handler never needs to create one in Azure (with a
+// table-scoped role a "create table" call may be refused with 403 rather than answered 409).
+resource appLeadsTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(leadsTable.id, app.id, roleStorageTableDataContributor)
+  scope: leadsTable
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleStorageTableDataContributor)
+    principalId: app.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appDigestTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(digestTable.id, app.id, roleStorageTableDataContributor)
+  scope: digestTable
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleStorageTableDataContributor)
+    principalId: app.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Sending email with Entra ID needs this role on the Communication Services resource.
+resource appAcsEmailSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(acs.id, app.id, roleCommunicationAndEmailServiceOwner)
+  scope: acs
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleCommunicationAndEmailServiceOwner)
+    principalId: app.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// ---------------------------------------------------------------- failure alert
+
+// The people who read the digest are the ones who need to know it (or lead intake) broke.
+resource failureActionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
+  name: 'ag-${appName}'
+  location: 'global'
+  properties: {
+    groupShortName: 'leadsfail' // at most 12 characters
+    enabled: true
+    emailReceivers: map(range(0, length(digestRecipients)), i => {
+      name: 'digest-recipient-${i}'
+      emailAddress: digestRecipients[i]
+      useCommonAlertSchema: true
+    })
+  }
+}
+
+// A failed invocation of either function. 401/403 are callers without a valid function key,
+// rejected by the host before the handler runs: noise, not a failure of ours.
+var failedInvocationsQuery = '''
+requests
+| where operation_Name in ('LeadDigest', 'LeadIngest')
+| where success == false
+| where resultCode !in ('401', '403')
+'''
+
+resource failureAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: 'alert-${appName}-function-failures'
+  location: location
+  kind: 'LogAlert'
+  properties: {
+    displayName: '${appName}: LeadDigest or LeadIngest failed'
+    description: 'A LeadDigest run or a LeadIngest call failed. Look at the function\'s invocations and logs in Application Insights; a failed digest is retried on the next run from its checkpoint.'
+    severity: 1
+    enabled: true
+    scopes: [
+      appInsights.id
+    ]
+    // Every 5 minutes over the last 15, so telemetry that arrives a few minutes late is still
+    // seen; autoMitigate makes the alert stateful, so one failure sends one email, not three.
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    autoMitigate: true
+    criteria: {
+      allOf: [
+        {
+          query: failedInvocationsQuery
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          dimensions: [
+            {
+              name: 'operation_Name'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+          ]
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    actions: {
+      actionGroups: [
+        failureActionGroup.id
+      ]
+    }
+  }
+}
+
+// ---------------------------------------------------------------- outputs
+
+output functionAppName string = app.name
+
+@description('Where Partner Center posts leads. The function key is not included: see getKeyCommand.')
+output leadIngestUrl string = 'https://${app.properties.defaultHostName}/api/LeadIngest'
+
+@description('Prints the LeadIngest URL with its function key (run after the code is published; needs az login).')
+output getKeyCommand string = 'echo "https://${app.properties.defaultHostName}/api/LeadIngest?code=$(az functionapp function keys list -g ${resourceGroup().name} -n ${app.name} --function-name LeadIngest --query default -o tsv)"'
