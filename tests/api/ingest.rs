@@ -1,0 +1,311 @@
+//! LeadIngest against a real Azurite: statuses, stored columns read back
+//! with a plain client, de-duplication, concurrency, storage outage.
+
+use crate::helpers::{spawn_app, spawn_app_with, testdata, AppOptions, Azurite};
+use serde_json::Value;
+
+#[tokio::test]
+async fn every_sample_payload_gets_the_right_status_and_columns() {
+    let app = spawn_app().await;
+
+    let response = app.post_lead(testdata("appsource-contact-me.json")).await;
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "created");
+    let id = body["id"].as_str().unwrap().to_owned();
+
+    for name in [
+        "partner-center-test-lead.json",
+        "seed-example.json",
+        "sparse-fields.json",
+    ] {
+        assert_eq!(app.post_lead(testdata(name)).await.status(), 201, "{name}");
+    }
+
+    let rows = app.lead_rows().await;
+    assert_eq!(rows.len(), 4);
+    let row = |first: &str| {
+        rows.iter()
+            .find(|r| r.get("Email").and_then(Value::as_str) == Some(first))
+            .unwrap_or_else(|| panic!("row with Email {first}"))
+    };
+
+    let zoe = row("zoe.nakamura@fabrikam.co.jp");
+    assert_eq!(zoe["LeadId"], id.as_str());
+    assert_eq!(zoe["FirstName"], "Zoë");
+    assert_eq!(zoe["LastName"], "Nakamura-O'Brien");
+    assert_eq!(zoe["Phone"], "+81 3-1234-5678");
+    assert_eq!(zoe["Country"], "Japan");
+    assert_eq!(zoe["Company"], "Fabrikam 株式会社");
+    assert_eq!(zoe["Title"], "VP, Data & AI");
+    assert_eq!(zoe["OfferTitle"], "Contoso Analytics");
+    assert_eq!(zoe["OfferDisplayName"], "Contoso Analytics");
+    assert_eq!(
+        zoe["LeadSource"],
+        "SPZA-PLT|fabrikamsoftware.contoso-analytics"
+    );
+    assert_eq!(zoe["LeadSourceChannel"], "SPZA");
+    assert_eq!(zoe["LeadSourceAction"], "PLT");
+    assert_eq!(
+        zoe["LeadSourceOfferId"],
+        "fabrikamsoftware.contoso-analytics"
+    );
+    assert_eq!(zoe["ActionCode"], "PLT");
+    assert_eq!(
+        zoe["Description"],
+        "Please contact me about pricing for 500 seats."
+    );
+    assert_eq!(zoe["IsTestLead"], false);
+    assert_eq!(
+        zoe["RawBody"].as_str().unwrap().as_bytes(),
+        testdata("appsource-contact-me.json").as_slice(),
+        "raw body verbatim"
+    );
+    let info: Value = serde_json::from_str(zoe["CustomerInfo"].as_str().unwrap()).unwrap();
+    assert_eq!(info["Company"], "Fabrikam 株式会社");
+    // A real Edm.DateTime, not a string.
+    assert_eq!(zoe["ReceivedAt@odata.type"], "Edm.DateTime");
+    assert!(zoe["CreatedTime"].as_str().unwrap().starts_with("20"));
+
+    let test_lead = row("MSFT_TEST_636573304831318844@test.com");
+    assert_eq!(test_lead["IsTestLead"], true);
+    assert_eq!(test_lead["Phone"], "1234567890");
+
+    let seed = row("someone@contoso.com");
+    assert_eq!(seed["LeadSource"], "AzureMarketplace");
+    assert!(
+        seed.get("LeadSourceChannel").is_none(),
+        "bare source is not split"
+    );
+
+    let sparse = row("buyer@northwind.example");
+    assert!(sparse.get("FirstName").is_none(), "blank is absent");
+    assert!(sparse.get("Description").is_none(), "a lone space is blank");
+    assert_eq!(sparse["LeadSourceAction"], "Create");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_json_gets_400_and_stores_nothing() {
+    let app = spawn_app().await;
+    let response = app.post_lead(testdata("invalid-missing-comma.json")).await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("not valid JSON"));
+
+    for bad in ["[]", "{}", "42", "", "null"] {
+        let response = app.post_lead(bad).await;
+        assert_eq!(response.status(), 400, "{bad:?}");
+        let body: Value = response.json().await.unwrap();
+        assert!(body["error"].is_string());
+    }
+    assert!(app.rows().await.is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_body_gets_413() {
+    let app = spawn_app().await;
+    let big = format!(r#"{{"Description":"{}"}}"#, "x".repeat(65 * 1024));
+    assert_eq!(app.post_lead(big).await.status(), 413);
+    assert!(app.rows().await.is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn any_content_type_is_read_as_json() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .post(format!("{}/api/LeadIngest", app.address))
+        .header("content-type", "text/plain")
+        .body(testdata("seed-example.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_duplicate_delivery_is_stored_once_and_acknowledged() {
+    let app = spawn_app().await;
+    let first = app.post_lead(testdata("seed-example.json")).await;
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+
+    // Same content, different formatting: still the same lead.
+    let reformatted: Value = serde_json::from_slice(&testdata("seed-example.json")).unwrap();
+    let second = app.post_lead(reformatted.to_string()).await;
+    assert_eq!(second.status(), 200);
+    let second: Value = second.json().await.unwrap();
+    assert_eq!(second["status"], "duplicate");
+    assert_eq!(second["id"], first["id"]);
+
+    assert_eq!(app.lead_rows().await.len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_duplicates_store_one_entity() {
+    let app = spawn_app().await;
+    let body = testdata("appsource-contact-me.json");
+    let responses = futures::future::join_all((0..10).map(|_| app.post_lead(body.clone()))).await;
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        9,
+        "{statuses:?}"
+    );
+    assert_eq!(app.lead_rows().await.len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_distinct_leads_store_a_hundred_entities() {
+    let app = spawn_app().await;
+    let posts = (0..100).map(|i| {
+        app.post_lead(format!(
+            r#"{{"UserDetails":{{"FirstName":"Lead{i}","Email":"lead{i}@contoso.com"}},"OfferTitle":"Load"}}"#
+        ))
+    });
+    let responses = futures::future::join_all(posts).await;
+    assert!(responses.iter().all(|r| r.status() == 201));
+    let rows = app.lead_rows().await;
+    assert_eq!(rows.len(), 100);
+    let mut names: Vec<_> = rows
+        .iter()
+        .map(|r| r["FirstName"].as_str().unwrap())
+        .collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 100);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn storage_outage_gives_503_and_nothing_half_written() {
+    let mut azurite = Azurite::start_persistent();
+    let app = spawn_app_with(AppOptions {
+        storage: azurite.connection_string(),
+        ..AppOptions::default()
+    })
+    .await;
+    assert_eq!(
+        app.post_lead(testdata("seed-example.json")).await.status(),
+        201
+    );
+
+    azurite.stop();
+    let started = std::time::Instant::now();
+    let response = app.post_lead(testdata("appsource-contact-me.json")).await;
+    assert_eq!(response.status(), 503);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "bounded retries, answered in {:?}",
+        started.elapsed()
+    );
+    let body: Value = response.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("not stored"));
+
+    azurite.restart();
+    let rows = app.rows().await;
+    assert_eq!(
+        rows.len(),
+        2,
+        "the first lead and its marker, nothing else: {rows:?}"
+    );
+    assert!(rows
+        .iter()
+        .all(|r| r.get("Email").is_none() || r["Email"] == "someone@contoso.com"));
+
+    // The lead that got 503 can be delivered again and is then stored.
+    assert_eq!(
+        app.post_lead(testdata("appsource-contact-me.json"))
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(app.lead_rows().await.len(), 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn standalone_key_is_checked() {
+    let app = spawn_app_with(AppOptions {
+        key: Some("s3cret-key".into()),
+        ..AppOptions::default()
+    })
+    .await;
+    let url = format!("{}/api/LeadIngest", app.address);
+    let body = testdata("seed-example.json");
+
+    let none = app
+        .client
+        .post(&url)
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(none.status(), 401);
+    let none: Value = none.json().await.unwrap();
+    assert!(!none.to_string().contains("s3cret"));
+    let wrong = app
+        .client
+        .post(format!("{url}?code=wrong"))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert!(app.rows().await.is_empty());
+
+    let by_query = app
+        .client
+        .post(format!("{url}?code=s3cret-key"))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_query.status(), 201);
+    let by_header = app
+        .client
+        .post(&url)
+        .header("x-functions-key", "s3cret-key")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_header.status(), 200, "same lead again: duplicate");
+    // Readiness never needs the key.
+    let ready = app.client.get(&app.address).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn wrong_method_and_unknown_path_get_json_errors() {
+    let app = spawn_app().await;
+    let get = app
+        .client
+        .get(format!("{}/api/LeadIngest", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), 405);
+    let body: Value = get.json().await.unwrap();
+    assert!(body["error"].is_string());
+    let missing = app
+        .client
+        .post(format!("{}/api/Nope", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    app.stop().await;
+}

@@ -1,0 +1,139 @@
+//! The Functions host's side of the custom-handler protocol, sent exactly as
+//! the host sends it.
+
+use crate::helpers::{free_port, spawn_app_with, testdata, AppOptions};
+use serde_json::Value;
+
+async fn host_app() -> crate::helpers::TestApp {
+    // Under the host, the handler binds FUNCTIONS_CUSTOMHANDLER_PORT.
+    spawn_app_with(AppOptions {
+        host_port: Some(free_port()),
+        // The host checks keys; a configured standalone key must not apply.
+        key: Some("standalone-only".into()),
+        ..AppOptions::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn readiness_probe_and_forwarded_lead() {
+    let app = host_app().await;
+    assert!(app
+        .address
+        .ends_with(&app.settings.host_port.unwrap().to_string()));
+
+    let ready = app
+        .client
+        .get(format!("{}/", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+
+    // Forwarded unchanged: /api prefix, query string with the host's key.
+    let body = testdata("seed-example.json");
+    let response = app
+        .client
+        .post(format!(
+            "{}/api/LeadIngest?code=aHostFunctionKey==",
+            app.address
+        ))
+        .header("content-type", "application/json")
+        .header("content-length", body.len().to_string())
+        .header("x-forwarded-for", "203.0.113.7:51234")
+        .header("x-original-url", "/api/LeadIngest?code=aHostFunctionKey==")
+        .header("x-arr-log-id", "1b2c3d4e")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    assert_eq!(app.lead_rows().await.len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn timer_invocation_with_null_schedule_status() {
+    let app = host_app().await;
+    let payload = r#"{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":null,"IsPastDue":false}},"Metadata":{"sys":{"MethodName":"LeadDigest","UtcNow":"2023-09-07T11:40:45.004275Z","RandGuid":"35e6e68c-5d6b-4f0e-9f4b-1b2c3d4e5f60"}}}"#;
+    let response = app
+        .client
+        .post(format!("{}/LeadDigest", app.address))
+        .header(
+            "X-Azure-Functions-InvocationId",
+            uuid::Uuid::new_v4().to_string(),
+        )
+        .header("X-Azure-Functions-HostVersion", "4.1036.1.23224")
+        .header("content-type", "application/json")
+        .body(payload)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["Outputs"], serde_json::json!({}));
+    assert_eq!(body["ReturnValue"], Value::Null);
+    let logs = body["Logs"].as_array().unwrap();
+    assert!(
+        logs[0].as_str().unwrap().contains("no-new-leads"),
+        "{logs:?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn timer_invocation_with_populated_schedule_status_sends_the_digest() {
+    let app = host_app().await;
+    assert_eq!(
+        app.post_lead(testdata("seed-example.json")).await.status(),
+        201
+    );
+    // The digest reports leads older than its settle margin: run it as of
+    // a minute from now through the library, as the timer would then.
+    let payload = r#"{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":{"Last":"2023-09-07T10:00:00+00:00","Next":"2023-09-07T12:00:00+00:00","LastUpdated":"2023-09-07T11:00:00.1234567+00:00"},"IsPastDue":true}},"Metadata":{"sys":{"MethodName":"LeadDigest","UtcNow":"2023-09-07T11:40:45.004275Z","RandGuid":"35e6e68c-5d6b-4f0e-9f4b-1b2c3d4e5f60"}}}"#;
+    let response = app
+        .client
+        .post(format!("{}/LeadDigest", app.address))
+        .header(
+            "X-Azure-Functions-InvocationId",
+            uuid::Uuid::new_v4().to_string(),
+        )
+        .body(payload)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["Logs"][0].is_string());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_failed_digest_answers_500_with_the_reason() {
+    let app = spawn_app_with(AppOptions {
+        host_port: Some(free_port()),
+        smtp_url: None,
+        ..AppOptions::default()
+    })
+    .await;
+    let response = app
+        .client
+        .post(format!("{}/LeadDigest", app.address))
+        .body(r#"{"Data":{"timer":{"ScheduleStatus":null,"IsPastDue":false}},"Metadata":{}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    let body: Value = response.json().await.unwrap();
+    let log = body["Logs"][0].as_str().unwrap();
+    assert!(
+        log.contains("SMTP_URL") && log.contains("ACS_ENDPOINT"),
+        "{log}"
+    );
+    // Ingest keeps working without a transport.
+    assert_eq!(
+        app.post_lead(testdata("seed-example.json")).await.status(),
+        201
+    );
+    app.stop().await;
+}
