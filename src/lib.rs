@@ -12,9 +12,11 @@
 //! - [`routes`] — the HTTP endpoints (warp filters and handlers).
 //! - [`startup`] — builds the application and runs it until stopped.
 //! - [`schedule`] — NCRONTAB schedules, for standalone mode.
+//! - [`clock`] — the time source (tests move it instead of sleeping).
 //! - [`configuration`] — settings from the environment, validated once.
 //! - [`telemetry`] — logging.
 
+pub mod clock;
 pub mod configuration;
 pub mod digest;
 pub mod email;

@@ -11,6 +11,7 @@
 //! Standalone mode has no host in front of it, so when a key is configured
 //! every route but readiness requires it (`?code=` or `x-functions-key`).
 
+use crate::clock::Clock;
 use crate::configuration::Secret;
 use crate::digest::{DigestError, DigestRunner};
 use crate::functions::{InvokeResponse, TimerInvocation};
@@ -23,7 +24,6 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Instant;
 use subtle::ConstantTimeEq;
-use time::OffsetDateTime;
 use warp::http::StatusCode;
 use warp::reply::{self, Response};
 use warp::{Filter, Rejection, Reply};
@@ -35,6 +35,7 @@ pub struct AppState {
     pub digest: DigestRunner,
     /// `Some` only in standalone mode with `LEAD_INGEST_KEY` set.
     pub required_key: Option<Arc<Secret>>,
+    pub clock: Clock,
 }
 
 /// All routes, with JSON errors for anything that does not match.
@@ -190,7 +191,7 @@ struct Stored<'a> {
 /// unavailable — never 2xx unless the lead is in the table.
 async fn ingest(body: Bytes, state: AppState) -> Response {
     let started = Instant::now();
-    let received_at = OffsetDateTime::now_utc();
+    let received_at = state.clock.now();
     let bytes = body.len();
     let lead = match Lead::parse(&body) {
         Ok(lead) => lead,
@@ -260,7 +261,7 @@ async fn invoke_digest(body: Bytes, state: AppState) -> Response {
     if invocation.is_past_due() {
         tracing::info!("timer is past due; running now");
     }
-    match state.digest.run(OffsetDateTime::now_utc(), false).await {
+    match state.digest.run(state.clock.now(), false).await {
         Ok(report) => {
             reply::json(&InvokeResponse::with_logs(vec![report.summary()])).into_response()
         }
@@ -271,7 +272,7 @@ async fn invoke_digest(body: Bytes, state: AppState) -> Response {
 /// Manual run, as the host's admin endpoint: 202 once the run is done
 /// (the run is short, and waiting lets the caller see its outcome).
 async fn run_digest_now(state: AppState) -> Response {
-    match state.digest.run(OffsetDateTime::now_utc(), false).await {
+    match state.digest.run(state.clock.now(), false).await {
         Ok(report) => reply::with_status(
             reply::json(&serde_json::json!({
                 "runId": report.run_id.to_string(),

@@ -5,6 +5,7 @@
 //! `127.0.0.1:7071` (same URLs as `func start`), checks the ingest key
 //! itself and runs the digest schedule itself.
 
+use crate::clock::Clock;
 use crate::configuration::Settings;
 use crate::digest::DigestRunner;
 use crate::routes::{routes, AppState};
@@ -13,7 +14,6 @@ use anyhow::Context as _;
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use time::OffsetDateTime;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -28,6 +28,15 @@ impl Application {
     /// Binds the port (so `port()` is known before running: tests ask for
     /// port 0) and creates the tables if missing.
     pub async fn build(settings: Settings, standalone_port: u16) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, standalone_port, Clock::default()).await
+    }
+
+    /// As [`Application::build`], with a clock tests can move.
+    pub async fn build_with_clock(
+        settings: Settings,
+        standalone_port: u16,
+        clock: Clock,
+    ) -> anyhow::Result<Self> {
         let standalone = settings.host_port.is_none();
         let port = settings.host_port.unwrap_or(standalone_port);
         let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
@@ -61,6 +70,7 @@ impl Application {
                 store,
                 digest,
                 required_key,
+                clock,
             },
             standalone,
             settings,
@@ -82,6 +92,7 @@ impl Application {
             tokio::spawn(run_schedule(
                 self.state.digest.clone(),
                 self.settings.digest.schedule.clone(),
+                self.state.clock.clone(),
                 stop_rx.clone(),
             ))
         });
@@ -116,11 +127,12 @@ impl Application {
 async fn run_schedule(
     digest: DigestRunner,
     schedule: crate::schedule::Schedule,
+    clock: Clock,
     mut stop: watch::Receiver<bool>,
 ) {
     tracing::info!(schedule = schedule.expression(), "digest schedule started");
     loop {
-        let now = OffsetDateTime::now_utc();
+        let now = clock.now();
         let Some(next) = schedule.next_after(now) else {
             tracing::warn!("the digest schedule has no future occurrence");
             return;
@@ -131,7 +143,7 @@ async fn run_schedule(
             _ = stop.changed() => return,
         }
         // Failures are logged and recorded by the run; the next tick retries.
-        let _ = digest.run(OffsetDateTime::now_utc(), false).await;
+        let _ = digest.run(clock.now(), false).await;
     }
 }
 

@@ -4,8 +4,9 @@
 
 use azure_data_tables::prelude::*;
 use futures::StreamExt;
+use marketplace_leads::clock::Clock;
 use marketplace_leads::configuration::Settings;
-use marketplace_leads::digest::DigestRunner;
+use marketplace_leads::digest::{DigestError, DigestRunner, RunReport, SETTLE};
 use marketplace_leads::startup::Application;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -260,6 +261,7 @@ pub struct TestApp {
     pub table: String,
     pub recipient: String,
     pub settings: Settings,
+    pub clock: Clock,
     pub client: reqwest::Client,
     pub tables: TableServiceClient,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -312,7 +314,8 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     env.extend(options.extra.iter().cloned());
     let settings = Settings::from_lookup(|name| env.get(name).cloned()).expect("test settings");
 
-    let app = Application::build(settings.clone(), 0)
+    let clock = Clock::default();
+    let app = Application::build_with_clock(settings.clone(), 0, clock.clone())
         .await
         .expect("build the application");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -343,6 +346,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         table,
         recipient,
         settings,
+        clock,
         client: reqwest::Client::new(),
         tables,
         stop: Some(stop_tx),
@@ -366,6 +370,13 @@ impl TestApp {
             .send()
             .await
             .expect("POST /api/LeadIngest")
+    }
+
+    /// Lets the digest's settle margin pass, then runs the digest once, as
+    /// the timer would.
+    pub async fn run_digest(&self) -> Result<RunReport, DigestError> {
+        self.clock.advance(SETTLE + Duration::from_secs(1));
+        self.digest().run(self.clock.now(), false).await
     }
 
     pub fn digest(&self) -> DigestRunner {
