@@ -1,7 +1,7 @@
 //! Azure Communication Services (ACS) email transport.
 //!
 //! Sends an [`Email`] through the ACS email REST API (`emails:send`, GA
-//! version [`API_VERSION`]) and then polls the long-running operation until
+//! version 2023-03-31) and then polls the long-running operation until
 //! ACS reports it `Succeeded`, so the caller only moves the digest checkpoint
 //! on a message the service has actually taken.
 //!
@@ -34,7 +34,7 @@ use tokio::time::Instant;
 use url::Url;
 
 /// The GA version of the email API; 2025-09-01 has the same shape.
-pub const API_VERSION: &str = "2023-03-31";
+const API_VERSION: &str = "2023-03-31";
 /// Audience of the managed-identity token.
 const TOKEN_RESOURCE: &str = "https://communication.azure.com";
 /// Version of the App Service / Functions identity endpoint protocol.
