@@ -8,6 +8,7 @@
 //! - [`store`] — Azure Table storage — the only module that knows `azure_data_tables`.
 //! - [`digest`] — the digest run: window by checkpoint, rendering, sending.
 //! - [`email`] — email transports (Azure Communication Services, SMTP).
+//! - [`export`] — `leads list` and `leads export`: stored leads as a table, CSV or JSON Lines.
 //! - [`functions`] — the Azure Functions custom-handler protocol.
 //! - [`routes`] — the HTTP endpoints (warp filters and handlers).
 //! - [`startup`] — builds the application and runs it until stopped.
@@ -20,6 +21,7 @@ pub mod clock;
 pub mod configuration;
 pub mod digest;
 pub mod email;
+pub mod export;
 pub mod functions;
 pub mod lead;
 pub mod routes;

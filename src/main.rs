@@ -3,9 +3,11 @@
 use clap::{Parser, Subcommand};
 use marketplace_leads::configuration::{self, Settings};
 use marketplace_leads::digest::{DigestRunner, Outcome};
+use marketplace_leads::export::{self, Format, TimeArg};
 use marketplace_leads::startup::Application;
 use marketplace_leads::store::LeadStore;
 use marketplace_leads::telemetry;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use time::OffsetDateTime;
 
@@ -34,12 +36,92 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Read stored leads: list them here, or export them for a CRM.
+    Leads {
+        #[command(subcommand)]
+        command: LeadsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LeadsCommand {
+    /// Show the leads received in a time window as a table, newest last.
+    ///
+    /// Partner Center's test leads (MSFT_TEST...) are counted but hidden
+    /// unless --include-tests. Long cells are cut short with "…".
+    #[command(after_help = LeadsCommand::TIMES)]
+    List {
+        /// Start of the window, included [default: 7d]
+        #[arg(long, value_parser = TimeArg::parse)]
+        since: Option<TimeArg>,
+        /// End of the window, excluded [default: now]
+        #[arg(long, value_parser = TimeArg::parse)]
+        until: Option<TimeArg>,
+        /// Only leads for this offer: its title exactly as listed (case-sensitive)
+        #[arg(long)]
+        offer: Option<String>,
+        /// Show Partner Center's test leads too
+        #[arg(long)]
+        include_tests: bool,
+    },
+    /// Export the leads received in a time window, oldest first, as CSV or
+    /// JSON Lines.
+    ///
+    /// CSV (RFC 4180, UTF-8, CRLF): a header row, then per lead the
+    /// customer's split columns, description, offer, action, lead source,
+    /// receive time (UTC) and lead id, ready for the Dynamics 365,
+    /// Salesforce and HubSpot import wizards. A cell that begins with =, +,
+    /// -, @, tab or carriage return gets a leading ' so that spreadsheets do
+    /// not run it as a formula (CSV injection); phone numbers such as
+    /// +81 3-1234-5678 therefore appear as '+81 3-1234-5678, an accepted
+    /// trade-off. JSON Lines: one object per lead with every stored column,
+    /// the raw payload as received in RawBody; nothing is neutralised.
+    ///
+    /// Streams page by page in bounded memory; progress shows on stderr
+    /// when it is a terminal. Partner Center's test leads are left out
+    /// unless --include-tests.
+    #[command(after_help = LeadsCommand::TIMES)]
+    Export {
+        /// Output format
+        #[arg(long, value_enum)]
+        format: Format,
+        /// Start of the window, included [default: 30d]
+        #[arg(long, value_parser = TimeArg::parse)]
+        since: Option<TimeArg>,
+        /// End of the window, excluded [default: now]
+        #[arg(long, value_parser = TimeArg::parse)]
+        until: Option<TimeArg>,
+        /// Only leads for this offer: its title exactly as listed (case-sensitive)
+        #[arg(long)]
+        offer: Option<String>,
+        /// Export Partner Center's test leads too
+        #[arg(long)]
+        include_tests: bool,
+        /// Write here instead of stdout; the file appears only once the
+        /// export is complete
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Start the CSV with a UTF-8 byte-order mark, so Excel reads it as
+        /// UTF-8
+        #[arg(long)]
+        bom: bool,
+    },
+}
+
+impl LeadsCommand {
+    const TIMES: &'static str = "Times: RFC 3339 (2026-11-22T10:00:00Z), a date (2026-11-22, \
+        midnight UTC), or a span before now (30m, 24h, 7d, 2w). The window includes \
+        --since and excludes --until; only its key range of the table is read.";
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    telemetry::init();
     let cli = Cli::parse();
+    match cli.command {
+        // Their stdout is their output: logs go to stderr.
+        Some(Command::Leads { .. }) => telemetry::init_stderr(),
+        _ => telemetry::init(),
+    }
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(error) => {
@@ -50,6 +132,7 @@ async fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve { port: None }) {
         Command::Serve { port } => serve(settings, port).await,
         Command::Digest { dry_run } => digest(settings, dry_run).await,
+        Command::Leads { command } => leads(settings, command).await,
     };
     match result {
         Ok(code) => code,
@@ -78,6 +161,46 @@ async fn digest(settings: Settings, dry_run: bool) -> anyhow::Result<ExitCode> {
     match &report.outcome {
         Outcome::DryRun { text } => println!("{text}"),
         _ => println!("{}", report.summary()),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn leads(settings: Settings, command: LeadsCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        LeadsCommand::List {
+            since,
+            until,
+            offer,
+            include_tests,
+        } => {
+            let options = export::ListOptions {
+                since,
+                until,
+                offer,
+                include_tests,
+            };
+            export::list(&settings.storage, options).await?;
+        }
+        LeadsCommand::Export {
+            format,
+            since,
+            until,
+            offer,
+            include_tests,
+            output,
+            bom,
+        } => {
+            let options = export::ExportOptions {
+                format,
+                since,
+                until,
+                offer,
+                include_tests,
+                output,
+                bom,
+            };
+            export::export(&settings.storage, options).await?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

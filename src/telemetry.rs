@@ -13,3 +13,15 @@ pub fn init() {
         .with_target(false)
         .try_init();
 }
+
+/// For commands whose stdout is their output (`leads list`, `leads
+/// export`): logs go to stderr, warnings and errors only unless `RUST_LOG`
+/// says otherwise.
+pub fn init_stderr() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

@@ -27,6 +27,7 @@ pub fn lead_entities(
     let received = received_at.format(&Rfc3339).unwrap_or_default();
     let mut row = Map::new();
     let mut truncated = Vec::new();
+    let (customer_info, customer_info_cut) = customer_info(lead);
     let mut put = |row: &mut Map<String, Value>, name: &str, value: &Option<String>| {
         if let Some(value) = value {
             let (value, was_truncated) = fit_property(value);
@@ -46,7 +47,7 @@ pub fn lead_entities(
     put(&mut row, "ActionCode", &lead.action_code);
     put(&mut row, "OfferDisplayName", &lead.offer_title);
     put(&mut row, "Description", &lead.description);
-    put(&mut row, "CustomerInfo", &Some(customer_info(lead)));
+    row.insert("CustomerInfo".into(), json!(customer_info));
     row.insert("CreatedTime".into(), json!(received));
 
     // Split columns.
@@ -76,6 +77,9 @@ pub fn lead_entities(
     for (column, chunk) in RAW_BODY_COLUMNS.iter().zip(split_utf16(&lead.raw)) {
         row.insert((*column).into(), json!(chunk));
     }
+    if customer_info_cut {
+        truncated.push("CustomerInfo".to_owned());
+    }
     if !truncated.is_empty() {
         row.insert("TruncatedColumns".into(), json!(truncated.join(",")));
     }
@@ -94,29 +98,55 @@ pub fn lead_entities(
     (row, marker)
 }
 
-/// `CustomerInfo` as Partner Center writes it: a JSON string.
-fn customer_info(lead: &Lead) -> String {
+/// `CustomerInfo` as Partner Center writes it: a JSON string. When it is too
+/// long for a property, each value is shortened (and marked) instead of the
+/// JSON being cut, so it stays parseable for the readers that expect JSON.
+fn customer_info(lead: &Lead) -> (String, bool) {
     let c = &lead.customer;
-    let field = |v: &Option<String>| v.clone().unwrap_or_default();
-    json!({
-        "FirstName": field(&c.first_name),
-        "LastName": field(&c.last_name),
-        "Email": field(&c.email),
-        "Phone": field(&c.phone),
-        "Country": field(&c.country),
-        "Company": field(&c.company),
-        "Title": field(&c.title),
-    })
-    .to_string()
+    let fields = [
+        ("FirstName", &c.first_name),
+        ("LastName", &c.last_name),
+        ("Email", &c.email),
+        ("Phone", &c.phone),
+        ("Country", &c.country),
+        ("Company", &c.company),
+        ("Title", &c.title),
+    ];
+    let render = |limit: usize| {
+        let mut shortened = false;
+        let object: Map<String, Value> = fields
+            .iter()
+            .map(|(name, value)| {
+                let value = value.as_deref().unwrap_or_default();
+                let (value, cut) = fit_to(value, limit);
+                shortened |= cut;
+                ((*name).to_owned(), Value::String(value))
+            })
+            .collect();
+        (Value::Object(object).to_string(), shortened)
+    };
+    let mut limit = MAX_PROPERTY_UTF16;
+    loop {
+        let (json, shortened) = render(limit);
+        if json.encode_utf16().count() <= MAX_PROPERTY_UTF16 || limit < 64 {
+            return (json, shortened);
+        }
+        limit /= 2;
+    }
 }
 
 /// Truncates a value that a property cannot hold, marking it. The raw body
 /// always keeps the whole value.
 fn fit_property(value: &str) -> (String, bool) {
-    if value.encode_utf16().count() <= MAX_PROPERTY_UTF16 {
+    fit_to(value, MAX_PROPERTY_UTF16)
+}
+
+/// `value` in at most `limit` UTF-16 units, marked when cut.
+fn fit_to(value: &str, limit: usize) -> (String, bool) {
+    if value.encode_utf16().count() <= limit {
         return (value.to_owned(), false);
     }
-    let budget = MAX_PROPERTY_UTF16 - TRUNCATION_MARK.encode_utf16().count();
+    let budget = limit.saturating_sub(TRUNCATION_MARK.encode_utf16().count());
     let mut used = 0;
     let end = value
         .char_indices()
@@ -156,6 +186,22 @@ pub fn raw_body(row: &Map<String, Value>) -> Option<String> {
         }
     }
     (!raw.is_empty()).then_some(raw)
+}
+
+/// A row as exports show it: every stored column, OData metadata
+/// (`odata.etag`, `…@odata.type`) left out and the raw body joined back into
+/// one `RawBody` column.
+pub fn export_columns(mut row: Map<String, Value>) -> Map<String, Value> {
+    let raw = raw_body(&row);
+    row.retain(|name, _| {
+        !name.starts_with("odata.")
+            && !name.contains("@odata.")
+            && !RAW_BODY_COLUMNS.contains(&name.as_str())
+    });
+    if let Some(raw) = raw {
+        row.insert(RAW_BODY_COLUMNS[0].into(), Value::String(raw));
+    }
+    row
 }
 
 pub fn received_at(row: &Map<String, Value>) -> Option<OffsetDateTime> {
@@ -222,6 +268,23 @@ mod tests {
                 assert!(part.as_str().unwrap().encode_utf16().count() <= MAX_PROPERTY_UTF16);
             }
         }
+    }
+
+    #[test]
+    fn export_columns_drop_metadata_and_join_the_raw_body() {
+        let long = "b".repeat(40_000);
+        let body = format!(r#"{{"Description":"{long}","OfferTitle":"O"}}"#);
+        let (mut row, _) = entities(&body);
+        row.insert("odata.etag".into(), json!("W/\"x\""));
+        row.insert("Timestamp".into(), json!("2026-11-22T10:00:01Z"));
+        row.insert("Timestamp@odata.type".into(), json!("Edm.DateTime"));
+        let columns = export_columns(row);
+        assert_eq!(columns["RawBody"], body.as_str());
+        assert!(!columns.contains_key("RawBody2"));
+        assert_eq!(columns["ReceivedAt"], "2026-11-22T10:00:00.5Z");
+        assert_eq!(columns["Timestamp"], "2026-11-22T10:00:01Z");
+        assert_eq!(columns["OfferTitle"], "O");
+        assert!(columns.keys().all(|k| !k.contains("odata")), "{columns:?}");
     }
 
     #[test]
