@@ -140,13 +140,16 @@ impl Lead {
             return Err(LeadError::TooLarge);
         }
         let text = std::str::from_utf8(body).map_err(|_| LeadError::NotUtf8)?;
-        if text.trim().is_empty() {
+        // Some senders prefix UTF-8 with a byte-order mark; JSON has no use
+        // for it, and refusing it would lose the lead.
+        let json = text.strip_prefix('\u{feff}').unwrap_or(text);
+        if json.trim().is_empty() {
             return Err(LeadError::Empty);
         }
         // serde_json stops at 128 levels of nesting, so hostile depth is an
         // error here rather than a stack overflow.
         let value: Value =
-            serde_json::from_str(text).map_err(|e| LeadError::InvalidJson(e.to_string()))?;
+            serde_json::from_str(json).map_err(|e| LeadError::InvalidJson(e.to_string()))?;
         let object = match &value {
             Value::Object(object) if object.is_empty() => return Err(LeadError::EmptyObject),
             Value::Object(object) => object,
@@ -390,6 +393,15 @@ mod tests {
             LeadError::InvalidJson(_)
         ));
         assert_eq!(err(&vec![b' '; MAX_BODY_BYTES + 1]), LeadError::TooLarge);
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_tolerated_and_kept_in_the_raw_body() {
+        let body = "\u{feff}{\"OfferTitle\":\"O\"}";
+        let lead = parse(body);
+        assert_eq!(lead.offer_title.as_deref(), Some("O"));
+        assert_eq!(lead.raw, body);
+        assert_eq!(lead.fingerprint, parse(r#"{"OfferTitle":"O"}"#).fingerprint);
     }
 
     #[test]

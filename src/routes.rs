@@ -108,26 +108,27 @@ struct BodyUnreadable;
 impl warp::reject::Reject for BodyUnreadable {}
 
 /// Passes when no key is required, or when `?code=` or `x-functions-key`
-/// holds it. Compared in constant time.
+/// holds it. Compared in constant time. Headers are read as raw bytes: a
+/// header we do not need must never cost a lead.
 fn authorized(
     required: Option<Arc<Secret>>,
 ) -> impl Filter<Extract = (), Error = Rejection> + Clone {
-    warp::header::optional::<String>("x-functions-key")
+    warp::header::headers_cloned()
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
-        .and_then(move |header: Option<String>, query: String| {
+        .and_then(move |headers: warp::http::HeaderMap, query: String| {
             let required = required.clone();
             async move {
                 let Some(required) = required else {
                     return Ok(());
                 };
-                let from_query = url::form_urlencoded::parse(query.as_bytes())
+                let matches = |given: &[u8]| bool::from(given.ct_eq(required.expose().as_bytes()));
+                let by_header = headers
+                    .get("x-functions-key")
+                    .is_some_and(|v| matches(v.as_bytes()));
+                let by_query = url::form_urlencoded::parse(query.as_bytes())
                     .find(|(k, _)| k == "code")
-                    .map(|(_, v)| v.into_owned());
-                let matches =
-                    |given: &str| bool::from(given.as_bytes().ct_eq(required.expose().as_bytes()));
-                if header.as_deref().is_some_and(matches)
-                    || from_query.as_deref().is_some_and(matches)
-                {
+                    .is_some_and(|(_, v)| matches(v.as_bytes()));
+                if by_header || by_query {
                     Ok(())
                 } else {
                     Err(warp::reject::custom(Unauthorized))

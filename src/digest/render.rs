@@ -39,31 +39,42 @@ impl Row {
     fn new(stored: &StoredLead) -> Self {
         let lead = &stored.lead;
         let c = &lead.customer;
-        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        let text = |v: &Option<String>| v.as_deref().map(displayable).unwrap_or_default();
         let mailto = c
             .email
             .as_deref()
             .and_then(|e| EmailAddress::parse(e).ok())
             .map(|e| format!("mailto:{e}"));
         Self {
-            name: c.full_name().unwrap_or_default(),
+            name: displayable(&c.full_name().unwrap_or_default()),
             company: text(&c.company),
             title: text(&c.title),
             email: text(&c.email),
             mailto,
             phone: text(&c.phone),
             country: text(&c.country),
-            offer: lead
-                .offer_title
-                .clone()
-                .or_else(|| lead.source.as_ref().map(|s| s.offer_id.clone()))
-                .unwrap_or_default(),
-            action: action_label(lead.action_code.as_deref()),
+            offer: displayable(
+                lead.offer_title
+                    .as_deref()
+                    .or(lead.source.as_ref().map(|s| s.offer_id.as_str()))
+                    .unwrap_or_default(),
+            ),
+            action: displayable(&action_label(lead.action_code.as_deref())),
             source: text(&lead.lead_source),
             time: format_time(stored.received_at),
             description: text(&lead.description),
         }
     }
+}
+
+/// Customer text for display: control characters (line breaks included)
+/// become spaces, so a field can neither fake another entry in the plain-text
+/// part nor smuggle raw control bytes into the message.
+fn displayable(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// Partner Center's action codes, spelled out.
@@ -275,6 +286,16 @@ mod tests {
             text.contains("<script>alert(1)</script>"),
             "plain text is plain"
         );
+    }
+
+    #[test]
+    fn line_breaks_in_fields_cannot_fake_entries() {
+        let at = datetime!(2026-11-22 10:15 UTC);
+        let body =
+            r#"{"UserDetails":{"FirstName":"Eve"},"Description":"hi\r\n\r\n2. Fake Lead\u0000"}"#;
+        let text = Digest::new(window(), &[stored(body, at)]).text();
+        assert!(text.contains("Note: hi    2. Fake Lead "), "{text}");
+        assert!(!text.contains('\0'));
     }
 
     #[test]

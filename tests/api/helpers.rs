@@ -43,10 +43,14 @@ pub fn free_port() -> u16 {
 /// Spawns `program` so that it dies with the test process: a shell watches
 /// our pid and kills the server when we are gone, even after a panic.
 fn spawn_tied_to_us(program: &PathBuf, args: &[String]) -> Child {
-    // SIGINT lets Azurite save its data before exiting; `set -m` keeps the
-    // background job from ignoring it.
+    // SIGINT lets Azurite save its data before exiting (`set -m` keeps the
+    // background job from ignoring it); SIGKILL if it has not exited in 8 s (its autosave runs every 5 s).
     let script = r#"set -m; prog="$1"; shift; "$prog" "$@" & child=$!
-stop() { kill -INT $child 2>/dev/null; wait $child 2>/dev/null; exit 0; }
+stop() {
+  kill -INT $child 2>/dev/null
+  for _ in $(seq 40); do kill -0 $child 2>/dev/null || exit 0; sleep 0.2; done
+  kill -KILL $child 2>/dev/null; exit 0
+}
 trap stop TERM INT
 while kill -0 "$TEST_PID" 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 0.2; done
 stop"#;
