@@ -44,10 +44,14 @@ impl Application {
             .with_context(|| format!("Failed to bind 127.0.0.1:{port}"))?;
 
         let store = LeadStore::new(&settings.storage)?;
-        // Not fatal: storage may come up after us, and every request retries.
-        if let Err(e) = store.ensure_tables().await {
-            tracing::warn!(error = %e, "could not check the tables at start-up; will retry on use");
-        }
+        // In the background: the host waits for readiness, not for storage,
+        // and a lead that comes first creates its table itself.
+        let tables = store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = tables.ensure_tables().await {
+                tracing::warn!(error = %e, "could not create the tables at start-up; will retry on use");
+            }
+        });
         let required_key = if standalone {
             if settings.ingest_key.is_none() {
                 tracing::warn!(

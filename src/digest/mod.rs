@@ -238,6 +238,8 @@ impl DigestRunner {
         // Check configuration before touching any state; a dry run needs none.
         let sender = if dry_run { None } else { Some(self.sender()?) };
 
+        // Two cheap requests an hour; the state table may not exist yet.
+        self.store.ensure_tables().await?;
         let (window, expected, stale_claim) = match self.plan(now).await? {
             Plan::Skip(outcome) => return Ok(outcome),
             Plan::Report {

@@ -1,0 +1,125 @@
+//! The `handler` binary itself: start-up validation and graceful shutdown.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn handler() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_handler"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    command
+}
+
+#[test]
+fn bad_configuration_exits_at_start_naming_the_setting() {
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[], "LEADS_STORAGE"),
+        (
+            &[("LEADS_STORAGE", "not a connection string")],
+            "LEADS_STORAGE",
+        ),
+        (
+            &[
+                ("AzureWebJobsStorage", "UseDevelopmentStorage=true"),
+                ("DIGEST_TO", "nobody"),
+            ],
+            "DIGEST_TO",
+        ),
+        (
+            &[
+                ("LEADS_STORAGE", "UseDevelopmentStorage=true"),
+                ("DIGEST_SCHEDULE", "every hour"),
+            ],
+            "DIGEST_SCHEDULE",
+        ),
+        (
+            &[(
+                "LEADS_STORAGE",
+                "AccountName=a;AccountKey=c2VjcmV0LWtleQ==;TableEndpoint=ftp://x",
+            )],
+            "LEADS_STORAGE",
+        ),
+    ];
+    for (env, setting) in cases {
+        let output = handler()
+            .envs(env.iter().copied())
+            .arg("serve")
+            .output()
+            .expect("run handler");
+        assert_eq!(output.status.code(), Some(2), "{env:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!("setting {setting}:")),
+            "{env:?}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("c2VjcmV0LWtleQ"),
+            "no secret in the message: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn standalone_server_answers_readiness_and_stops_on_sigterm() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap();
+    // Storage need not be up for the server to start and answer readiness.
+    let mut child = handler()
+        .env(
+            "LEADS_STORAGE",
+            "UseDevelopmentStorage=true;DevelopmentStorageProxyUri=http://127.0.0.1",
+        )
+        .env("HANDLER_PORT", port.to_string())
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start handler");
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let ready = loop {
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::Write;
+            stream
+                .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).unwrap();
+            break answer;
+        }
+        assert!(Instant::now() < deadline, "handler did not start");
+        std::thread::sleep(Duration::from_millis(25));
+    };
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "handler did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(25));
+    };
+    assert!(status.success(), "{status}");
+    let mut logs = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    assert!(
+        logs.contains("LEAD_INGEST_KEY is not set"),
+        "loud warning: {logs}"
+    );
+    assert!(logs.contains("SIGTERM received"), "{logs}");
+}
