@@ -296,14 +296,25 @@ fn cell(value: Option<&str>) -> Cow<'_, str> {
     neutralise(value.unwrap_or_default())
 }
 
-/// What `leads list` shows.
-#[derive(Debug, Clone)]
-pub struct ListOptions {
+/// Which leads a `leads` command reads. Its `///` docs are the CLI's help.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Selection {
+    /// Start of the window, included [default: 7d for list, 30d for export]
+    #[arg(long, value_parser = TimeArg::parse)]
     pub since: Option<TimeArg>,
+    /// End of the window, excluded [default: now]
+    #[arg(long, value_parser = TimeArg::parse)]
     pub until: Option<TimeArg>,
+    /// Only leads for this offer: its title exactly as listed (case-sensitive)
+    #[arg(long)]
     pub offer: Option<String>,
+    /// Include Partner Center's test leads (MSFT_TEST...)
+    #[arg(long)]
     pub include_tests: bool,
 }
+
+/// What `leads list` shows.
+pub type ListOptions = Selection;
 
 /// Column headings and widest cell (in terminal columns) of the list.
 const LIST_COLUMNS: [(&str, usize); 7] = [
@@ -468,16 +479,19 @@ pub enum Format {
 }
 
 /// What `leads export` writes, and where.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct ExportOptions {
+    /// Output format
+    #[arg(long, value_enum)]
     pub format: Format,
-    pub since: Option<TimeArg>,
-    pub until: Option<TimeArg>,
-    pub offer: Option<String>,
-    pub include_tests: bool,
-    /// `None`: stdout.
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Write here instead of stdout; the file appears only once the export
+    /// is complete
+    #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Start the CSV with a UTF-8 byte-order mark, for Excel.
+    /// Start the CSV with a UTF-8 byte-order mark, so Excel reads it as UTF-8
+    #[arg(long)]
     pub bom: bool,
 }
 
@@ -489,8 +503,8 @@ pub async fn export(storage: &StorageSettings, options: ExportOptions) -> anyhow
         "--bom applies to CSV only"
     );
     let window = Window::resolve(
-        options.since,
-        options.until,
+        options.selection.since,
+        options.selection.until,
         EXPORT_DEFAULT_SINCE,
         OffsetDateTime::now_utc(),
     )?;
@@ -515,7 +529,7 @@ pub async fn export(storage: &StorageSettings, options: ExportOptions) -> anyhow
         committed => committed?,
     };
     let tests = count(counts.tests, "test lead");
-    let tests = if options.include_tests {
+    let tests = if options.selection.include_tests {
         format!("{tests} included")
     } else {
         format!("{tests} left out")
@@ -541,7 +555,8 @@ async fn write_export(
     progress: &mut Progress,
 ) -> anyhow::Result<Counts> {
     let (after, through) = window.store_bounds();
-    let mut pages = std::pin::pin!(store.rows_between(after, through, options.offer.as_deref()));
+    let mut pages =
+        std::pin::pin!(store.rows_between(after, through, options.selection.offer.as_deref()));
     let mut counts = Counts::default();
     let mut rows = match options.format {
         Format::Csv => {
@@ -560,7 +575,7 @@ async fn write_export(
         for row in &page {
             if row.is_test {
                 counts.tests += 1;
-                if !options.include_tests {
+                if !options.selection.include_tests {
                     continue;
                 }
             }

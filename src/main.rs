@@ -3,11 +3,10 @@
 use clap::{Parser, Subcommand};
 use marketplace_leads::configuration::{self, Settings};
 use marketplace_leads::digest::{DigestRunner, Outcome};
-use marketplace_leads::export::{self, Format, TimeArg};
+use marketplace_leads::export;
 use marketplace_leads::startup::Application;
 use marketplace_leads::store::LeadStore;
 use marketplace_leads::telemetry;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use time::OffsetDateTime;
 
@@ -50,20 +49,7 @@ enum LeadsCommand {
     /// Partner Center's test leads (MSFT_TEST...) are counted but hidden
     /// unless --include-tests. Long cells are cut short with "…".
     #[command(after_help = LeadsCommand::TIMES)]
-    List {
-        /// Start of the window, included [default: 7d]
-        #[arg(long, value_parser = TimeArg::parse)]
-        since: Option<TimeArg>,
-        /// End of the window, excluded [default: now]
-        #[arg(long, value_parser = TimeArg::parse)]
-        until: Option<TimeArg>,
-        /// Only leads for this offer: its title exactly as listed (case-sensitive)
-        #[arg(long)]
-        offer: Option<String>,
-        /// Show Partner Center's test leads too
-        #[arg(long)]
-        include_tests: bool,
-    },
+    List(export::Selection),
     /// Export the leads received in a time window, oldest first, as CSV or
     /// JSON Lines.
     ///
@@ -81,31 +67,7 @@ enum LeadsCommand {
     /// when it is a terminal. Partner Center's test leads are left out
     /// unless --include-tests.
     #[command(after_help = LeadsCommand::TIMES)]
-    Export {
-        /// Output format
-        #[arg(long, value_enum)]
-        format: Format,
-        /// Start of the window, included [default: 30d]
-        #[arg(long, value_parser = TimeArg::parse)]
-        since: Option<TimeArg>,
-        /// End of the window, excluded [default: now]
-        #[arg(long, value_parser = TimeArg::parse)]
-        until: Option<TimeArg>,
-        /// Only leads for this offer: its title exactly as listed (case-sensitive)
-        #[arg(long)]
-        offer: Option<String>,
-        /// Export Partner Center's test leads too
-        #[arg(long)]
-        include_tests: bool,
-        /// Write here instead of stdout; the file appears only once the
-        /// export is complete
-        #[arg(long, value_name = "FILE")]
-        output: Option<PathBuf>,
-        /// Start the CSV with a UTF-8 byte-order mark, so Excel reads it as
-        /// UTF-8
-        #[arg(long)]
-        bom: bool,
-    },
+    Export(export::ExportOptions),
 }
 
 impl LeadsCommand {
@@ -167,40 +129,8 @@ async fn digest(settings: Settings, dry_run: bool) -> anyhow::Result<ExitCode> {
 
 async fn leads(settings: Settings, command: LeadsCommand) -> anyhow::Result<ExitCode> {
     match command {
-        LeadsCommand::List {
-            since,
-            until,
-            offer,
-            include_tests,
-        } => {
-            let options = export::ListOptions {
-                since,
-                until,
-                offer,
-                include_tests,
-            };
-            export::list(&settings.storage, options).await?;
-        }
-        LeadsCommand::Export {
-            format,
-            since,
-            until,
-            offer,
-            include_tests,
-            output,
-            bom,
-        } => {
-            let options = export::ExportOptions {
-                format,
-                since,
-                until,
-                offer,
-                include_tests,
-                output,
-                bom,
-            };
-            export::export(&settings.storage, options).await?;
-        }
+        LeadsCommand::List(selection) => export::list(&settings.storage, selection).await?,
+        LeadsCommand::Export(options) => export::export(&settings.storage, options).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
