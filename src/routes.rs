@@ -235,7 +235,7 @@ async fn ingest(body: Bytes, state: AppState) -> Response {
             let (status, reason) = match &error {
                 StoreError::Unavailable(_) | StoreError::Conflict => (
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "lead storage is unavailable; the lead was not stored, retry later",
+                    "lead storage is unavailable; the lead may not have been stored: send it again (a resend is never stored twice)",
                 ),
                 StoreError::Rejected(_) => (
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -243,11 +243,13 @@ async fn ingest(body: Bytes, state: AppState) -> Response {
                 ),
             };
             // The raw body goes to the error log so an operator can recover
-            // the lead by hand: Partner Center cannot re-send it.
+            // the lead by hand: Partner Center cannot re-send it. "May": a
+            // write can land just as storage fails and its answer is lost;
+            // posting the body again is then answered 200 duplicate.
             tracing::error!(
                 status = status.as_u16(), error = %error, raw_body = %lead.raw,
                 duration_ms = started.elapsed().as_millis() as u64,
-                "lead NOT stored"
+                "lead NOT confirmed stored"
             );
             error_response(status, reason)
         }

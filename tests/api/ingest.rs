@@ -211,7 +211,10 @@ async fn storage_outage_gives_503_and_nothing_half_written() {
         started.elapsed()
     );
     let body: Value = response.json().await.unwrap();
-    assert!(body["error"].as_str().unwrap().contains("not stored"));
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("may not have been stored"));
 
     azurite.restart();
     let rows = app.rows().await;
