@@ -62,7 +62,7 @@ fn readiness() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone 
 
 /// POST /api/LeadIngest
 fn lead_ingest(state: AppState) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("api" / "LeadIngest")
+    route("/api/LeadIngest")
         .and(warp::post())
         .and(authorized(state.required_key.clone()))
         .and(limited_body())
@@ -74,7 +74,7 @@ fn lead_ingest(state: AppState) -> impl Filter<Extract = (Response,), Error = Re
 fn timer_invocation(
     state: AppState,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("LeadDigest")
+    route("/LeadDigest")
         .and(warp::post())
         .and(authorized(state.required_key.clone()))
         .and(limited_body())
@@ -84,11 +84,25 @@ fn timer_invocation(
 
 /// POST /admin/functions/LeadDigest
 fn manual_digest(state: AppState) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path!("admin" / "functions" / "LeadDigest")
+    route("/admin/functions/LeadDigest")
         .and(warp::post())
         .and(authorized(state.required_key.clone()))
         .and(with_state(state))
         .then(run_digest_now)
+}
+
+/// Matches `path` exactly but for ASCII case: the Functions host routes
+/// `/api/leadingest` to LeadIngest and forwards the path as the caller wrote it.
+fn route(path: &'static str) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::path::full()
+        .and_then(move |full: warp::path::FullPath| async move {
+            if full.as_str().eq_ignore_ascii_case(path) {
+                Ok(())
+            } else {
+                Err(warp::reject::not_found())
+            }
+        })
+        .untuple_one()
 }
 
 fn with_state(state: AppState) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {

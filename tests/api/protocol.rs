@@ -49,6 +49,20 @@ async fn readiness_probe_and_forwarded_lead() {
         .unwrap();
     assert_eq!(response.status(), 201);
     assert_eq!(app.lead_rows().await.len(), 1);
+
+    // The host matches function routes case-insensitively and forwards the
+    // path as the caller wrote it.
+    let response = app
+        .client
+        .post(format!(
+            "{}/api/leadingest?code=aHostFunctionKey==",
+            app.address
+        ))
+        .body(testdata("appsource-contact-me.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
     app.stop().await;
 }
 
