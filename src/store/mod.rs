@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use azure_core::error::ErrorKind;
 use azure_core::{Continuable, Etag, StatusCode};
 use azure_data_tables::prelude::*;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use serde_json::{json, Map, Value};
 use std::future::Future;
 use std::sync::Arc;
@@ -221,28 +221,18 @@ impl LeadStore {
     }
 
     /// Streams the leads received in `(after, through]`, oldest first, one
-    /// page (≤ 1,000 rows) at a time, reading only that key range.
+    /// page at a time, reading only that key range.
     pub fn leads_between(
         &self,
         after: OffsetDateTime,
         through: OffsetDateTime,
     ) -> impl futures::Stream<Item = Result<Vec<StoredLead>, StoreError>> + Send + 'static {
-        let filter = keys::window_filter(after, through);
-        self.leads
-            .query()
-            .filter(filter)
-            .into_stream::<Map<String, Value>>()
-            .map(|page| {
-                let page = page.map_err(classify)?;
-                Ok(page.entities.iter().filter_map(stored_lead).collect())
-            })
+        self.pages(keys::window_filter(after, through))
+            .map_ok(|rows| rows.iter().filter_map(stored_lead).collect())
     }
 
     /// Streams every lead row received in `(after, through]`, whole, for
     /// exports: oldest first, one page (≤ [`EXPORT_PAGE_ROWS`]) at a time.
-    /// The query reads only the window's key range; each page starts from
-    /// the continuation token of the one before, and is retried on its own
-    /// when storage blips, so a long export survives a transient error.
     /// `offer_title` keeps only rows whose `OfferTitle` equals it exactly;
     /// the service applies it, so other offers' rows never cross the wire.
     pub fn rows_between(
@@ -251,14 +241,26 @@ impl LeadStore {
         through: OffsetDateTime,
         offer_title: Option<&str>,
     ) -> impl futures::Stream<Item = Result<Vec<ExportRow>, StoreError>> + Send + 'static {
+        let mut filter = keys::window_filter(after, through);
+        if let Some(title) = offer_title {
+            filter.push_str(&format!(" and OfferTitle eq {}", keys::odata_string(title)));
+        }
+        self.pages(filter)
+            .map_ok(|rows| rows.into_iter().map(export_row).collect())
+    }
+
+    /// The leads table's rows matching `filter`, one page at a time: each
+    /// page starts from the continuation token of the one before and is
+    /// retried on its own, so a long read survives a transient error.
+    fn pages(
+        &self,
+        filter: String,
+    ) -> impl futures::Stream<Item = Result<Vec<Map<String, Value>>, StoreError>> + Send + 'static
+    {
         enum Next {
             First,
             After((String, Option<String>)),
             Done,
-        }
-        let mut filter = keys::window_filter(after, through);
-        if let Some(title) = offer_title {
-            filter.push_str(&format!(" and OfferTitle eq {}", keys::odata_string(title)));
         }
         let table = self.leads.clone();
         futures::stream::try_unfold(Next::First, move |next| {
@@ -293,10 +295,7 @@ impl LeadStore {
                 })
                 .await
                 .map_err(|e| match e {
-                    StoreError::Rejected(e)
-                        if e.downcast_ref::<azure_core::Error>().and_then(status_of)
-                            == Some(StatusCode::NotFound) =>
-                    {
+                    StoreError::Rejected(e) if is_status(&e, StatusCode::NotFound) => {
                         StoreError::Rejected(anyhow::anyhow!(
                             "table {} does not exist (see LEADS_TABLE)",
                             table.table_name()
@@ -311,8 +310,7 @@ impl LeadStore {
                     Some(continuation) => Next::After(continuation),
                     None => Next::Done,
                 };
-                let rows = page.entities.into_iter().map(export_row).collect();
-                Ok(Some((rows, next)))
+                Ok(Some((page.entities, next)))
             }
         })
     }
@@ -383,22 +381,6 @@ impl LeadStore {
         .await
         .map(|_| ())
     }
-
-    /// The newest `limit` runs, newest first.
-    pub async fn recent_runs(&self, limit: usize) -> Result<Vec<Map<String, Value>>, StoreError> {
-        let filter = format!("PartitionKey eq {}", keys::odata_string(RUN_PARTITION));
-        let mut stream = self
-            .digest
-            .query()
-            .filter(filter)
-            .into_stream::<Map<String, Value>>();
-        let mut runs = Vec::new();
-        while let Some(page) = stream.next().await {
-            runs.extend(page.map_err(classify)?.entities);
-        }
-        runs.truncate(limit);
-        Ok(runs)
-    }
 }
 
 fn service_client(account: &StorageAccount) -> anyhow::Result<TableServiceClient> {
@@ -457,14 +439,6 @@ fn is_transient(error: &azure_core::Error) -> bool {
                 )
         }
         None => matches!(error.kind(), ErrorKind::Io | ErrorKind::Credential),
-    }
-}
-
-fn classify(error: azure_core::Error) -> StoreError {
-    if is_transient(&error) {
-        StoreError::Unavailable(error.into())
-    } else {
-        StoreError::Rejected(error.into())
     }
 }
 
