@@ -29,6 +29,7 @@ use crate::email::{Email, EmailAddress, Mailer, Recipients, SendError};
 use crate::store::{Checkpoint, Claim, LeadStore, RunRecord, StoreError, StoredLead, Version};
 use futures::TryStreamExt;
 use std::time::{Duration, Instant};
+use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 /// How long before a run starts a lead must have been received to be sure
@@ -124,7 +125,8 @@ pub struct Window {
 
 impl std::fmt::Display for Window {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} – {}", self.start, self.end)
+        let rfc3339 = |at: OffsetDateTime| at.format(&Rfc3339).unwrap_or_default();
+        write!(f, "({}, {}]", rfc3339(self.start), rfc3339(self.end))
     }
 }
 
