@@ -83,6 +83,11 @@ impl RunReport {
                 "digest sent: {} lead(s){window}, message id {message_id}",
                 self.lead_count
             ),
+            Outcome::NoNewLeads => format!(
+                "digest no-new-leads: 0 lead(s){window}; leads received in the last {} s \
+                 are in the next run",
+                SETTLE.as_secs()
+            ),
             other => format!(
                 "digest {}: {} lead(s){window}",
                 other.label(),
