@@ -245,8 +245,11 @@ impl DigestRunner {
         // Check configuration before touching any state; a dry run needs none.
         let sender = if dry_run { None } else { Some(self.sender()?) };
 
-        // Two cheap requests an hour; the state table may not exist yet.
-        self.store.ensure_tables().await?;
+        // Two cheap requests an hour; the state table may not exist yet. A
+        // dry run writes nothing (a missing table reads as no checkpoint).
+        if !dry_run {
+            self.store.ensure_tables().await?;
+        }
         let (window, expected, stale_claim) = match self.plan(now).await? {
             Plan::Skip(outcome) => return Ok(outcome),
             Plan::Report {
@@ -263,7 +266,6 @@ impl DigestRunner {
             .try_concat()
             .await?;
         *lead_count = leads.len();
-        let digest = render::Digest::new(window, &leads);
 
         if leads.is_empty() && stale_claim.is_none() {
             if sender.is_none() {
@@ -285,6 +287,7 @@ impl DigestRunner {
             }
         }
 
+        let digest = render::Digest::new(window, &leads);
         let Some((mailer, to, from)) = sender else {
             return Ok(Outcome::DryRun {
                 text: format!("Subject: {}\n\n{}", digest.subject(), digest.text()),
