@@ -413,12 +413,22 @@ impl TestApp {
 
     /// Stops the server gracefully and waits for it.
     pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.begin_shutdown();
         if let Some(server) = self.server.take() {
             let _ = server.await;
         }
+    }
+
+    /// Signals shutdown (as SIGTERM does) without waiting for it.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Whether the server has finished shutting down.
+    pub fn has_stopped(&self) -> bool {
+        self.server.as_ref().is_none_or(|s| s.is_finished())
     }
 }
 

@@ -312,3 +312,48 @@ async fn wrong_method_and_unknown_path_get_json_errors() {
     assert_eq!(missing.status(), 404);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn shutdown_lets_an_in_flight_lead_finish() {
+    let mut app = spawn_app().await;
+    let body = testdata("seed-example.json");
+    let (half, rest) = body.split_at(body.len() / 2);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(2);
+    let request = app
+        .client
+        .post(format!("{}/api/LeadIngest", app.address))
+        .header("content-length", body.len().to_string())
+        .body(reqwest::Body::wrap_stream(tokio_stream_from(rx)))
+        .send();
+    let in_flight = tokio::spawn(request);
+    tx.send(Ok(half.to_vec())).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    // SIGTERM arrives while the lead is half received.
+    app.begin_shutdown();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(
+        !app.has_stopped(),
+        "the server waits for the in-flight request"
+    );
+
+    tx.send(Ok(rest.to_vec())).await.unwrap();
+    drop(tx);
+    let response = in_flight.await.unwrap().expect("answered");
+    assert_eq!(response.status(), 201);
+    assert_eq!(app.lead_rows().await.len(), 1);
+
+    // New connections are refused once shutdown has begun.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !app.has_stopped() {
+        assert!(std::time::Instant::now() < deadline, "server did not stop");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(reqwest::get(&app.address).await.is_err());
+}
+
+fn tokio_stream_from<T: Send + 'static>(
+    mut rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures::Stream<Item = T> + Send + 'static {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
