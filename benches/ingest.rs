@@ -1139,15 +1139,7 @@ fn write_results(results: &Results) {
 
 /// `1234567` → `1,234,567`.
 fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    marketplace_leads::export::thousands(n as u64)
 }
 
 /// `min–max` of a few values, with `decimals` decimals.

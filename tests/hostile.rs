@@ -1396,7 +1396,7 @@ async fn hostile_text_reaches_no_mail_header_and_no_markup() {
     assert_eq!(email["to"].as_array().map(Vec::len), Some(1), "{email}");
     for list in ["cc", "bcc"] {
         assert!(
-            email[list].as_array().map_or(true, Vec::is_empty),
+            email[list].as_array().is_none_or(Vec::is_empty),
             "{list}: {email}"
         );
     }
@@ -1437,7 +1437,7 @@ async fn hostile_text_reaches_no_mail_header_and_no_markup() {
         assert!(!recipients.contains("evil.example"), "{other}");
     }
     assert!(
-        email["attachments"].as_array().map_or(true, Vec::is_empty),
+        email["attachments"].as_array().is_none_or(Vec::is_empty),
         "no extra MIME parts: {}",
         email["attachments"]
     );
