@@ -70,8 +70,7 @@ pub fn lead_entities(
         );
     }
 
-    row.insert(RECEIVED_AT.into(), json!(received));
-    row.insert(format!("{RECEIVED_AT}@odata.type"), json!("Edm.DateTime"));
+    put_datetime(&mut row, RECEIVED_AT, received_at);
     row.insert("IsTestLead".into(), json!(lead.is_test));
     row.insert("Fingerprint".into(), json!(lead.fingerprint.to_string()));
     for (column, chunk) in RAW_BODY_COLUMNS.iter().zip(split_utf16(&lead.raw)) {
@@ -84,7 +83,7 @@ pub fn lead_entities(
         row.insert("TruncatedColumns".into(), json!(truncated.join(",")));
     }
 
-    let marker = Map::from_iter([
+    let mut marker = Map::from_iter([
         ("PartitionKey".to_owned(), json!(partition_key)),
         (
             "RowKey".to_owned(),
@@ -92,9 +91,8 @@ pub fn lead_entities(
         ),
         ("LeadId".to_owned(), json!(lead_id)),
         ("LeadRowKey".to_owned(), json!(row_key)),
-        (RECEIVED_AT.to_owned(), json!(received)),
-        (format!("{RECEIVED_AT}@odata.type"), json!("Edm.DateTime")),
     ]);
+    put_datetime(&mut marker, RECEIVED_AT, received_at);
     (row, marker)
 }
 
@@ -204,9 +202,23 @@ pub fn export_columns(mut row: Map<String, Value>) -> Map<String, Value> {
     row
 }
 
+/// Writes `at` as an `Edm.DateTime` property. The crate sends no type
+/// annotations, so without this the service would store a plain string.
+pub fn put_datetime(row: &mut Map<String, Value>, column: &str, at: OffsetDateTime) {
+    row.insert(
+        column.to_owned(),
+        json!(at.format(&Rfc3339).unwrap_or_default()),
+    );
+    row.insert(format!("{column}@odata.type"), json!("Edm.DateTime"));
+}
+
+/// Reads a property written by [`put_datetime`].
+pub fn datetime(row: &Map<String, Value>, column: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(row.get(column)?.as_str()?, &Rfc3339).ok()
+}
+
 pub fn received_at(row: &Map<String, Value>) -> Option<OffsetDateTime> {
-    let text = row.get(RECEIVED_AT)?.as_str()?;
-    OffsetDateTime::parse(text, &Rfc3339).ok()
+    datetime(row, RECEIVED_AT)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! else speaks in our own types: [`Lead`], [`StoredLead`], [`Checkpoint`].
 
 mod entity;
+use entity::{datetime, put_datetime};
 pub mod keys;
 
 use crate::configuration::{StorageAccount, StorageCredentials, StorageSettings};
@@ -19,7 +20,6 @@ use serde_json::{json, Map, Value};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 pub use keys::LeadId;
@@ -589,33 +589,16 @@ fn export_row(row: Map<String, Value>) -> ExportRow {
     }
 }
 
-fn datetime_value(at: OffsetDateTime) -> Value {
-    json!(at.format(&Rfc3339).unwrap_or_default())
-}
-
-fn datetime_of(row: &Map<String, Value>, column: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(row.get(column)?.as_str()?, &Rfc3339).ok()
-}
-
 fn checkpoint_row(checkpoint: &Checkpoint) -> Map<String, Value> {
     let mut row = Map::from_iter([
         ("PartitionKey".to_owned(), json!(CHECKPOINT_PARTITION)),
         ("RowKey".to_owned(), json!(CHECKPOINT_ROW)),
-        (
-            "ReportedThrough".to_owned(),
-            datetime_value(checkpoint.reported_through),
-        ),
-        (
-            "ReportedThrough@odata.type".to_owned(),
-            json!("Edm.DateTime"),
-        ),
     ]);
+    put_datetime(&mut row, "ReportedThrough", checkpoint.reported_through);
     if let Some(claim) = &checkpoint.claim {
         row.insert("ClaimRunId".into(), json!(claim.run_id.to_string()));
-        row.insert("ClaimWindowEnd".into(), datetime_value(claim.window_end));
-        row.insert("ClaimWindowEnd@odata.type".into(), json!("Edm.DateTime"));
-        row.insert("ClaimedAt".into(), datetime_value(claim.claimed_at));
-        row.insert("ClaimedAt@odata.type".into(), json!("Edm.DateTime"));
+        put_datetime(&mut row, "ClaimWindowEnd", claim.window_end);
+        put_datetime(&mut row, "ClaimedAt", claim.claimed_at);
     }
     row
 }
@@ -624,13 +607,13 @@ fn checkpoint_from_row(row: &Map<String, Value>) -> Option<Checkpoint> {
     let claim = match row.get("ClaimRunId").and_then(Value::as_str) {
         Some(run_id) => Some(Claim {
             run_id: run_id.parse().ok()?,
-            window_end: datetime_of(row, "ClaimWindowEnd")?,
-            claimed_at: datetime_of(row, "ClaimedAt")?,
+            window_end: datetime(row, "ClaimWindowEnd")?,
+            claimed_at: datetime(row, "ClaimedAt")?,
         }),
         None => None,
     };
     Some(Checkpoint {
-        reported_through: datetime_of(row, "ReportedThrough")?,
+        reported_through: datetime(row, "ReportedThrough")?,
         claim,
     })
 }
@@ -646,8 +629,6 @@ fn run_row(run: &RunRecord) -> Map<String, Value> {
             json!(format!("{inverted:019}-{}", run.run_id.simple())),
         ),
         ("RunId".to_owned(), json!(run.run_id.to_string())),
-        ("StartedAt".to_owned(), datetime_value(run.started_at)),
-        ("StartedAt@odata.type".to_owned(), json!("Edm.DateTime")),
         ("LeadCount".to_owned(), json!(run.lead_count)),
         ("Outcome".to_owned(), json!(run.outcome)),
         (
@@ -655,13 +636,13 @@ fn run_row(run: &RunRecord) -> Map<String, Value> {
             json!(run.duration.as_millis() as i64),
         ),
     ]);
+    put_datetime(&mut row, "StartedAt", run.started_at);
     for (column, at) in [
         ("WindowStart", run.window_start),
         ("WindowEnd", run.window_end),
     ] {
         if let Some(at) = at {
-            row.insert(column.into(), datetime_value(at));
-            row.insert(format!("{column}@odata.type"), json!("Edm.DateTime"));
+            put_datetime(&mut row, column, at);
         }
     }
     if let Some(id) = &run.message_id {
