@@ -261,8 +261,7 @@ async fn manual_run_endpoint_runs_the_digest() {
     app.clock
         .advance(marketplace_leads::digest::SETTLE + std::time::Duration::from_secs(1));
     let response = app
-        .client
-        .post(format!("{}/admin/functions/LeadDigest", app.address))
+        .post("/admin/functions/LeadDigest")
         .json(&serde_json::json!({"input": ""}))
         .send()
         .await

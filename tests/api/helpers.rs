@@ -366,9 +366,14 @@ fn table_endpoint(connection: &str) -> Option<String> {
 }
 
 impl TestApp {
-    pub async fn post_lead(&self, body: impl Into<reqwest::Body>) -> reqwest::Response {
+    /// A POST to `path_and_query` on this app, to finish and send.
+    pub fn post(&self, path_and_query: &str) -> reqwest::RequestBuilder {
         self.client
-            .post(format!("{}/api/LeadIngest", self.address))
+            .post(format!("{}{path_and_query}", self.address))
+    }
+
+    pub async fn post_lead(&self, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.post("/api/LeadIngest")
             .header("content-type", "application/json")
             .body(body)
             .send()

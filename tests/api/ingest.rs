@@ -116,8 +116,7 @@ async fn oversized_body_gets_413() {
 async fn any_content_type_is_read_as_json() {
     let app = spawn_app().await;
     let response = app
-        .client
-        .post(format!("{}/api/LeadIngest", app.address))
+        .post("/api/LeadIngest")
         .header("content-type", "text/plain")
         .body(testdata("seed-example.json"))
         .send()
@@ -245,22 +244,15 @@ async fn standalone_key_is_checked() {
         ..AppOptions::default()
     })
     .await;
-    let url = format!("{}/api/LeadIngest", app.address);
+    let url = "/api/LeadIngest";
     let body = testdata("seed-example.json");
 
-    let none = app
-        .client
-        .post(&url)
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap();
+    let none = app.post(url).body(body.clone()).send().await.unwrap();
     assert_eq!(none.status(), 401);
     let none: Value = none.json().await.unwrap();
     assert!(!none.to_string().contains("s3cret"));
     let wrong = app
-        .client
-        .post(format!("{url}?code=wrong"))
+        .post("/api/LeadIngest?code=wrong")
         .body(body.clone())
         .send()
         .await
@@ -269,16 +261,14 @@ async fn standalone_key_is_checked() {
     assert!(app.rows().await.is_empty());
 
     let by_query = app
-        .client
-        .post(format!("{url}?code=s3cret-key"))
+        .post("/api/LeadIngest?code=s3cret-key")
         .body(body.clone())
         .send()
         .await
         .unwrap();
     assert_eq!(by_query.status(), 201);
     let by_header = app
-        .client
-        .post(&url)
+        .post(url)
         .header("x-functions-key", "s3cret-key")
         .body(body)
         .send()
@@ -303,12 +293,7 @@ async fn wrong_method_and_unknown_path_get_json_errors() {
     assert_eq!(get.status(), 405);
     let body: Value = get.json().await.unwrap();
     assert!(body["error"].is_string());
-    let missing = app
-        .client
-        .post(format!("{}/api/Nope", app.address))
-        .send()
-        .await
-        .unwrap();
+    let missing = app.post("/api/Nope").send().await.unwrap();
     assert_eq!(missing.status(), 404);
     app.stop().await;
 }
@@ -320,8 +305,7 @@ async fn shutdown_lets_an_in_flight_lead_finish() {
     let (half, rest) = body.split_at(body.len() / 2);
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(2);
     let request = app
-        .client
-        .post(format!("{}/api/LeadIngest", app.address))
+        .post("/api/LeadIngest")
         .header("content-length", body.len().to_string())
         .body(reqwest::Body::wrap_stream(tokio_stream_from(rx)))
         .send();

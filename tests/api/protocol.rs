@@ -15,6 +15,21 @@ async fn host_app() -> crate::helpers::TestApp {
     .await
 }
 
+/// `POST /LeadDigest` as the host invokes a timer function.
+async fn invoke_timer(app: &crate::helpers::TestApp, payload: &'static str) -> reqwest::Response {
+    app.post("/LeadDigest")
+        .header(
+            "X-Azure-Functions-InvocationId",
+            uuid::Uuid::new_v4().to_string(),
+        )
+        .header("X-Azure-Functions-HostVersion", "4.1036.1.23224")
+        .header("content-type", "application/json")
+        .body(payload)
+        .send()
+        .await
+        .expect("POST /LeadDigest")
+}
+
 #[tokio::test]
 async fn readiness_probe_and_forwarded_lead() {
     let app = host_app().await;
@@ -33,11 +48,7 @@ async fn readiness_probe_and_forwarded_lead() {
     // Forwarded unchanged: /api prefix, query string with the host's key.
     let body = testdata("seed-example.json");
     let response = app
-        .client
-        .post(format!(
-            "{}/api/LeadIngest?code=aHostFunctionKey==",
-            app.address
-        ))
+        .post("/api/LeadIngest?code=aHostFunctionKey==")
         .header("content-type", "application/json")
         .header("content-length", body.len().to_string())
         .header("x-forwarded-for", "203.0.113.7:51234")
@@ -53,11 +64,7 @@ async fn readiness_probe_and_forwarded_lead() {
     // The host matches function routes case-insensitively and forwards the
     // path as the caller wrote it.
     let response = app
-        .client
-        .post(format!(
-            "{}/api/leadingest?code=aHostFunctionKey==",
-            app.address
-        ))
+        .post("/api/leadingest?code=aHostFunctionKey==")
         .body(testdata("appsource-contact-me.json"))
         .send()
         .await
@@ -70,19 +77,7 @@ async fn readiness_probe_and_forwarded_lead() {
 async fn timer_invocation_with_null_schedule_status() {
     let app = host_app().await;
     let payload = r#"{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":null,"IsPastDue":false}},"Metadata":{"sys":{"MethodName":"LeadDigest","UtcNow":"2023-09-07T11:40:45.004275Z","RandGuid":"35e6e68c-5d6b-4f0e-9f4b-1b2c3d4e5f60"}}}"#;
-    let response = app
-        .client
-        .post(format!("{}/LeadDigest", app.address))
-        .header(
-            "X-Azure-Functions-InvocationId",
-            uuid::Uuid::new_v4().to_string(),
-        )
-        .header("X-Azure-Functions-HostVersion", "4.1036.1.23224")
-        .header("content-type", "application/json")
-        .body(payload)
-        .send()
-        .await
-        .unwrap();
+    let response = invoke_timer(&app, payload).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["Outputs"], serde_json::json!({}));
@@ -106,17 +101,7 @@ async fn timer_invocation_with_populated_schedule_status_sends_the_digest() {
     app.clock
         .advance(marketplace_leads::digest::SETTLE + std::time::Duration::from_secs(1));
     let payload = r#"{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":{"Last":"2023-09-07T10:00:00+00:00","Next":"2023-09-07T12:00:00+00:00","LastUpdated":"2023-09-07T11:00:00.1234567+00:00"},"IsPastDue":true}},"Metadata":{"sys":{"MethodName":"LeadDigest","UtcNow":"2023-09-07T11:40:45.004275Z","RandGuid":"35e6e68c-5d6b-4f0e-9f4b-1b2c3d4e5f60"}}}"#;
-    let response = app
-        .client
-        .post(format!("{}/LeadDigest", app.address))
-        .header(
-            "X-Azure-Functions-InvocationId",
-            uuid::Uuid::new_v4().to_string(),
-        )
-        .body(payload)
-        .send()
-        .await
-        .unwrap();
+    let response = invoke_timer(&app, payload).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     let log = body["Logs"][0].as_str().unwrap();
@@ -139,13 +124,11 @@ async fn a_failed_digest_answers_500_with_the_reason() {
         ..AppOptions::default()
     })
     .await;
-    let response = app
-        .client
-        .post(format!("{}/LeadDigest", app.address))
-        .body(r#"{"Data":{"timer":{"ScheduleStatus":null,"IsPastDue":false}},"Metadata":{}}"#)
-        .send()
-        .await
-        .unwrap();
+    let response = invoke_timer(
+        &app,
+        r#"{"Data":{"timer":{"ScheduleStatus":null,"IsPastDue":false}},"Metadata":{}}"#,
+    )
+    .await;
     assert_eq!(response.status(), 500);
     let body: Value = response.json().await.unwrap();
     let log = body["Logs"][0].as_str().unwrap();
