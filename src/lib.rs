@@ -2,29 +2,35 @@
 //! Microsoft commercial-marketplace leads from Partner Center, stores them in
 //! Azure Table storage, and emails a digest of new leads on a schedule.
 //!
-//! Layout, one module per concept:
+//! Layout, one module per concept. Dependencies point one way, down this
+//! list's layers (a module uses only modules of lower layers, and its own
+//! layer's where said):
 //!
-//! - [`lead`] — the lead payload, parsed and normalised.
-//! - [`store`] — Azure Table storage — the only module that knows `azure_data_tables`.
-//! - [`digest`] — the digest run: window by checkpoint, rendering, sending.
-//! - [`email`] — email transports (Azure Communication Services, SMTP).
-//! - [`export`] — `leads list` and `leads export`: stored leads as a table, CSV or JSON Lines.
-//! - [`functions`] — the Azure Functions custom-handler protocol.
-//! - [`routes`] — the HTTP endpoints (warp filters and handlers).
-//! - [`startup`] — builds the application and runs it until stopped.
-//! - [`schedule`] — NCRONTAB schedules, for standalone mode.
-//! - [`clock`] — the time source (tests move it instead of sleeping).
-//! - [`configuration`] — settings from the environment, validated once.
-//! - [`telemetry`] — logging.
+//! 1. [`domain`] — the lead, email addresses, `Secret`, `TimeRange`, safe text.
+//!    [`clock`] — the time source (tests move it instead of sleeping).
+//! 2. [`configuration`] — settings from the environment, validated once;
+//!    it uses [`schedule`] (NCRONTAB schedules).
+//!    [`retry`] — one retry loop with backoff and a deadline.
+//!    [`identity`] — the app's Azure identity (managed identity, `az login`).
+//! 3. [`store`] — Azure Table storage, the only module that knows
+//!    `azure_data_tables`. [`email`] — ACS and SMTP transports.
+//! 4. [`digest`] — the digest run: window, checkpoint, rendering, sending.
+//! 5. [`http`] — the endpoints (warp filters and handlers), speaking the
+//!    [`functions`] custom-handler protocol. [`cli`] — the command line,
+//!    `leads list|export` included.
+//! 6. [`startup`] — builds the application and runs it until stopped;
+//!    [`telemetry`] — logging.
 
+pub mod cli;
 pub mod clock;
 pub mod configuration;
 pub mod digest;
+pub mod domain;
 pub mod email;
-pub mod export;
 pub mod functions;
-pub mod lead;
-pub mod routes;
+pub mod http;
+pub mod identity;
+pub mod retry;
 pub mod schedule;
 pub mod startup;
 pub mod store;

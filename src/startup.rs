@@ -8,7 +8,7 @@
 use crate::clock::Clock;
 use crate::configuration::Settings;
 use crate::digest::DigestRunner;
-use crate::routes::{routes, AppState};
+use crate::http::{routes, AppState};
 use crate::store::LeadStore;
 use anyhow::Context as _;
 use std::future::Future;
@@ -43,7 +43,7 @@ impl Application {
             .await
             .with_context(|| format!("Failed to bind 127.0.0.1:{port}"))?;
 
-        let store = LeadStore::new(&settings.storage)?;
+        let store = LeadStore::from_settings(&settings.storage)?;
         // In the background: the host waits for readiness, not for storage,
         // and a lead that comes first creates its table itself.
         let tables = store.clone();
@@ -63,11 +63,7 @@ impl Application {
         } else {
             None
         };
-        let digest = DigestRunner::new(
-            store.clone(),
-            settings.digest.clone(),
-            settings.storage.leads_table.clone(),
-        );
+        let digest = DigestRunner::from_settings(store.clone(), &settings);
         Ok(Self {
             listener,
             state: AppState {

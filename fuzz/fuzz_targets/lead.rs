@@ -1,6 +1,6 @@
 //! Any bytes as a LeadIngest body: parsing must never panic, and every lead
 //! it accepts must make a table row that Table storage would take (see
-//! `store::fuzz_entity` for the rules checked).
+//! `store::fuzz_support::fuzz_entity` for the rules checked).
 
 #![no_main]
 
@@ -9,6 +9,6 @@ use marketplace_leads::lead::Lead;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(lead) = Lead::parse(data) {
-        marketplace_leads::store::fuzz_entity(&lead);
+        marketplace_leads::store::fuzz_support::fuzz_entity(&lead);
     }
 });

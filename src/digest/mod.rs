@@ -2,12 +2,11 @@
 //!
 //! The window is kept by a checkpoint in Table storage, not by the clock:
 //!
-//! 1. Read the checkpoint (`reported_through` and its version).
-//! 2. The window is `(reported_through, now − SETTLE]`. Writes of leads are
+//! 1. Read the checkpoint (`reported_before` and its version).
+//! 2. The window is `[reported_before, now − SETTLE)`. Writes of leads are
 //!    bounded by `WRITE_DEADLINE` (seconds), far below `SETTLE`, so
 //!    every lead received inside the window is committed before the run
 //!    reads it; a lead still in flight falls in the next window.
-//!    (`WRITE_DEADLINE` is in [`crate::store`].)
 //! 3. Read only that key range. No leads: move the checkpoint, send nothing.
 //! 4. Claim the window by writing the checkpoint with the version read in 1
 //!    (optimistic concurrency): of two overlapping runs only one claims it.
@@ -22,14 +21,19 @@
 //! The timer endpoint, the standalone scheduler, the CLI and the tests all
 //! call [`DigestRunner::run`].
 
+pub mod outcome;
 pub mod render;
 
-use crate::configuration::DigestSettings;
-use crate::email::{Email, EmailAddress, Mailer, Recipients, SendError};
-use crate::store::{Checkpoint, Claim, LeadStore, RunRecord, StoreError, StoredLead, Version};
+pub use outcome::{DigestError, Outcome, RunReport};
+
+use crate::configuration::{DigestSettings, Settings};
+use crate::domain::{EmailAddress, Recipients, TimeRange};
+use crate::email::{Email, Mailer};
+use crate::store::{
+    Checkpoint, Claim, LeadStore, RunRecord, StoreError, StoredLead, Version, WRITE_DEADLINE,
+};
 use futures::TryStreamExt;
 use std::time::{Duration, Instant};
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 /// How long before a run starts a lead must have been received to be sure
@@ -38,113 +42,20 @@ pub const SETTLE: Duration = Duration::from_secs(30);
 /// A claim older than this belongs to a run that died.
 pub const CLAIM_LEASE: Duration = Duration::from_secs(10 * 60);
 
-/// How a run ended, when it did not fail.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// The digest was accepted by the provider.
-    Sent { message_id: String },
-    /// Nothing new since the last digest: no email.
-    NoNewLeads,
-    /// Another run holds the window; it sends the email.
-    AnotherRunInProgress,
-    /// `--dry-run`: rendered, not sent, checkpoint untouched.
-    DryRun { text: String },
-}
+// The settle margin holds only while a lead's write ends well within it.
+const _: () = assert!(
+    WRITE_DEADLINE.as_secs() * 3 <= SETTLE.as_secs(),
+    "WRITE_DEADLINE must stay well under SETTLE"
+);
 
-impl Outcome {
-    pub fn label(&self) -> &'static str {
-        match self {
-            Self::Sent { .. } => "sent",
-            Self::NoNewLeads => "no-new-leads",
-            Self::AnotherRunInProgress => "another-run-in-progress",
-            Self::DryRun { .. } => "dry-run",
-        }
-    }
-}
-
-/// The result of a run that did not fail.
-#[derive(Debug, Clone)]
-pub struct RunReport {
-    pub run_id: uuid::Uuid,
-    pub window: Option<Window>,
-    pub lead_count: usize,
-    pub outcome: Outcome,
-}
-
-impl RunReport {
-    /// One line for the host's invocation log and stdout.
-    pub fn summary(&self) -> String {
-        let window = self
-            .window
-            .map(|w| format!(" window {}", w))
-            .unwrap_or_default();
-        match &self.outcome {
-            Outcome::Sent { message_id } => format!(
-                "digest sent: {} lead(s){window}, message id {message_id}",
-                self.lead_count
-            ),
-            Outcome::NoNewLeads => format!(
-                "digest no-new-leads: 0 lead(s){window}; leads received in the last {} s \
-                 are in the next run",
-                SETTLE.as_secs()
-            ),
-            other => format!(
-                "digest {}: {} lead(s){window}",
-                other.label(),
-                self.lead_count
-            ),
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum DigestError {
-    #[error("the digest is not configured: {0}")]
-    NotConfigured(String),
-    #[error(transparent)]
-    Storage(#[from] StoreError),
-    #[error("sending the digest failed; its {lead_count} lead(s) stay pending for the next run: {source}")]
-    Send {
-        lead_count: usize,
-        #[source]
-        source: SendError,
-    },
-    #[error(
-        "the digest was sent (message id {message_id}) but the checkpoint could not be moved: \
-         {source}; after {lease} minutes the next run resends the same digest with the same id",
-        lease = CLAIM_LEASE.as_secs() / 60
-    )]
-    CheckpointAfterSend {
-        message_id: String,
-        #[source]
-        source: StoreError,
-    },
-}
-
-/// `(start, end]` in time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
-    pub start: OffsetDateTime,
-    pub end: OffsetDateTime,
-}
-
-impl std::fmt::Display for Window {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let rfc3339 = |at: OffsetDateTime| at.format(&Rfc3339).unwrap_or_default();
-        write!(f, "({}, {}]", rfc3339(self.start), rfc3339(self.end))
-    }
-}
-
-impl Window {
-    /// Stable per window (and table): the idempotency key of its email.
-    fn idempotency_key(&self, table: &str) -> uuid::Uuid {
-        let name = format!(
-            "{table}|{}|{}",
-            self.start.unix_timestamp_nanos(),
-            self.end.unix_timestamp_nanos()
-        );
-        uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, name.as_bytes())
-    }
+/// Stable per window (and table): the idempotency key of its email.
+fn idempotency_key(window: TimeRange, table: &str) -> uuid::Uuid {
+    let name = format!(
+        "{table}|{}|{}",
+        window.start.unix_timestamp_nanos(),
+        window.end.unix_timestamp_nanos()
+    );
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, name.as_bytes())
 }
 
 /// Runs digests. Cheap to clone.
@@ -152,6 +63,9 @@ impl Window {
 pub struct DigestRunner {
     store: LeadStore,
     settings: DigestSettings,
+    /// `Err` says which settings are missing; reported by each run.
+    mailer: Result<Mailer, String>,
+    from: Option<EmailAddress>,
     leads_table: String,
 }
 
@@ -159,18 +73,38 @@ pub struct DigestRunner {
 enum Plan {
     Skip(Outcome),
     Report {
-        window: Window,
+        window: TimeRange,
         expected: Option<Version>,
         stale_claim: Option<Claim>,
     },
 }
 
+/// What a run found out, whether it succeeded or not: the run history
+/// records it either way.
+#[derive(Debug, Default)]
+struct Facts {
+    window: Option<TimeRange>,
+    lead_count: usize,
+}
+
 impl DigestRunner {
-    pub fn new(store: LeadStore, settings: DigestSettings, leads_table: String) -> Self {
+    /// The one way to build a runner: the store and the settings say
+    /// everything.
+    pub fn from_settings(store: LeadStore, settings: &Settings) -> Self {
+        let mailer = match &settings.email.transport {
+            Some(transport) => Mailer::from_settings(transport),
+            None => Err(
+                "no email transport is configured: set ACS_ENDPOINT (managed \
+                         identity) or ACS_CONNECTION_STRING, or SMTP_URL"
+                    .to_owned(),
+            ),
+        };
         Self {
             store,
-            settings,
-            leads_table,
+            settings: settings.digest.clone(),
+            mailer,
+            from: settings.email.from.clone(),
+            leads_table: settings.storage.leads_table.clone(),
         }
     }
 
@@ -181,11 +115,7 @@ impl DigestRunner {
         let run_id = uuid::Uuid::new_v4();
         tracing::Span::current().record("run_id", tracing::field::display(run_id));
         let started = Instant::now();
-        let mut window = None;
-        let mut lead_count = 0;
-        let result = self
-            .run_inner(run_id, now, dry_run, &mut window, &mut lead_count)
-            .await;
+        let (facts, result) = self.run_inner(run_id, now, dry_run).await;
         let duration = started.elapsed();
 
         let (outcome, message_id, error) = match &result {
@@ -197,25 +127,26 @@ impl DigestRunner {
                 },
                 None,
             ),
-            Err(e) => ("failed".to_owned(), None, Some(format!("{e:#}"))),
+            Err(e) => ("failed".to_owned(), None, Some(e.to_string())),
         };
         let duration_ms = duration.as_millis() as u64;
+        let (lead_count, window) = (facts.lead_count, facts.window.map(|w| w.to_string()));
         match &error {
             None => tracing::info!(
-                %run_id, outcome, lead_count, window = ?window.map(|w: Window| w.to_string()),
-                duration_ms, message_id, "digest run finished"
+                %run_id, outcome, lead_count, window, duration_ms, message_id,
+                "digest run finished"
             ),
             Some(error) => tracing::error!(
-                %run_id, outcome, lead_count, window = ?window.map(|w: Window| w.to_string()),
-                duration_ms, error, "digest run failed"
+                %run_id, outcome, lead_count, window, duration_ms, error,
+                "digest run failed"
             ),
         }
         if !dry_run {
             let record = RunRecord {
                 run_id,
                 started_at: now,
-                window_start: window.map(|w| w.start),
-                window_end: window.map(|w| w.end),
+                window_start: facts.window.map(|w| w.start),
+                window_end: facts.window.map(|w| w.end),
                 lead_count,
                 outcome,
                 message_id,
@@ -228,99 +159,142 @@ impl DigestRunner {
         }
         result.map(|outcome| RunReport {
             run_id,
-            window,
-            lead_count,
+            window: facts.window,
+            lead_count: facts.lead_count,
             outcome,
         })
     }
 
+    /// Plans the window, reads its leads, and sends them: returns what it
+    /// found out along with how it ended.
     async fn run_inner(
         &self,
         run_id: uuid::Uuid,
         now: OffsetDateTime,
         dry_run: bool,
-        window_out: &mut Option<Window>,
-        lead_count: &mut usize,
-    ) -> Result<Outcome, DigestError> {
+    ) -> (Facts, Result<Outcome, DigestError>) {
+        let nothing = Facts::default();
         // Check configuration before touching any state; a dry run needs none.
-        let sender = if dry_run { None } else { Some(self.sender()?) };
-
+        let sender = match (dry_run, self.sender()) {
+            (true, _) => None,
+            (false, Ok(sender)) => Some(sender),
+            (false, Err(e)) => return (nothing, Err(e)),
+        };
         // Two cheap requests an hour; the state table may not exist yet. A
         // dry run writes nothing (a missing table reads as no checkpoint).
         if !dry_run {
-            self.store.ensure_tables().await?;
+            if let Err(e) = self.store.ensure_tables().await {
+                return (nothing, Err(e.into()));
+            }
         }
-        let (window, expected, stale_claim) = match self.plan(now).await? {
-            Plan::Skip(outcome) => return Ok(outcome),
-            Plan::Report {
+        let (window, expected, stale_claim) = match self.plan(now).await {
+            Ok(Plan::Skip(outcome)) => return (nothing, Ok(outcome)),
+            Ok(Plan::Report {
                 window,
                 expected,
                 stale_claim,
-            } => (window, expected, stale_claim),
+            }) => (window, expected, stale_claim),
+            Err(e) => return (nothing, Err(e)),
         };
-        *window_out = Some(window);
-
-        let leads: Vec<StoredLead> = self
-            .store
-            .leads_between(window.start, window.end)
-            .try_concat()
-            .await?;
-        *lead_count = leads.len();
-
-        if leads.is_empty() && stale_claim.is_none() {
-            if sender.is_none() {
-                return Ok(Outcome::NoNewLeads); // dry run: touch nothing
+        let leads: Vec<StoredLead> = match self.store.leads_in(window).try_concat().await {
+            Ok(leads) => leads,
+            Err(e) => {
+                let facts = Facts {
+                    window: Some(window),
+                    lead_count: 0,
+                };
+                return (facts, Err(e.into()));
             }
+        };
+        let facts = Facts {
+            window: Some(window),
+            lead_count: leads.len(),
+        };
+        let result = match sender {
+            None => Ok(self.dry_run(window, &leads)),
+            Some((mailer, to, from)) => {
+                let claim = Claim {
+                    run_id: stale_claim.as_ref().map_or(run_id, |c| c.run_id),
+                    window_end: window.end,
+                    claimed_at: now,
+                };
+                let fresh = stale_claim.is_none();
+                self.send(window, &leads, claim, expected, fresh, mailer, to, from)
+                    .await
+            }
+        };
+        (facts, result)
+    }
+
+    fn dry_run(&self, window: TimeRange, leads: &[StoredLead]) -> Outcome {
+        if leads.is_empty() {
+            return Outcome::NoNewLeads;
+        }
+        let digest = render::Digest::new(window, leads);
+        Outcome::DryRun {
+            text: format!("Subject: {}\n\n{}", digest.subject(), digest.text()),
+        }
+    }
+
+    /// Claims the window, sends its digest and moves the checkpoint; with
+    /// no leads (and no stale claim to finish) only moves the checkpoint.
+    #[allow(clippy::too_many_arguments)]
+    async fn send(
+        &self,
+        window: TimeRange,
+        leads: &[StoredLead],
+        claim: Claim,
+        expected: Option<Version>,
+        fresh: bool,
+        mailer: &Mailer,
+        to: &Recipients,
+        from: &EmailAddress,
+    ) -> Result<Outcome, DigestError> {
+        if leads.is_empty() && fresh {
             // Nothing to report: move on so the next run reads less. A
             // conflict means another run moved it; either way nothing is lost.
             let checkpoint = Checkpoint {
-                reported_through: window.end,
+                reported_before: window.end,
                 claim: None,
             };
-            match self
+            return match self
                 .store
                 .write_checkpoint(&checkpoint, expected.as_ref())
                 .await
             {
-                Ok(_) | Err(StoreError::Conflict) => return Ok(Outcome::NoNewLeads),
-                Err(e) => return Err(e.into()),
-            }
+                Ok(_) | Err(StoreError::Conflict) => Ok(Outcome::NoNewLeads),
+                Err(e) => Err(e.into()),
+            };
         }
 
-        let digest = render::Digest::new(window, &leads);
-        let Some((mailer, to, from)) = sender else {
-            return Ok(Outcome::DryRun {
-                text: format!("Subject: {}\n\n{}", digest.subject(), digest.text()),
-            });
-        };
-
         // Claim the window; losing the race means another run sends it.
-        let claim = Checkpoint {
-            reported_through: window.start,
-            claim: Some(Claim {
-                run_id: stale_claim.as_ref().map_or(run_id, |c| c.run_id),
-                window_end: window.end,
-                claimed_at: now,
-            }),
+        let claimed = Checkpoint {
+            reported_before: window.start,
+            claim: Some(claim),
         };
-        let claimed = match self.store.write_checkpoint(&claim, expected.as_ref()).await {
+        let claimed = match self
+            .store
+            .write_checkpoint(&claimed, expected.as_ref())
+            .await
+        {
             Ok(version) => version,
             Err(StoreError::Conflict) => return Ok(Outcome::AnotherRunInProgress),
             Err(e) => return Err(e.into()),
         };
 
+        let digest = render::Digest::new(window, leads);
         let email = Email {
-            from,
-            to,
+            from: from.clone(),
+            to: to.clone(),
             subject: digest.subject(),
             text: digest.text(),
             html: digest.html(),
-            idempotency_key: window.idempotency_key(&self.leads_table),
+            idempotency_key: idempotency_key(window, &self.leads_table),
         };
         match mailer.send(&email).await {
             Ok(receipt) => {
                 let done = Checkpoint {
-                    reported_through: window.end,
+                    reported_before: window.end,
                     claim: None,
                 };
                 match self.store.write_checkpoint(&done, Some(&claimed)).await {
@@ -335,26 +309,29 @@ impl DigestRunner {
             }
             Err(source) => {
                 let release = Checkpoint {
-                    reported_through: window.start,
+                    reported_before: window.start,
                     claim: None,
                 };
                 if let Err(e) = self.store.write_checkpoint(&release, Some(&claimed)).await {
                     tracing::warn!(error = %e, "could not release the claim; it expires by itself");
                 }
                 Err(DigestError::Send {
-                    lead_count: *lead_count,
+                    lead_count: leads.len(),
                     source,
                 })
             }
         }
     }
 
-    fn sender(&self) -> Result<(Mailer, Recipients, EmailAddress), DigestError> {
-        let mailer = Mailer::from_settings(&self.settings).map_err(DigestError::NotConfigured)?;
-        let to = self.settings.to.clone().ok_or_else(|| {
+    fn sender(&self) -> Result<(&Mailer, &Recipients, &EmailAddress), DigestError> {
+        let mailer = self
+            .mailer
+            .as_ref()
+            .map_err(|e| DigestError::NotConfigured(e.clone()))?;
+        let to = self.settings.to.as_ref().ok_or_else(|| {
             DigestError::NotConfigured("DIGEST_TO (the recipients) is not set".to_owned())
         })?;
-        let from = self.settings.from.clone().ok_or_else(|| {
+        let from = self.from.as_ref().ok_or_else(|| {
             DigestError::NotConfigured("DIGEST_FROM (the sender address) is not set".to_owned())
         })?;
         Ok((mailer, to, from))
@@ -363,15 +340,21 @@ impl DigestRunner {
     /// Decides the window from the checkpoint.
     async fn plan(&self, now: OffsetDateTime) -> Result<Plan, DigestError> {
         let settled = now - SETTLE;
+        let report = |start, end, expected, stale_claim| match TimeRange::new(start, end) {
+            Some(window) => Plan::Report {
+                window,
+                expected,
+                stale_claim,
+            },
+            None => Plan::Skip(Outcome::NoNewLeads),
+        };
         let Some((checkpoint, version)) = self.store.checkpoint().await? else {
-            return Ok(Plan::Report {
-                window: Window {
-                    start: now - self.settings.first_run_lookback,
-                    end: settled,
-                },
-                expected: None,
-                stale_claim: None,
-            });
+            return Ok(report(
+                now - self.settings.first_run_lookback,
+                settled,
+                None,
+                None,
+            ));
         };
         if let Some(claim) = checkpoint.claim {
             if now - claim.claimed_at < CLAIM_LEASE {
@@ -381,25 +364,19 @@ impl DigestRunner {
                 claimed_by = %claim.run_id,
                 "a previous run claimed this window and did not finish; sending it again"
             );
-            return Ok(Plan::Report {
-                window: Window {
-                    start: checkpoint.reported_through,
-                    end: claim.window_end,
-                },
-                expected: Some(version),
-                stale_claim: Some(claim),
-            });
+            let window_end = claim.window_end;
+            return Ok(report(
+                checkpoint.reported_before,
+                window_end,
+                Some(version),
+                Some(claim),
+            ));
         }
-        if settled <= checkpoint.reported_through {
-            return Ok(Plan::Skip(Outcome::NoNewLeads));
-        }
-        Ok(Plan::Report {
-            window: Window {
-                start: checkpoint.reported_through,
-                end: settled,
-            },
-            expected: Some(version),
-            stale_claim: None,
-        })
+        Ok(report(
+            checkpoint.reported_before,
+            settled,
+            Some(version),
+            None,
+        ))
     }
 }

@@ -5,8 +5,7 @@
 //! (a mail header). Very large digests show the first leads in detail and
 //! state the total.
 
-use super::Window;
-use crate::email::EmailAddress;
+use crate::domain::{text, EmailAddress, TimeRange};
 use crate::store::StoredLead;
 use askama::Template;
 use time::macros::format_description;
@@ -67,14 +66,11 @@ impl Row {
     }
 }
 
-/// Customer text for display: control characters (line breaks included)
-/// become spaces, so a field can neither fake another entry in the plain-text
-/// part nor smuggle raw control bytes into the message.
+/// Customer text for display, on one line ([`text::single_line`]): a field
+/// can neither fake another entry in the plain-text part nor smuggle raw
+/// control bytes into the message.
 fn displayable(value: &str) -> String {
-    value
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+    text::single_line(value).into_owned()
 }
 
 /// Partner Center's action codes, spelled out.
@@ -101,7 +97,7 @@ fn format_time(at: OffsetDateTime) -> String {
 /// A digest ready to render.
 #[derive(Debug, Clone)]
 pub struct Digest {
-    window: Window,
+    window: TimeRange,
     customers: Vec<Row>,
     tests: Vec<Row>,
     customer_total: usize,
@@ -109,7 +105,7 @@ pub struct Digest {
 }
 
 impl Digest {
-    pub fn new(window: Window, leads: &[StoredLead]) -> Self {
+    pub fn new(window: TimeRange, leads: &[StoredLead]) -> Self {
         let (tests, customers): (Vec<&StoredLead>, Vec<&StoredLead>) =
             leads.iter().partition(|l| l.lead.is_test);
         Self {
@@ -221,7 +217,7 @@ struct HtmlPart<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lead::Lead;
+    use crate::domain::Lead;
     use time::macros::datetime;
 
     fn stored(body: &str, at: OffsetDateTime) -> StoredLead {
@@ -232,8 +228,8 @@ mod tests {
         }
     }
 
-    fn window() -> Window {
-        Window {
+    fn window() -> TimeRange {
+        TimeRange {
             start: datetime!(2026-11-22 09:59:30 UTC),
             end: datetime!(2026-11-22 10:59:30 UTC),
         }
@@ -252,7 +248,7 @@ mod tests {
             digest.subject(),
             "2 new marketplace leads + 1 test lead · 22 Nov 09:59–10:59 UTC"
         );
-        let overnight = Window {
+        let overnight = TimeRange {
             start: datetime!(2026-11-21 23:00 UTC),
             end: datetime!(2026-11-22 00:30 UTC),
         };

@@ -1,10 +1,13 @@
 //! SMTP transport (`lettre`): the local MailDev sink, SendGrid, ACS SMTP,
-//! Office 365 — anything configured by one URL in `SMTP_URL`:
-//! `smtp://host:port` (plain, for local sinks), `smtp://user:pass@host:587?tls=required`
-//! (STARTTLS), `smtps://user:pass@host:465` (TLS).
+//! Office 365 — anything `SMTP_URL` names (parsed and checked at start-up
+//! into [`SmtpSettings`]).
 
-use super::{Email, Receipt, SendError};
+use super::{Email, EmailAddress, Receipt, SendError};
+use crate::configuration::{SmtpSecurity, SmtpSettings};
 use lettre::message::{header, MultiPart, SinglePart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::time::Duration;
 
@@ -13,7 +16,9 @@ const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct SmtpMailer {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    /// `Err` when TLS could not be set up for the host (reported on send,
+    /// naming the setting, rather than panicking at start-up).
+    transport: Result<AsyncSmtpTransport<Tokio1Executor>, String>,
 }
 
 impl std::fmt::Debug for SmtpMailer {
@@ -24,22 +29,50 @@ impl std::fmt::Debug for SmtpMailer {
 }
 
 impl SmtpMailer {
-    pub fn from_url(url: &str) -> Result<Self, String> {
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-            .map_err(|_| "is not a valid SMTP URL".to_owned())?
-            .timeout(Some(SMTP_TIMEOUT))
-            .build();
-        Ok(Self { transport })
+    pub fn new(settings: &SmtpSettings) -> Self {
+        let tls = |host: &str| {
+            TlsParameters::new(host.to_owned())
+                .map_err(|_| format!("SMTP_URL: TLS cannot be set up for {host}"))
+        };
+        let transport = (|| {
+            let mut builder =
+                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host)
+                    .port(settings.port)
+                    .timeout(Some(SMTP_TIMEOUT));
+            builder = match settings.security {
+                SmtpSecurity::None => builder,
+                SmtpSecurity::StartTlsRequired => builder.tls(Tls::Required(tls(&settings.host)?)),
+                SmtpSecurity::StartTlsOpportunistic => {
+                    builder.tls(Tls::Opportunistic(tls(&settings.host)?))
+                }
+                SmtpSecurity::Tls => builder.tls(Tls::Wrapper(tls(&settings.host)?)),
+            };
+            if let Some(credentials) = &settings.credentials {
+                builder = builder.credentials(Credentials::new(
+                    credentials.user.clone(),
+                    credentials.password.expose().to_owned(),
+                ));
+            }
+            if let Some(name) = &settings.hello_name {
+                builder = builder.hello_name(ClientId::Domain(name.clone()));
+            }
+            Ok(builder.build())
+        })();
+        Self { transport }
     }
 
     pub async fn send(&self, email: &Email) -> Result<Receipt, SendError> {
+        let transport = self
+            .transport
+            .as_ref()
+            .map_err(|e| SendError::Rejected(e.clone()))?;
         let message = build_message(email)?;
         let message_id = message
             .headers()
             .get_raw("Message-ID")
             .unwrap_or_default()
             .to_owned();
-        match self.transport.send(message).await {
+        match transport.send(message).await {
             Ok(_) => Ok(Receipt { message_id }),
             Err(e) if e.is_permanent() => Err(SendError::Rejected(e.to_string())),
             Err(e) => Err(SendError::Unavailable(anyhow::Error::new(e))),
@@ -50,7 +83,7 @@ impl SmtpMailer {
 /// `multipart/alternative`: plain text first, HTML preferred by clients
 /// that can show it.
 pub fn build_message(email: &Email) -> Result<Message, SendError> {
-    let mailbox = |a: &super::EmailAddress| {
+    let mailbox = |a: &EmailAddress| {
         a.as_str()
             .parse::<lettre::message::Mailbox>()
             .map_err(|e| SendError::Rejected(format!("address {a}: {e}")))

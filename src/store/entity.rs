@@ -4,7 +4,7 @@
 //! flag, and the raw body verbatim.
 
 use super::keys;
-use crate::lead::Lead;
+use crate::domain::Lead;
 use serde_json::{json, Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;

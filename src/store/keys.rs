@@ -11,20 +11,15 @@
 //!   content and day, written atomically with the lead row. They sort before
 //!   every lead row, so lead ranges never include them.
 
-use crate::lead::Fingerprint;
+use crate::domain::{Fingerprint, TimeRange};
 use std::fmt;
-use time::{format_description::FormatItem, macros::format_description, Date, OffsetDateTime};
+use time::{Date, OffsetDateTime};
 
-const DAY: &[FormatItem<'static>] = format_description!("[year]-[month]-[day]");
-const INSTANT: &[FormatItem<'static>] =
-    format_description!("[year][month][day]T[hour][minute][second].[subsecond digits:6]Z");
 /// Hex digits of the fingerprint in keys and ids: 64 bits, ample per day.
 const FINGERPRINT_BYTES: usize = 8;
 
 pub const LEAD_PREFIX: char = 'L';
 pub const MARKER_PREFIX: char = 'D';
-/// Sorts after every character used in a lead row key's suffix.
-const AFTER_SUFFIX: char = '~';
 
 /// Identifies a stored lead: its receive day and content. A duplicate
 /// delivery on the same day has the same id by construction.
@@ -34,8 +29,10 @@ pub struct LeadId(String);
 impl LeadId {
     pub fn new(day: Date, fingerprint: &Fingerprint) -> Self {
         Self(format!(
-            "{}-{}",
-            day.format(DAY).unwrap_or_default().replace('-', ""),
+            "{:04}{:02}{:02}-{}",
+            day.year(),
+            u8::from(day.month()),
+            day.day(),
             fingerprint.short_hex(FINGERPRINT_BYTES)
         ))
     }
@@ -51,8 +48,17 @@ impl fmt::Display for LeadId {
     }
 }
 
+/// Keys are written by hand, not with a fallible formatter: a key can never
+/// silently come out empty. Receive times are the server's clock, always
+/// within years 1000–9999, so every field has a fixed width.
 pub fn partition_key(at: OffsetDateTime) -> String {
-    at.format(DAY).unwrap_or_default()
+    let day = at.date();
+    format!(
+        "{:04}-{:02}-{:02}",
+        day.year(),
+        u8::from(day.month()),
+        day.day()
+    )
 }
 
 pub fn lead_row_key(received_at: OffsetDateTime, fingerprint: &Fingerprint) -> String {
@@ -71,7 +77,17 @@ pub fn marker_row_key(fingerprint: &Fingerprint) -> String {
 }
 
 fn instant(at: OffsetDateTime) -> String {
-    at.format(INSTANT).unwrap_or_default()
+    let (day, clock) = (at.date(), at.time());
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}.{:06}Z",
+        day.year(),
+        u8::from(day.month()),
+        day.day(),
+        clock.hour(),
+        clock.minute(),
+        clock.second(),
+        clock.microsecond()
+    )
 }
 
 /// Receive times are kept to the microsecond, the resolution of row keys.
@@ -85,22 +101,39 @@ pub fn odata_string(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 
-/// The filter selecting lead rows received in `(after, through]`: a range on
-/// both keys, so the service reads only that range.
-pub fn window_filter(after: OffsetDateTime, through: OffsetDateTime) -> String {
+/// The filter selecting lead rows received in `range` (`[start, end)`): a
+/// range on both keys, so the service reads only that range. Row keys
+/// begin with the receive time to the microsecond, so a time range is a
+/// key range: `L<start>` ≤ key < `L<end>`.
+pub fn range_filter(range: TimeRange) -> String {
+    let (start, end) = (
+        truncate_up_to_micros(range.start),
+        truncate_up_to_micros(range.end),
+    );
     format!(
-        "PartitionKey ge {} and PartitionKey le {} and RowKey gt {} and RowKey lt {}",
-        odata_string(&partition_key(after)),
-        odata_string(&partition_key(through)),
-        odata_string(&format!("{LEAD_PREFIX}{}{AFTER_SUFFIX}", instant(after))),
-        odata_string(&format!("{LEAD_PREFIX}{}{AFTER_SUFFIX}", instant(through))),
+        "PartitionKey ge {} and PartitionKey le {} and RowKey ge {} and RowKey lt {}",
+        odata_string(&partition_key(start)),
+        odata_string(&partition_key(end)),
+        odata_string(&format!("{LEAD_PREFIX}{}", instant(start))),
+        odata_string(&format!("{LEAD_PREFIX}{}", instant(end))),
     )
+}
+
+/// The first microsecond at or after `at`: receive times are kept to the
+/// microsecond, so "received at or after `at`" is "at or after this".
+fn truncate_up_to_micros(at: OffsetDateTime) -> OffsetDateTime {
+    let down = truncate_to_micros(at);
+    if down == at {
+        at
+    } else {
+        down + time::Duration::MICROSECOND
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lead::Lead;
+    use crate::domain::Lead;
     use time::macros::datetime;
 
     fn fingerprint(body: &str) -> Fingerprint {
@@ -146,26 +179,44 @@ mod tests {
     }
 
     #[test]
-    fn window_is_a_key_range_that_includes_its_end_only() {
+    fn a_range_is_a_key_range_that_includes_its_start_only() {
         let f = fingerprint(r#"{"OfferTitle":"O"}"#);
-        let after = datetime!(2026-11-21 23:30:00 UTC);
-        let through = datetime!(2026-11-22 00:30:00 UTC);
-        let filter = window_filter(after, through);
+        let range = TimeRange::new(
+            datetime!(2026-11-21 23:30:00 UTC),
+            datetime!(2026-11-22 00:30:00 UTC),
+        )
+        .unwrap();
+        let filter = range_filter(range);
         assert!(filter.starts_with("PartitionKey ge '2026-11-21' and PartitionKey le '2026-11-22'"));
-        let lower = format!("L{}~", instant(after));
-        let upper = format!("L{}~", instant(through));
+        let lower = format!("L{}", instant(range.start));
+        let upper = format!("L{}", instant(range.end));
         let inside = |at| {
             let rk = lead_row_key(at, &f);
-            rk > lower && rk < upper
+            rk >= lower && rk < upper
         };
-        assert!(
-            !inside(after),
-            "the start was reported by the previous window"
-        );
-        assert!(inside(datetime!(2026-11-21 23:30:00.000001 UTC)));
-        assert!(inside(through), "the end is included");
-        assert!(!inside(datetime!(2026-11-22 00:30:00.000001 UTC)));
+        assert!(inside(range.start), "the start is included");
+        assert!(inside(datetime!(2026-11-22 00:29:59.999999 UTC)));
+        assert!(!inside(range.end), "the end belongs to the next range");
+        assert!(!inside(datetime!(2026-11-21 23:29:59.999999 UTC)));
         assert!(marker_row_key(&f) < lower);
+    }
+
+    #[test]
+    fn sub_microsecond_bounds_round_up_to_the_next_stored_time() {
+        let range = TimeRange::new(
+            datetime!(2026-11-01 00:00:00.0000005 UTC),
+            datetime!(2026-11-01 00:00:00.0000025 UTC),
+        )
+        .unwrap();
+        let filter = range_filter(range);
+        assert!(
+            filter.contains("RowKey ge 'L20261101T000000.000001Z'"),
+            "{filter}"
+        );
+        assert!(
+            filter.contains("RowKey lt 'L20261101T000000.000003Z'"),
+            "{filter}"
+        );
     }
 
     #[test]

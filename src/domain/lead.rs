@@ -50,11 +50,17 @@ pub struct Customer {
 impl Customer {
     /// "First Last", or whichever part is known.
     pub fn full_name(&self) -> Option<String> {
-        match (&self.first_name, &self.last_name) {
-            (Some(first), Some(last)) => Some(format!("{first} {last}")),
-            (Some(one), None) | (None, Some(one)) => Some(one.clone()),
-            (None, None) => None,
-        }
+        full_name(self.first_name.as_deref(), self.last_name.as_deref())
+    }
+}
+
+/// "First Last" from its parts, or whichever part is known: how every view
+/// of a lead (digest, list, notifications) names the customer.
+pub fn full_name(first: Option<&str>, last: Option<&str>) -> Option<String> {
+    match (first, last) {
+        (Some(first), Some(last)) => Some(format!("{first} {last}")),
+        (Some(one), None) | (None, Some(one)) => Some(one.to_owned()),
+        (None, None) => None,
     }
 }
 

@@ -1,0 +1,50 @@
+//! `handler leads list|export`: reading stored leads back out — a table for
+//! a person at a terminal, CSV for CRM import wizards, or JSON Lines with
+//! every stored column.
+//!
+//! Both read only the key range of their time range, a page at a time
+//! ([`LeadStore::rows_in`](crate::store::LeadStore::rows_in)), so an export
+//! of any size runs in the memory of one page.
+//!
+//! - [`time_arg`] — `--since`/`--until` and the range they select.
+//! - [`list`] / [`export`] — the two commands.
+//! - [`fields`], [`csv`], [`table`] — one row as shown, as CSV, as a table line.
+//! - [`output`] — the export's file, complete or not at all.
+//! - [`progress`] — counts for people.
+
+pub mod csv;
+mod export;
+mod fields;
+mod list;
+mod output;
+pub mod progress;
+mod table;
+pub mod time_arg;
+
+pub use export::{export, ExportOptions, Format};
+pub use list::list;
+pub use time_arg::TimeArg;
+
+use time::Duration;
+
+/// `list` looks back a week unless told otherwise.
+pub const LIST_DEFAULT_SINCE: TimeArg = TimeArg::Ago(Duration::days(7));
+/// `export` looks back 30 days unless told otherwise.
+pub const EXPORT_DEFAULT_SINCE: TimeArg = TimeArg::Ago(Duration::days(30));
+
+/// Which leads a `leads` command reads. Its `///` docs are the CLI's help.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Selection {
+    /// Start of the window, included [default: 7d for list, 30d for export]
+    #[arg(long, value_parser = TimeArg::parse)]
+    pub since: Option<TimeArg>,
+    /// End of the window, excluded [default: now]
+    #[arg(long, value_parser = TimeArg::parse)]
+    pub until: Option<TimeArg>,
+    /// Only leads for this offer: its title exactly as listed (case-sensitive)
+    #[arg(long)]
+    pub offer: Option<String>,
+    /// Include Partner Center's test leads (MSFT_TEST...)
+    #[arg(long)]
+    pub include_tests: bool,
+}

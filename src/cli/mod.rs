@@ -1,0 +1,107 @@
+//! The `handler` command line: serve (the default), run the digest once, or
+//! read stored leads. A clap `Subcommand` whose `///` docs are the help;
+//! `main` starts the server, [`run`] runs every other command.
+
+pub mod leads;
+
+use crate::configuration::Settings;
+use crate::digest::{DigestRunner, Outcome};
+use crate::store::LeadStore;
+use clap::{Parser, Subcommand};
+use time::OffsetDateTime;
+
+/// Receives Microsoft commercial-marketplace leads, stores them in Azure
+/// Table storage and emails a digest of new leads. Configured by the same
+/// environment variables (app settings) as the deployed function app.
+#[derive(Parser)]
+#[command(name = "handler", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Serve LeadIngest and LeadDigest (the default). Under the Functions
+    /// host it binds FUNCTIONS_CUSTOMHANDLER_PORT; standalone, 127.0.0.1:7071.
+    Serve {
+        /// Standalone port [env: HANDLER_PORT] [default: 7071]
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Run the digest once now.
+    Digest {
+        /// Print the digest that would be sent; send nothing, move nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Read stored leads: list them here, or export them for a CRM.
+    Leads {
+        #[command(subcommand)]
+        command: LeadsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum LeadsCommand {
+    /// Show the leads received in a time range as a table, newest last.
+    ///
+    /// Partner Center's test leads (MSFT_TEST...) are counted but hidden
+    /// unless --include-tests. Long cells are cut short with "…".
+    #[command(after_help = LeadsCommand::TIMES)]
+    List(leads::Selection),
+    /// Export the leads received in a time range, oldest first, as CSV or
+    /// JSON Lines.
+    ///
+    /// CSV (RFC 4180, UTF-8, CRLF): a header row, then per lead the
+    /// customer's split columns, description, offer, action, lead source,
+    /// receive time (UTC) and lead id, ready for the Dynamics 365,
+    /// Salesforce and HubSpot import wizards. A cell that begins with =, +,
+    /// -, @, tab or carriage return gets a leading ' so that spreadsheets do
+    /// not run it as a formula (CSV injection); phone numbers such as
+    /// +81 3-1234-5678 therefore appear as '+81 3-1234-5678, an accepted
+    /// trade-off. JSON Lines: one object per lead with every stored column,
+    /// the raw payload as received in RawBody; nothing is neutralised.
+    ///
+    /// Streams page by page in bounded memory; progress shows on stderr
+    /// when it is a terminal. Partner Center's test leads are left out
+    /// unless --include-tests. A file given with --output is created
+    /// readable by you only, and only a new path or a regular file is
+    /// replaced.
+    #[command(after_help = LeadsCommand::TIMES)]
+    Export(leads::ExportOptions),
+}
+
+impl LeadsCommand {
+    const TIMES: &'static str = "Times: RFC 3339 (2026-11-22T10:00:00Z), a date (2026-11-22, \
+        midnight UTC), or a span before now (30m, 24h, 7d, 2w). The range includes \
+        --since and excludes --until; only its key range of the table is read.";
+}
+
+/// Runs a command other than `serve` (which `main` hands to
+/// [`Application`](crate::startup::Application)).
+pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { .. } => {
+            anyhow::bail!("serve is started by main, not by cli::run")
+        }
+        Command::Digest { dry_run } => digest(settings, dry_run).await,
+        Command::Leads {
+            command: LeadsCommand::List(selection),
+        } => leads::list(&settings.storage, selection).await,
+        Command::Leads {
+            command: LeadsCommand::Export(options),
+        } => leads::export(&settings.storage, options).await,
+    }
+}
+
+async fn digest(settings: Settings, dry_run: bool) -> anyhow::Result<()> {
+    let store = LeadStore::from_settings(&settings.storage)?;
+    let runner = DigestRunner::from_settings(store, &settings);
+    let report = runner.run(OffsetDateTime::now_utc(), dry_run).await?;
+    match &report.outcome {
+        Outcome::DryRun { text } => println!("{text}"),
+        _ => println!("{}", report.summary()),
+    }
+    Ok(())
+}

@@ -1,0 +1,382 @@
+//! Configuration: the app settings users set in Azure (or in
+//! `local.settings.json`), read once at start-up and validated, so that a bad
+//! value stops the process with a message naming the setting.
+//!
+//! Everything is parsed into typed values here; the rest of the program never
+//! reads the environment. The components build themselves from these
+//! values (`LeadStore::from_settings`, `Mailer::from_settings`,
+//! `DigestRunner::from_settings`).
+//!
+//! - [`storage`] — the storage account, its credentials and the tables.
+//! - [`email`] — the sender and the transport (ACS or SMTP).
+
+pub mod email;
+pub mod storage;
+
+pub use email::{
+    AcsAuth, AcsSettings, EmailSettings, SmtpSecurity, SmtpSettings, TransportSettings,
+};
+pub use storage::{StorageAccount, StorageCredentials, StorageSettings};
+
+use crate::domain::{Recipients, Secret};
+use crate::schedule::Schedule;
+use std::time::Duration;
+
+/// Names of the settings the handler reads. `tests/infra` checks the Bicep
+/// template against the two marked blocks: the first must all be set by the
+/// deployment, the second are alternatives it may set.
+pub mod setting {
+    // app-settings:azure:begin
+    pub const AZURE_WEBJOBS_STORAGE_ACCOUNT: &str = "AzureWebJobsStorage__accountName";
+    pub const LEADS_TABLE: &str = "LEADS_TABLE";
+    pub const DIGEST_SCHEDULE: &str = "DIGEST_SCHEDULE";
+    pub const DIGEST_TO: &str = "DIGEST_TO";
+    pub const DIGEST_FROM: &str = "DIGEST_FROM";
+    pub const DIGEST_LOOKBACK_HOURS: &str = "DIGEST_LOOKBACK_HOURS";
+    pub const ACS_ENDPOINT: &str = "ACS_ENDPOINT";
+    // app-settings:azure:end
+
+    // app-settings:optional:begin
+    pub const LEADS_STORAGE: &str = "LEADS_STORAGE";
+    pub const LEADS_STORAGE_ACCOUNT: &str = "LEADS_STORAGE__accountName";
+    pub const AZURE_WEBJOBS_STORAGE: &str = "AzureWebJobsStorage";
+    pub const ACS_CONNECTION_STRING: &str = "ACS_CONNECTION_STRING";
+    pub const SMTP_URL: &str = "SMTP_URL";
+    pub const LEAD_INGEST_KEY: &str = "LEAD_INGEST_KEY";
+    pub const HANDLER_PORT: &str = "HANDLER_PORT";
+    // app-settings:optional:end
+
+    /// Set by the Functions host, never by users.
+    pub const FUNCTIONS_CUSTOMHANDLER_PORT: &str = "FUNCTIONS_CUSTOMHANDLER_PORT";
+}
+
+pub const DEFAULT_STANDALONE_PORT: u16 = 7071;
+const DEFAULT_LOOKBACK_HOURS: u64 = 24;
+
+/// A setting that is missing or wrong. The message names the setting and
+/// never repeats a secret value.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("setting {setting}: {reason}")]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(setting: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            setting,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Everything the handler needs, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `Some(port)` when running under the Functions host.
+    pub host_port: Option<u16>,
+    pub storage: StorageSettings,
+    /// Key required by standalone mode (the Functions host checks keys itself).
+    pub ingest_key: Option<Secret>,
+    pub email: EmailSettings,
+    pub digest: DigestSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct DigestSettings {
+    pub schedule: Schedule,
+    /// `None` when the digest is not configured: ingest still works and
+    /// each digest run fails naming the missing setting.
+    pub to: Option<Recipients>,
+    /// How far back the very first digest (no checkpoint yet) looks.
+    pub first_run_lookback: Duration,
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests need not touch the process
+    /// environment. Blank values count as unset, as in the Azure portal.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        Ok(Self {
+            host_port: get(setting::FUNCTIONS_CUSTOMHANDLER_PORT)
+                .map(|v| parse_port(setting::FUNCTIONS_CUSTOMHANDLER_PORT, &v))
+                .transpose()?,
+            storage: storage::storage_settings(&get)?,
+            ingest_key: get(setting::LEAD_INGEST_KEY).map(Secret::new),
+            email: email::email_settings(&get)?,
+            digest: digest_settings(&get)?,
+        })
+    }
+}
+
+fn digest_settings(get: &impl Fn(&str) -> Option<String>) -> Result<DigestSettings, ConfigError> {
+    let schedule = match get(setting::DIGEST_SCHEDULE) {
+        Some(text) => Schedule::parse(&text),
+        None => Schedule::parse(crate::schedule::HOURLY),
+    }
+    .map_err(|e| ConfigError::new(setting::DIGEST_SCHEDULE, e))?;
+    let to = get(setting::DIGEST_TO)
+        .map(|v| Recipients::parse(&v).map_err(|e| ConfigError::new(setting::DIGEST_TO, e)))
+        .transpose()?;
+    let lookback_hours = match get(setting::DIGEST_LOOKBACK_HOURS) {
+        Some(v) => v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|h| (1..=24 * 90).contains(h))
+            .ok_or_else(|| {
+                ConfigError::new(
+                    setting::DIGEST_LOOKBACK_HOURS,
+                    "must be a whole number of hours from 1 to 2160",
+                )
+            })?,
+        None => DEFAULT_LOOKBACK_HOURS,
+    };
+    Ok(DigestSettings {
+        schedule,
+        to,
+        first_run_lookback: Duration::from_secs(lookback_hours * 3600),
+    })
+}
+
+fn parse_port(name: &'static str, value: &str) -> Result<u16, ConfigError> {
+    value
+        .trim()
+        .parse::<u16>()
+        .map_err(|_| ConfigError::new(name, "must be a TCP port number"))
+}
+
+/// Reads a port setting on its own (the standalone server's `HANDLER_PORT`).
+pub fn standalone_port(lookup: impl Fn(&str) -> Option<String>) -> Result<u16, ConfigError> {
+    match lookup(setting::HANDLER_PORT).filter(|v| !v.trim().is_empty()) {
+        Some(v) => parse_port(setting::HANDLER_PORT, &v),
+        None => Ok(DEFAULT_STANDALONE_PORT),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    fn error_setting(pairs: &[(&str, &str)]) -> &'static str {
+        settings(pairs).expect_err("should be rejected").setting
+    }
+
+    #[test]
+    fn development_storage_maps_to_azurite() {
+        let s = settings(&[("AzureWebJobsStorage", "UseDevelopmentStorage=true")]).unwrap();
+        assert_eq!(s.storage.account.name, "devstoreaccount1");
+        assert_eq!(
+            s.storage.account.table_endpoint.as_str(),
+            "http://127.0.0.1:10002/devstoreaccount1"
+        );
+        assert_eq!(s.storage.leads_table, "MarketplaceLeads");
+        assert_eq!(s.storage.digest_table(), "MarketplaceLeadsDigest");
+        assert_eq!(s.host_port, None);
+        assert!(s.email.transport.is_none());
+        assert!(s.digest.to.is_none());
+    }
+
+    #[test]
+    fn leads_storage_wins_over_webjobs_storage() {
+        let s = settings(&[
+            ("AzureWebJobsStorage", "UseDevelopmentStorage=true"),
+            (
+                "LEADS_STORAGE",
+                "DefaultEndpointsProtocol=https;AccountName=leadsacct;AccountKey=a2V5;EndpointSuffix=core.chinacloudapi.cn",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(s.storage.account.name, "leadsacct");
+        assert_eq!(
+            s.storage.account.table_endpoint.as_str(),
+            "https://leadsacct.table.core.chinacloudapi.cn/"
+        );
+        assert_eq!(
+            s.storage.account.credentials,
+            StorageCredentials::AccountKey(Secret::new("a2V5"))
+        );
+    }
+
+    #[test]
+    fn table_endpoint_is_honoured() {
+        let s = settings(&[(
+            "LEADS_STORAGE",
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;TableEndpoint=http://127.0.0.1:41234/devstoreaccount1;",
+        )])
+        .unwrap();
+        assert_eq!(
+            s.storage.account.table_endpoint.as_str(),
+            "http://127.0.0.1:41234/devstoreaccount1"
+        );
+    }
+
+    #[test]
+    fn identity_based_storage() {
+        let s = settings(&[("AzureWebJobsStorage__accountName", "prodleads01")]).unwrap();
+        assert_eq!(s.storage.account.credentials, StorageCredentials::Identity);
+        assert_eq!(
+            s.storage.account.table_endpoint.as_str(),
+            "https://prodleads01.table.core.windows.net/"
+        );
+        assert_eq!(
+            error_setting(&[("LEADS_STORAGE__accountName", "bad name!")]),
+            "LEADS_STORAGE__accountName"
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        assert_eq!(error_setting(&[]), "LEADS_STORAGE");
+        let dev = ("LEADS_STORAGE", "UseDevelopmentStorage=true");
+        assert_eq!(
+            error_setting(&[("LEADS_STORAGE", "garbage")]),
+            "LEADS_STORAGE"
+        );
+        assert_eq!(
+            error_setting(&[("LEADS_STORAGE", "AccountName=x")]),
+            "LEADS_STORAGE"
+        );
+        assert_eq!(
+            error_setting(&[dev, ("LEADS_TABLE", "bad-name")]),
+            "LEADS_TABLE"
+        );
+        assert_eq!(
+            error_setting(&[dev, ("DIGEST_TO", "not an address")]),
+            "DIGEST_TO"
+        );
+        assert_eq!(
+            error_setting(&[dev, ("DIGEST_FROM", "a@b.c, d@e.f")]),
+            "DIGEST_FROM"
+        );
+        assert_eq!(
+            error_setting(&[dev, ("DIGEST_SCHEDULE", "hourly")]),
+            "DIGEST_SCHEDULE"
+        );
+        assert_eq!(
+            error_setting(&[dev, ("DIGEST_LOOKBACK_HOURS", "0")]),
+            "DIGEST_LOOKBACK_HOURS"
+        );
+        assert_eq!(error_setting(&[dev, ("SMTP_URL", "http://x")]), "SMTP_URL");
+        assert_eq!(
+            error_setting(&[dev, ("ACS_ENDPOINT", "ftp://x")]),
+            "ACS_ENDPOINT"
+        );
+        assert_eq!(
+            error_setting(&[
+                dev,
+                ("ACS_CONNECTION_STRING", "endpoint=https://x;accesskey=***")
+            ]),
+            "ACS_CONNECTION_STRING"
+        );
+        assert_eq!(
+            error_setting(&[dev, ("FUNCTIONS_CUSTOMHANDLER_PORT", "http")]),
+            "FUNCTIONS_CUSTOMHANDLER_PORT"
+        );
+    }
+
+    #[test]
+    fn errors_never_repeat_secrets() {
+        let err = settings(&[(
+            "LEADS_STORAGE",
+            "AccountName=a;AccountKey=c3VwZXJzZWNyZXQ=;TableEndpoint=ftp://x",
+        )])
+        .unwrap_err();
+        assert!(!err.to_string().contains("c3VwZXJzZWNyZXQ"), "{err}");
+        let s =
+            settings(&[("LEADS_STORAGE", "AccountName=a;AccountKey=c3VwZXJzZWNyZXQ=")]).unwrap();
+        assert!(!format!("{s:?}").contains("c3VwZXJzZWNyZXQ"));
+    }
+
+    #[test]
+    fn transports() {
+        let dev = ("LEADS_STORAGE", "UseDevelopmentStorage=true");
+        let s = settings(&[dev, ("SMTP_URL", "smtp://127.0.0.1:1025")]).unwrap();
+        assert!(matches!(
+            s.email.transport,
+            Some(TransportSettings::Smtp(_))
+        ));
+
+        let s = settings(&[
+            dev,
+            ("SMTP_URL", "smtp://127.0.0.1:1025"),
+            (
+                "ACS_CONNECTION_STRING",
+                "endpoint=https://r.communication.azure.com/;accesskey=a2V5PT0=",
+            ),
+        ])
+        .unwrap();
+        let Some(TransportSettings::Acs(AcsSettings { endpoint, auth })) = s.email.transport else {
+            panic!("ACS expected");
+        };
+        assert_eq!(endpoint.as_str(), "https://r.communication.azure.com/");
+        assert_eq!(auth, AcsAuth::AccessKey(Secret::new("a2V5PT0=")));
+
+        // An identity needs no more settings: the managed identity in Azure,
+        // `az login` on a workstation.
+        let s = settings(&[dev, ("ACS_ENDPOINT", "https://r.communication.azure.com")]).unwrap();
+        assert!(matches!(
+            s.email.transport,
+            Some(TransportSettings::Acs(AcsSettings {
+                auth: AcsAuth::Identity,
+                ..
+            }))
+        ));
+    }
+
+    #[test]
+    fn settings_that_start_but_could_never_work_are_refused() {
+        let dev = ("LEADS_STORAGE", "UseDevelopmentStorage=true");
+        for reserved in ["tables", "Tables", "TABLES"] {
+            assert_eq!(
+                error_setting(&[dev, ("LEADS_TABLE", reserved)]),
+                "LEADS_TABLE"
+            );
+        }
+        let err = settings(&[(
+            "LEADS_STORAGE",
+            "AccountName=a;AccountKey=not*base64!;EndpointSuffix=core.windows.net",
+        )])
+        .unwrap_err();
+        assert_eq!(err.setting, "LEADS_STORAGE");
+        assert!(!err.to_string().contains("not*base64"), "{err}");
+        assert_eq!(
+            error_setting(&[dev, ("SMTP_URL", "smtp://127.0.0.1:1025?tls=bogus")]),
+            "SMTP_URL"
+        );
+        assert_eq!(
+            error_setting(&[dev, ("DIGEST_SCHEDULE", "0 0 8 30 2 *")]),
+            "DIGEST_SCHEDULE"
+        );
+    }
+
+    #[test]
+    fn recipients_and_lookback() {
+        let s = settings(&[
+            ("LEADS_STORAGE", "UseDevelopmentStorage=true"),
+            ("DIGEST_TO", "a@contoso.com; b@contoso.com,c@contoso.com"),
+            ("DIGEST_FROM", "DoNotReply@x.azurecomm.net"),
+            ("DIGEST_LOOKBACK_HOURS", "48"),
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", "40123"),
+        ])
+        .unwrap();
+        assert_eq!(s.digest.to.map(|r| r.len()), Some(3));
+        assert_eq!(s.digest.first_run_lookback, Duration::from_secs(48 * 3600));
+        assert_eq!(s.host_port, Some(40123));
+    }
+}

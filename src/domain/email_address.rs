@@ -1,0 +1,98 @@
+//! An email address, and a list of recipients as Partner Center's
+//! contact-email field takes them (`;` or `,` between addresses). Parsed with
+//! `lettre`'s address grammar, so a value that could inject a header (a line
+//! break, a second address) is never one.
+
+use std::fmt;
+
+/// A syntactically valid email address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let value = value.trim();
+        value
+            .parse::<lettre::Address>()
+            .map(|_| Self(value.to_owned()))
+            .map_err(|_| "is not a valid email address".to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EmailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One or more addresses, written as Partner Center's contact-email field
+/// takes them: separated by `;` or `,`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipients(Vec<EmailAddress>);
+
+/// ACS accepts at most 50 recipients per message.
+const MAX_RECIPIENTS: usize = 50;
+
+impl Recipients {
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let addresses = value
+            .split([';', ','])
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(|a| {
+                EmailAddress::parse(a).map_err(|_| format!("{a:?} is not a valid email address"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        match addresses.len() {
+            0 => Err("lists no address".to_owned()),
+            n if n > MAX_RECIPIENTS => {
+                Err(format!("lists {n} addresses; at most {MAX_RECIPIENTS}"))
+            }
+            _ => Ok(Self(addresses)),
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &EmailAddress> {
+        self.0.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recipients_split_on_semicolons_and_commas() {
+        let r = Recipients::parse(" a@contoso.com;b@contoso.com , c@contoso.com;; ").unwrap();
+        let list: Vec<_> = r.iter().map(EmailAddress::as_str).collect();
+        assert_eq!(list, ["a@contoso.com", "b@contoso.com", "c@contoso.com"]);
+    }
+
+    #[test]
+    fn invalid_recipients_are_rejected() {
+        assert!(Recipients::parse("").is_err());
+        assert!(Recipients::parse(" ; , ").is_err());
+        assert!(Recipients::parse("a@contoso.com; nope").is_err());
+        assert!(Recipients::parse("a@b.c\r\nBcc: evil@x.y").is_err());
+        let many = vec!["a@b.co"; 51].join(";");
+        assert!(Recipients::parse(&many).is_err());
+    }
+
+    #[test]
+    fn address_rejects_header_injection() {
+        assert!(EmailAddress::parse("x@y.z\nBcc: a@b.c").is_err());
+        assert!(EmailAddress::parse("DoNotReply@x.azurecomm.net").is_ok());
+    }
+}

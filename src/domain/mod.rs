@@ -1,0 +1,20 @@
+//! Domain types: values that are valid once you hold them. They know nothing
+//! of configuration, storage, email transports or HTTP, so every other
+//! module can use them and none of them uses another module back.
+//!
+//! - [`lead`] — Partner Center's lead payload, parsed and normalised.
+//! - [`email_address`] — an email address and a recipient list.
+//! - [`secret`] — a value kept out of logs and error messages.
+//! - [`time_range`] — a half-open span of receive times, `[start, end)`.
+//! - [`text`] — customer text made safe to show on one line.
+
+pub mod email_address;
+pub mod lead;
+pub mod secret;
+pub mod text;
+pub mod time_range;
+
+pub use email_address::{EmailAddress, Recipients};
+pub use lead::{Customer, Fingerprint, Lead, LeadError, LeadSource, MAX_BODY_BYTES};
+pub use secret::Secret;
+pub use time_range::TimeRange;

@@ -1,0 +1,132 @@
+//! One plain `async fn` per route: ingest a lead, answer the host's timer
+//! invocation, run the digest on demand.
+
+use super::rejection::error_response;
+use super::AppState;
+use crate::digest::DigestError;
+use crate::domain::{Lead, LeadError};
+use crate::functions::{InvokeResponse, TimerInvocation};
+use crate::store::{SaveOutcome, StoreError};
+use bytes::Bytes;
+use serde::Serialize;
+use std::time::Instant;
+use warp::http::StatusCode;
+use warp::reply::{self, Response};
+use warp::Reply;
+
+#[derive(Serialize)]
+struct Stored<'a> {
+    id: &'a str,
+    status: &'a str,
+}
+
+/// Stores one lead. 201 new, 200 duplicate, 400 not a lead, 503 storage
+/// unavailable — never 2xx unless the lead is in the table.
+pub(super) async fn ingest(body: Bytes, state: AppState) -> Response {
+    let started = Instant::now();
+    let received_at = state.clock.now();
+    let bytes = body.len();
+    let lead = match Lead::parse(&body) {
+        Ok(lead) => lead,
+        Err(error) => {
+            let status = match error {
+                LeadError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            tracing::warn!(
+                status = status.as_u16(), bytes, reason = %error,
+                duration_ms = started.elapsed().as_millis() as u64,
+                "lead rejected"
+            );
+            return error_response(status, &error.to_string());
+        }
+    };
+
+    match state.store.save(&lead, received_at).await {
+        Ok(outcome) => {
+            let (id, status, label) = match &outcome {
+                SaveOutcome::Created(id) => (id, StatusCode::CREATED, "created"),
+                SaveOutcome::Duplicate(id) => (id, StatusCode::OK, "duplicate"),
+            };
+            tracing::info!(
+                lead_id = %id, status = status.as_u16(), outcome = label,
+                test_lead = lead.is_test, bytes,
+                duration_ms = started.elapsed().as_millis() as u64,
+                "lead stored"
+            );
+            reply::with_status(
+                reply::json(&Stored {
+                    id: id.as_str(),
+                    status: label,
+                }),
+                status,
+            )
+            .into_response()
+        }
+        Err(error) => {
+            let (status, reason) = match &error {
+                StoreError::Unavailable { .. } | StoreError::Conflict => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "lead storage is unavailable; the lead may not have been stored: send it again (a resend is never stored twice)",
+                ),
+                StoreError::Rejected { .. } | StoreError::Malformed(_) => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the lead could not be stored",
+                ),
+            };
+            // The raw body goes to the error log so an operator can recover
+            // the lead by hand: Partner Center cannot re-send it. "May": a
+            // write can land just as storage fails and its answer is lost;
+            // posting the body again is then answered 200 duplicate.
+            tracing::error!(
+                status = status.as_u16(), error = %error, raw_body = %lead.raw,
+                duration_ms = started.elapsed().as_millis() as u64,
+                "lead NOT confirmed stored"
+            );
+            error_response(status, reason)
+        }
+    }
+}
+
+/// The host's timer invocation: runs the digest and answers in the
+/// host's invocation shape. Failures answer 500, logged to stdout first
+/// because the host discards `Logs` of a failed invocation.
+pub(super) async fn invoke_digest(body: Bytes, state: AppState) -> Response {
+    let invocation = TimerInvocation::parse(&body);
+    if invocation.is_past_due() {
+        tracing::info!("timer is past due; running now");
+    }
+    match state.digest.run(state.clock.now(), false).await {
+        Ok(report) => {
+            reply::json(&InvokeResponse::with_logs(vec![report.summary()])).into_response()
+        }
+        Err(error) => digest_failure(&error),
+    }
+}
+
+/// Manual run, as the host's admin endpoint: 202 once the run is done
+/// (the run is short, and waiting lets the caller see its outcome).
+pub(super) async fn run_digest_now(state: AppState) -> Response {
+    match state.digest.run(state.clock.now(), false).await {
+        Ok(report) => reply::with_status(
+            reply::json(&serde_json::json!({
+                "runId": report.run_id.to_string(),
+                "outcome": report.outcome.label(),
+                "leads": report.lead_count,
+                "summary": report.summary(),
+            })),
+            StatusCode::ACCEPTED,
+        )
+        .into_response(),
+        Err(error) => digest_failure(&error),
+    }
+}
+
+fn digest_failure(error: &DigestError) -> Response {
+    // Already logged in full by the run; the answer carries no secrets,
+    // only our own message.
+    let mut response =
+        reply::json(&InvokeResponse::with_logs(vec![format!("{error}")])).into_response();
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response
+}

@@ -1,0 +1,93 @@
+//! The HTTP endpoints, as warp filters, with one handler per route.
+//!
+//! The same routes serve under the Functions host and standalone:
+//!
+//! - `GET /` — readiness (the host polls it until it answers).
+//! - `POST /api/LeadIngest` — Partner Center's lead (forwarded by the host).
+//! - `POST /LeadDigest` — the host's timer invocation.
+//! - `POST /admin/functions/LeadDigest` — run the digest now (standalone;
+//!   under the host this path is the host's own).
+//!
+//! Standalone mode has no host in front of it, so when a key is configured
+//! every route but readiness requires it (`?code=` or `x-functions-key`).
+//!
+//! - [`filters`] — small filters the routes are composed of.
+//! - [`handlers`] — one plain `async fn` per route.
+//! - [`rejection`] — every refusal as a status and a short JSON reason.
+
+mod filters;
+mod handlers;
+mod rejection;
+
+use crate::clock::Clock;
+use crate::digest::DigestRunner;
+use crate::domain::Secret;
+use crate::store::LeadStore;
+use filters::{authorized, limited_body, route, with_state};
+use std::convert::Infallible;
+use std::sync::Arc;
+use warp::reply::{self, Response};
+use warp::{Filter, Rejection, Reply};
+
+/// What the handlers share.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: LeadStore,
+    pub digest: DigestRunner,
+    /// `Some` only in standalone mode with `LEAD_INGEST_KEY` set.
+    pub required_key: Option<Arc<Secret>>,
+    pub clock: Clock,
+}
+
+/// All routes, with JSON errors for anything that does not match.
+pub fn routes(
+    state: AppState,
+) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static {
+    readiness()
+        .or(lead_ingest(state.clone()))
+        .unify()
+        .or(timer_invocation(state.clone()))
+        .unify()
+        .or(manual_digest(state))
+        .unify()
+        .recover(rejection::handle_rejection)
+        .unify()
+}
+
+/// GET /
+fn readiness() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path::end()
+        .and(warp::get())
+        .map(|| reply::json(&serde_json::json!({"status": "ready"})).into_response())
+}
+
+/// POST /api/LeadIngest
+fn lead_ingest(state: AppState) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    route("/api/LeadIngest")
+        .and(warp::post())
+        .and(authorized(state.required_key.clone()))
+        .and(limited_body())
+        .and(with_state(state))
+        .then(handlers::ingest)
+}
+
+/// POST /LeadDigest
+fn timer_invocation(
+    state: AppState,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    route("/LeadDigest")
+        .and(warp::post())
+        .and(authorized(state.required_key.clone()))
+        .and(limited_body())
+        .and(with_state(state))
+        .then(handlers::invoke_digest)
+}
+
+/// POST /admin/functions/LeadDigest
+fn manual_digest(state: AppState) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    route("/admin/functions/LeadDigest")
+        .and(warp::post())
+        .and(authorized(state.required_key.clone()))
+        .and(with_state(state))
+        .then(handlers::run_digest_now)
+}

@@ -1,0 +1,258 @@
+//! The digest's own state, in the digest-state table
+//! (`<LEADS_TABLE>Digest`): the checkpoint (how far digests have reported,
+//! and the run currently sending) and the run history, one row per run.
+
+use super::entity::{datetime, put_datetime};
+use super::{retrying, LeadStore, StoreError};
+use azure_core::{Etag, StatusCode};
+use azure_data_tables::prelude::*;
+use serde_json::{json, Map, Value};
+use std::time::Duration;
+use time::OffsetDateTime;
+
+const CHECKPOINT_PARTITION: &str = "checkpoint";
+const CHECKPOINT_ROW: &str = "LeadDigest";
+const RUN_PARTITION: &str = "run";
+
+/// Opaque version of a row, for optimistic concurrency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version(String);
+
+/// How far the digest has reported, and the run currently sending, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Every lead received before this instant has been reported.
+    pub reported_before: OffsetDateTime,
+    pub claim: Option<Claim>,
+}
+
+/// A run that is sending the digest of `[reported_before, window_end)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub run_id: uuid::Uuid,
+    pub window_end: OffsetDateTime,
+    pub claimed_at: OffsetDateTime,
+}
+
+/// One digest run, as recorded in the run history.
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    pub run_id: uuid::Uuid,
+    pub started_at: OffsetDateTime,
+    pub window_start: Option<OffsetDateTime>,
+    pub window_end: Option<OffsetDateTime>,
+    pub lead_count: usize,
+    pub outcome: String,
+    pub message_id: Option<String>,
+    pub error: Option<String>,
+    pub duration: Duration,
+}
+
+impl LeadStore {
+    fn checkpoint_client(&self) -> EntityClient {
+        self.digest
+            .partition_key_client(CHECKPOINT_PARTITION)
+            .entity_client(CHECKPOINT_ROW)
+    }
+
+    /// The digest checkpoint, if a digest ever ran.
+    pub async fn checkpoint(&self) -> Result<Option<(Checkpoint, Version)>, StoreError> {
+        let client = self.checkpoint_client();
+        let response = retrying("read the checkpoint", || async {
+            match client.get::<Map<String, Value>>().await {
+                Ok(found) => Ok(Some(found)),
+                Err(e) if super::status_of(&e) == Some(StatusCode::NotFound) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .await?;
+        let Some(response) = response else {
+            return Ok(None);
+        };
+        let checkpoint = checkpoint_from_row(&response.entity)
+            .ok_or(StoreError::Malformed("the digest checkpoint row"))?;
+        Ok(Some((checkpoint, Version(response.etag.to_string()))))
+    }
+
+    /// Writes the checkpoint if it is still at `expected` (`None`: if there
+    /// is none yet). [`StoreError::Conflict`] when another run got there first.
+    pub async fn write_checkpoint(
+        &self,
+        checkpoint: &Checkpoint,
+        expected: Option<&Version>,
+    ) -> Result<Version, StoreError> {
+        let row = checkpoint_row(checkpoint);
+        let etag: Etag = match expected {
+            None => {
+                retrying("create the checkpoint", || async {
+                    self.digest.insert::<_, Value>(&row)?.await
+                })
+                .await
+                .map_err(conflict_on(StatusCode::Conflict))?
+                .etag
+            }
+            Some(Version(etag)) => {
+                let client = self.checkpoint_client();
+                let condition = IfMatchCondition::Etag(Etag::from(etag.clone()));
+                retrying("update the checkpoint", || async {
+                    client.update(&row, condition.clone())?.await
+                })
+                .await
+                .map_err(conflict_on(StatusCode::PreconditionFailed))?
+                .etag
+            }
+        };
+        Ok(Version(etag.to_string()))
+    }
+
+    /// Appends a run to the run history.
+    pub async fn record_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        let row = run_row(run);
+        retrying("record the run", || async {
+            self.digest.insert::<_, Value>(&row)?.await
+        })
+        .await
+        .map(|_| ())
+    }
+}
+
+fn conflict_on(status: StatusCode) -> impl Fn(StoreError) -> StoreError {
+    move |error| {
+        if error.is_status(status) {
+            StoreError::Conflict
+        } else {
+            error
+        }
+    }
+}
+
+fn checkpoint_row(checkpoint: &Checkpoint) -> Map<String, Value> {
+    let mut row = Map::from_iter([
+        ("PartitionKey".to_owned(), json!(CHECKPOINT_PARTITION)),
+        ("RowKey".to_owned(), json!(CHECKPOINT_ROW)),
+    ]);
+    put_datetime(&mut row, "ReportedBefore", checkpoint.reported_before);
+    if let Some(claim) = &checkpoint.claim {
+        row.insert("ClaimRunId".into(), json!(claim.run_id.to_string()));
+        put_datetime(&mut row, "ClaimWindowEnd", claim.window_end);
+        put_datetime(&mut row, "ClaimedAt", claim.claimed_at);
+    }
+    row
+}
+
+fn checkpoint_from_row(row: &Map<String, Value>) -> Option<Checkpoint> {
+    let claim = match row.get("ClaimRunId").and_then(Value::as_str) {
+        Some(run_id) => Some(Claim {
+            run_id: run_id.parse().ok()?,
+            window_end: datetime(row, "ClaimWindowEnd")?,
+            claimed_at: datetime(row, "ClaimedAt")?,
+        }),
+        None => None,
+    };
+    // Versions before 0.2 wrote `ReportedThrough`, an inclusive bound.
+    let reported_before = datetime(row, "ReportedBefore").or_else(|| {
+        datetime(row, "ReportedThrough").map(|through| through + time::Duration::MICROSECOND)
+    })?;
+    Some(Checkpoint {
+        reported_before,
+        claim,
+    })
+}
+
+fn run_row(run: &RunRecord) -> Map<String, Value> {
+    // Newest first in key order: the row key counts down from the far future.
+    let micros = (run.started_at.unix_timestamp_nanos() / 1_000) as i64;
+    let inverted = i64::MAX - micros;
+    let mut row = Map::from_iter([
+        ("PartitionKey".to_owned(), json!(RUN_PARTITION)),
+        (
+            "RowKey".to_owned(),
+            json!(format!("{inverted:019}-{}", run.run_id.simple())),
+        ),
+        ("RunId".to_owned(), json!(run.run_id.to_string())),
+        ("LeadCount".to_owned(), json!(run.lead_count)),
+        ("Outcome".to_owned(), json!(run.outcome)),
+        (
+            "DurationMs".to_owned(),
+            json!(run.duration.as_millis() as i64),
+        ),
+    ]);
+    put_datetime(&mut row, "StartedAt", run.started_at);
+    for (column, at) in [
+        ("WindowStart", run.window_start),
+        ("WindowEnd", run.window_end),
+    ] {
+        if let Some(at) = at {
+            put_datetime(&mut row, column, at);
+        }
+    }
+    if let Some(id) = &run.message_id {
+        row.insert("MessageId".into(), json!(id));
+    }
+    if let Some(error) = &run.error {
+        row.insert("Error".into(), json!(error));
+    }
+    row
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn checkpoint_round_trips_through_a_row() {
+        let checkpoint = Checkpoint {
+            reported_before: datetime!(2026-11-22 10:00:00.123456 UTC),
+            claim: Some(Claim {
+                run_id: uuid::Uuid::new_v4(),
+                window_end: datetime!(2026-11-22 11:00:00 UTC),
+                claimed_at: datetime!(2026-11-22 11:00:30 UTC),
+            }),
+        };
+        assert_eq!(
+            checkpoint_from_row(&checkpoint_row(&checkpoint)),
+            Some(checkpoint.clone())
+        );
+        let released = Checkpoint {
+            claim: None,
+            ..checkpoint
+        };
+        assert_eq!(
+            checkpoint_from_row(&checkpoint_row(&released)),
+            Some(released)
+        );
+    }
+
+    #[test]
+    fn an_inclusive_checkpoint_from_an_older_version_is_read_as_exclusive() {
+        let mut row = Map::new();
+        put_datetime(
+            &mut row,
+            "ReportedThrough",
+            datetime!(2026-11-22 10:00:00 UTC),
+        );
+        assert_eq!(
+            checkpoint_from_row(&row).map(|c| c.reported_before),
+            Some(datetime!(2026-11-22 10:00:00.000001 UTC))
+        );
+    }
+
+    #[test]
+    fn run_rows_sort_newest_first() {
+        let run = |at| RunRecord {
+            run_id: uuid::Uuid::nil(),
+            started_at: at,
+            window_start: None,
+            window_end: None,
+            lead_count: 0,
+            outcome: "no-leads".into(),
+            message_id: None,
+            error: None,
+            duration: Duration::ZERO,
+        };
+        let older = run_row(&run(datetime!(2026-11-22 10:00:00 UTC)));
+        let newer = run_row(&run(datetime!(2026-11-22 11:00:00 UTC)));
+        assert!(newer["RowKey"].as_str() < older["RowKey"].as_str());
+    }
+}

@@ -1,0 +1,140 @@
+"""Dependencies between the handler's modules point one way.
+
+src/lib.rs lists the top-level modules in layers (domain at the bottom,
+startup at the top). This check reads every `crate::<module>` path in src/
+(use declarations and inline paths alike) and fails when a module uses one of
+a higher layer, or when two modules use each other (directly or through a
+longer cycle). Submodules count as their top-level module: `crate::store::keys`
+is `store`. Tests inside a module (`#[cfg(test)]` blocks) count too;
+comments, doc links included, do not.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SRC = REPO / "src"
+
+# The layers of src/lib.rs's layout map, lowest first. A module may use modules
+# of its own layer only where listed in SAME_LAYER_USES.
+LAYERS: list[set[str]] = [
+    {"domain", "clock"},
+    {"schedule", "retry", "identity", "telemetry"},
+    {"configuration"},
+    {"store", "email"},
+    {"digest"},
+    {"functions"},
+    {"http", "cli"},
+    {"startup"},
+]
+SAME_LAYER_USES: set[tuple[str, str]] = set()
+
+CRATE_PATH = re.compile(r"\bcrate::([a-z_]+)")
+CRATE_GROUP_START = re.compile(r"\bcrate::\{")
+# Comments (doc links included) are not dependencies.
+COMMENT = re.compile(r"//[^\n]*")
+
+
+def module_of(path: Path) -> str:
+    rel = path.relative_to(SRC)
+    return rel.parts[0].removesuffix(".rs")
+
+
+def uses(source: str) -> set[str]:
+    found = set(CRATE_PATH.findall(source))
+    # `use crate::{a::X, b::{c, d}}`: the first segment of each top-level item.
+    for start in CRATE_GROUP_START.finditer(source):
+        depth, item = 1, ""
+        for char in source[start.end():]:
+            if char == "{":
+                depth += 1
+            elif char == "}":
+                depth -= 1
+                if depth == 0:
+                    break
+            if depth == 1 and char == ",":
+                found.add(item.strip().split("::")[0].strip())
+                item = ""
+            elif depth == 1:
+                item += char
+            elif depth > 1 and "::" not in item:
+                item += char
+        found.add(item.strip().split("::")[0].strip())
+    found.discard("")
+    return {name for name in found if re.fullmatch(r"[a-z_]+", name)}
+
+
+def dependency_graph() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for path in SRC.rglob("*.rs"):
+        module = module_of(path)
+        if module in {"lib", "main"}:
+            continue
+        code = COMMENT.sub("", path.read_text(encoding="utf-8"))
+        deps = uses(code) - {module}
+        graph.setdefault(module, set()).update(deps)
+    return graph
+
+
+def layer_of(module: str) -> int:
+    for i, layer in enumerate(LAYERS):
+        if module in layer:
+            return i
+    raise AssertionError(f"module {module!r} is in no layer: add it to LAYERS and src/lib.rs")
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    found: list[list[str]] = []
+    state: dict[str, int] = {}
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                found.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, stack + [nxt])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    return found
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    problems = []
+    for module, deps in sorted(graph.items()):
+        for dep in sorted(deps):
+            if layer_of(dep) > layer_of(module) or (
+                layer_of(dep) == layer_of(module) and (module, dep) not in SAME_LAYER_USES
+            ):
+                problems.append(f"{module} uses {dep} (layer {layer_of(dep)} >= its own {layer_of(module)})")
+    return problems
+
+
+def test_every_module_is_in_a_layer():
+    graph = dependency_graph()
+    for module in graph:
+        layer_of(module)
+
+
+def test_no_module_uses_a_module_that_uses_it_back():
+    assert cycles(dependency_graph()) == []
+
+
+def test_dependencies_point_down_the_layers():
+    assert layer_violations(dependency_graph()) == []
+
+
+def test_the_check_finds_a_cycle_and_an_upward_use():
+    graph = {"domain": {"store"}, "store": {"domain"}, "email": set()}
+    assert cycles(graph) == [["domain", "store", "domain"]]
+    assert layer_violations({"domain": {"store"}}) == ["domain uses store (layer 3 >= its own 0)"]
+    assert uses("use crate::{domain::Lead, store::{keys, LeadId}};\nlet x = crate::email::Mailer;") == {
+        "domain",
+        "store",
+        "email",
+    }
