@@ -70,6 +70,7 @@ impl Application {
                 store,
                 digest,
                 required_key,
+                consumers: Arc::from([crate::store::outbox::DIGEST]),
                 clock,
             },
             standalone,
@@ -102,14 +103,11 @@ impl Application {
             table = %self.settings.storage.leads_table,
             "listening on 127.0.0.1"
         );
-        warp::serve(routes(self.state))
-            .incoming(self.listener)
-            .graceful(async move {
-                shutdown.await;
-                let _ = stop_tx.send(true);
-            })
-            .run()
-            .await;
+        crate::http::server::serve(self.listener, routes(self.state), async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        })
+        .await;
         if let Some(scheduler) = scheduler {
             let _ = scheduler.await;
         }

@@ -1,25 +1,32 @@
-//! The digest run: email every lead stored since the last successful digest.
+//! The digest run: email every stored lead not yet reported, exactly once,
+//! whenever its write committed.
 //!
-//! The window is kept by a checkpoint in Table storage, not by the clock:
+//! Every lead is stored with a pending digest record in its own
+//! entity-group transaction (see [`crate::store::outbox`]); a destination
+//! that gives up on a lead adds a dead letter the same way. A run:
 //!
-//! 1. Read the checkpoint (`reported_before` and its version).
-//! 2. The window is `[reported_before, now − SETTLE)`. Writes of leads are
-//!    bounded by `WRITE_DEADLINE` (seconds), far below `SETTLE`, so
-//!    every lead received inside the window is committed before the run
-//!    reads it; a lead still in flight falls in the next window.
-//! 3. Read only that key range. No leads: move the checkpoint, send nothing.
-//! 4. Claim the window by writing the checkpoint with the version read in 1
-//!    (optimistic concurrency): of two overlapping runs only one claims it.
-//! 5. Send. Only once the provider has accepted the email does the
-//!    checkpoint move to the window's end; a failed send releases the claim,
-//!    so the next run reports the same leads again.
+//! 1. Reads the checkpoint. A claim an earlier run left is finished first:
+//!    *sent* — only its records remain to be removed; *ambiguous* (its
+//!    send's outcome is unknown) or older than [`CLAIM_LEASE`] (its run
+//!    died) — its records are sent again, the same email with the same
+//!    idempotency key (ACS `Operation-Id`, SMTP `Message-ID`); any other
+//!    claim — another run is sending, and this one ends.
+//! 2. Reads the pending digest records: the outbox's `P.digest.` range from
+//!    the cursor's day on, never a scan. None (and no refused bodies to
+//!    count): no email.
+//! 3. Claims them: writes a claim into the checkpoint with the version read
+//!    in 1 (of two runs, one wins), then stamps each record with the run's
+//!    id — at most [`MAX_LEADS_PER_DIGEST`]; the rest wait for the next run.
+//! 4. Renders: counts every record, reads only the leads shown in detail.
+//! 5. Sends, within the mailer's budget. Accepted: the claim is marked sent,
+//!    the records removed, the claim cleared. Refused before anything was
+//!    handed over: the claim is released and the records stay pending.
+//!    Outcome unknown: the claim is kept as ambiguous, so the next run sends
+//!    the same email again.
 //!
-//! A run that died after claiming leaves its claim behind; once the claim is
-//! older than [`CLAIM_LEASE`] the next run sends the *same* window again with
-//! the same idempotency key (ACS `Operation-Id`, SMTP `Message-ID`).
-//!
-//! The timer endpoint, the standalone scheduler, the CLI and the tests all
-//! call [`DigestRunner::run`].
+//! A run ends within [`RUN_BUDGET`], well inside the Functions host's
+//! `functionTimeout` (10 minutes in host.json). The timer endpoint, the
+//! standalone scheduler, the CLI and the tests all call [`DigestRunner::run`].
 
 pub mod outcome;
 pub mod render;
@@ -29,34 +36,26 @@ pub use outcome::{DigestError, Outcome, RunReport};
 use crate::configuration::{DigestSettings, Settings};
 use crate::domain::{EmailAddress, Recipients, TimeRange};
 use crate::email::{Email, Mailer};
+use crate::store::outbox::DIGEST;
 use crate::store::{
-    Checkpoint, Claim, LeadStore, RunRecord, StoreError, StoredLead, Version, WRITE_DEADLINE,
+    Checkpoint, Claim, ClaimState, LeadStore, PendingDays, PendingItem, RunRecord, StoreError,
+    Version,
 };
 use futures::TryStreamExt;
+use render::Digest;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
-/// How long before a run starts a lead must have been received to be sure
-/// to be in that run.
-pub const SETTLE: Duration = Duration::from_secs(30);
-/// A claim older than this belongs to a run that died.
-pub const CLAIM_LEASE: Duration = Duration::from_secs(10 * 60);
+/// A whole run, sending included, ends within this.
+pub const RUN_BUDGET: Duration = Duration::from_secs(4 * 60);
+/// A claim older than this belongs to a run that died: a run that lives
+/// ends within [`RUN_BUDGET`].
+pub const CLAIM_LEASE: Duration = Duration::from_secs(5 * 60);
+/// Leads reported by one digest; a backlog beyond it (an outage of days)
+/// follows in the next runs, so every run stays within its budget.
+pub const MAX_LEADS_PER_DIGEST: usize = 10_000;
 
-// The settle margin holds only while a lead's write ends well within it.
-const _: () = assert!(
-    WRITE_DEADLINE.as_secs() * 3 <= SETTLE.as_secs(),
-    "WRITE_DEADLINE must stay well under SETTLE"
-);
-
-/// Stable per window (and table): the idempotency key of its email.
-fn idempotency_key(window: TimeRange, table: &str) -> uuid::Uuid {
-    let name = format!(
-        "{table}|{}|{}",
-        window.start.unix_timestamp_nanos(),
-        window.end.unix_timestamp_nanos()
-    );
-    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, name.as_bytes())
-}
+const _: () = assert!(RUN_BUDGET.as_secs() < CLAIM_LEASE.as_secs());
 
 /// Runs digests. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -69,22 +68,31 @@ pub struct DigestRunner {
     leads_table: String,
 }
 
-/// What [`DigestRunner::plan`] decided.
-enum Plan {
-    Skip(Outcome),
-    Report {
-        window: TimeRange,
-        expected: Option<Version>,
-        stale_claim: Option<Claim>,
-    },
-}
-
 /// What a run found out, whether it succeeded or not: the run history
 /// records it either way.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Copy)]
 struct Facts {
     window: Option<TimeRange>,
     lead_count: usize,
+}
+
+impl Facts {
+    fn of(digest: &Digest) -> Self {
+        Self {
+            window: digest.span(),
+            lead_count: digest.lead_count(),
+        }
+    }
+}
+
+/// A run's result with what it found out.
+type Ran = (Facts, Result<Outcome, DigestError>);
+
+/// Who receives a digest, and through what.
+struct Sender<'a> {
+    mailer: &'a Mailer,
+    to: &'a Recipients,
+    from: &'a EmailAddress,
 }
 
 impl DigestRunner {
@@ -115,7 +123,10 @@ impl DigestRunner {
         let run_id = uuid::Uuid::new_v4();
         tracing::Span::current().record("run_id", tracing::field::display(run_id));
         let started = Instant::now();
-        let (facts, result) = self.run_inner(run_id, now, dry_run).await;
+        let (facts, result) =
+            tokio::time::timeout(RUN_BUDGET, self.run_inner(run_id, now, dry_run))
+                .await
+                .unwrap_or_else(|_| (Facts::default(), Err(DigestError::TimedOut(RUN_BUDGET))));
         let duration = started.elapsed();
 
         let (outcome, message_id, error) = match &result {
@@ -165,165 +176,437 @@ impl DigestRunner {
         })
     }
 
-    /// Plans the window, reads its leads, and sends them: returns what it
-    /// found out along with how it ended.
-    async fn run_inner(
+    async fn run_inner(&self, run_id: uuid::Uuid, now: OffsetDateTime, dry_run: bool) -> Ran {
+        let none = Facts::default();
+        if dry_run {
+            return self.dry_run(now).await;
+        }
+        // Check configuration before touching any state.
+        let sender = match self.sender() {
+            Ok(sender) => sender,
+            Err(e) => return (none, Err(e)),
+        };
+        if let Err(e) = self.store.ensure_tables().await {
+            return (none, Err(e.into()));
+        }
+        let (checkpoint, version) = match self.adopted_checkpoint(now).await {
+            Ok(found) => found,
+            Err(e) => return (none, Err(e)),
+        };
+        let days = match self.store.pending_days(now).await {
+            Ok(days) => days,
+            Err(e) => return (none, Err(e.into())),
+        };
+
+        let (checkpoint, version) = match &checkpoint.claim {
+            None => (checkpoint, version),
+            Some(claim) => match &claim.state {
+                ClaimState::Sent { .. } => {
+                    match self.finish_sent(claim, &checkpoint, &version, days).await {
+                        Ok(next) => next,
+                        Err(e) => return (none, Err(e)),
+                    }
+                }
+                ClaimState::Sending if now - claim.claimed_at < CLAIM_LEASE => {
+                    return (none, Ok(Outcome::AnotherRunInProgress));
+                }
+                ClaimState::Sending | ClaimState::Ambiguous => {
+                    tracing::warn!(
+                        claimed_by = %claim.run_id,
+                        state = ?claim.state,
+                        "an earlier digest's outcome is unknown; sending the same email again"
+                    );
+                    return self
+                        .resend(
+                            claim.clone(),
+                            checkpoint.clone(),
+                            version,
+                            days,
+                            now,
+                            &sender,
+                        )
+                        .await;
+                }
+            },
+        };
+        self.report_pending(run_id, checkpoint, version, days, now, &sender)
+            .await
+    }
+
+    /// Steps 2–5 for the records no run holds.
+    async fn report_pending(
         &self,
         run_id: uuid::Uuid,
+        checkpoint: Checkpoint,
+        version: Option<Version>,
+        days: PendingDays,
         now: OffsetDateTime,
-        dry_run: bool,
-    ) -> (Facts, Result<Outcome, DigestError>) {
-        let nothing = Facts::default();
-        // Check configuration before touching any state; a dry run needs none.
-        let sender = match (dry_run, self.sender()) {
-            (true, _) => None,
-            (false, Ok(sender)) => Some(sender),
-            (false, Err(e)) => return (nothing, Err(e)),
+        sender: &Sender<'_>,
+    ) -> Ran {
+        let none = Facts::default();
+        let (items, waiting) = match self.read_pending(days, None).await {
+            Ok(found) => found,
+            Err(e) => return (none, Err(e)),
         };
-        // Two cheap requests an hour; the state table may not exist yet. A
-        // dry run writes nothing (a missing table reads as no checkpoint).
-        if !dry_run {
-            if let Err(e) = self.store.ensure_tables().await {
-                return (nothing, Err(e.into()));
+        let counted_from = self.rejected_counted_from(&checkpoint, now);
+        let rejected = match TimeRange::new(counted_from, now) {
+            Some(range) => match self.store.count_rejected(range).await {
+                Ok(n) => n,
+                Err(e) => return (none, Err(e.into())),
+            },
+            None => 0,
+        };
+        if items.is_empty() && rejected == 0 {
+            if let Err(e) = self.store.raise_cursor(days, None, now).await {
+                tracing::warn!(error = %e, "could not move the outbox cursor");
             }
-        }
-        let (window, expected, stale_claim) = match self.plan(now).await {
-            Ok(Plan::Skip(outcome)) => return (nothing, Ok(outcome)),
-            Ok(Plan::Report {
-                window,
-                expected,
-                stale_claim,
-            }) => (window, expected, stale_claim),
-            Err(e) => return (nothing, Err(e)),
-        };
-        let leads: Vec<StoredLead> = match self.store.leads_in(window).try_concat().await {
-            Ok(leads) => leads,
-            Err(e) => {
-                let facts = Facts {
-                    window: Some(window),
-                    lead_count: 0,
-                };
-                return (facts, Err(e.into()));
-            }
-        };
-        let facts = Facts {
-            window: Some(window),
-            lead_count: leads.len(),
-        };
-        let result = match sender {
-            None => Ok(self.dry_run(window, &leads)),
-            Some((mailer, to, from)) => {
-                let claim = Claim {
-                    run_id: stale_claim.as_ref().map_or(run_id, |c| c.run_id),
-                    window_end: window.end,
-                    claimed_at: now,
-                };
-                let fresh = stale_claim.is_none();
-                self.send(window, &leads, claim, expected, fresh, mailer, to, from)
-                    .await
-            }
-        };
-        (facts, result)
-    }
-
-    fn dry_run(&self, window: TimeRange, leads: &[StoredLead]) -> Outcome {
-        if leads.is_empty() {
-            return Outcome::NoNewLeads;
-        }
-        let digest = render::Digest::new(window, leads);
-        Outcome::DryRun {
-            text: format!("Subject: {}\n\n{}", digest.subject(), digest.text()),
-        }
-    }
-
-    /// Claims the window, sends its digest and moves the checkpoint; with
-    /// no leads (and no stale claim to finish) only moves the checkpoint.
-    #[allow(clippy::too_many_arguments)]
-    async fn send(
-        &self,
-        window: TimeRange,
-        leads: &[StoredLead],
-        claim: Claim,
-        expected: Option<Version>,
-        fresh: bool,
-        mailer: &Mailer,
-        to: &Recipients,
-        from: &EmailAddress,
-    ) -> Result<Outcome, DigestError> {
-        if leads.is_empty() && fresh {
-            // Nothing to report: move on so the next run reads less. A
-            // conflict means another run moved it; either way nothing is lost.
-            let checkpoint = Checkpoint {
-                reported_before: window.end,
-                claim: None,
-            };
-            return match self
-                .store
-                .write_checkpoint(&checkpoint, expected.as_ref())
-                .await
-            {
-                Ok(_) | Err(StoreError::Conflict) => Ok(Outcome::NoNewLeads),
-                Err(e) => Err(e.into()),
-            };
+            return (none, Ok(Outcome::NoNewLeads));
         }
 
-        // Claim the window; losing the race means another run sends it.
+        // Claim, then stamp: of two runs only one gets here with a claim.
+        let claim = Claim {
+            run_id,
+            claimed_at: now,
+            counted_until: now,
+            state: ClaimState::Sending,
+        };
         let claimed = Checkpoint {
-            reported_before: window.start,
-            claim: Some(claim),
+            claim: Some(claim.clone()),
+            ..checkpoint.clone()
         };
-        let claimed = match self
+        let version = match self
             .store
-            .write_checkpoint(&claimed, expected.as_ref())
+            .write_checkpoint(&claimed, version.as_ref())
             .await
         {
             Ok(version) => version,
-            Err(StoreError::Conflict) => return Ok(Outcome::AnotherRunInProgress),
-            Err(e) => return Err(e.into()),
+            Err(StoreError::Conflict) => return (none, Ok(Outcome::AnotherRunInProgress)),
+            Err(e) => return (none, Err(e.into())),
         };
+        if let Err(e) = self.store.stamp_digest_run(&items, run_id).await {
+            // Nothing was sent: release, so the next run takes them all.
+            let released = Checkpoint {
+                claim: None,
+                ..checkpoint
+            };
+            if let Err(release) = self.store.write_checkpoint(&released, Some(&version)).await {
+                tracing::warn!(error = %release, "could not release the claim; it expires by itself");
+            }
+            return (none, Err(e.into()));
+        }
+        let mut digest = match self.render(&items).await {
+            Ok(digest) => digest,
+            Err(e) => return (none, Err(e)),
+        };
+        digest.set_rejected(rejected);
+        digest.set_waiting(waiting);
+        self.send(digest, claimed, version, days, now, sender).await
+    }
 
-        let digest = render::Digest::new(window, leads);
+    /// Sends a claim's digest again: its records are those stamped with its
+    /// run id, so the email is the one its run may have sent, under the
+    /// same idempotency key.
+    async fn resend(
+        &self,
+        claim: Claim,
+        checkpoint: Checkpoint,
+        version: Option<Version>,
+        days: PendingDays,
+        now: OffsetDateTime,
+        sender: &Sender<'_>,
+    ) -> Ran {
+        let none = Facts::default();
+        // Take the claim over (a fresh lease), so no other run resends too.
+        let taken = Checkpoint {
+            claim: Some(Claim {
+                claimed_at: now,
+                state: ClaimState::Sending,
+                ..claim.clone()
+            }),
+            ..checkpoint
+        };
+        let version = match self.store.write_checkpoint(&taken, version.as_ref()).await {
+            Ok(version) => version,
+            Err(StoreError::Conflict) => return (none, Ok(Outcome::AnotherRunInProgress)),
+            Err(e) => return (none, Err(e.into())),
+        };
+        let (items, _) = match self.read_pending(days, Some(claim.run_id)).await {
+            Ok(found) => found,
+            Err(e) => return (none, Err(e)),
+        };
+        let mut digest = match self.render(&items).await {
+            Ok(digest) => digest,
+            Err(e) => return (none, Err(e)),
+        };
+        let counted_from = self.rejected_counted_from(&taken, claim.claimed_at);
+        if let Some(range) = TimeRange::new(counted_from, claim.counted_until) {
+            match self.store.count_rejected(range).await {
+                Ok(n) => digest.set_rejected(n),
+                Err(e) => return (Facts::of(&digest), Err(e.into())),
+            }
+        }
+        self.send(digest, taken, version, days, now, sender).await
+    }
+
+    /// Step 5: sends the claimed digest and records what happened.
+    async fn send(
+        &self,
+        digest: Digest,
+        claimed: Checkpoint,
+        version: Version,
+        days: PendingDays,
+        now: OffsetDateTime,
+        sender: &Sender<'_>,
+    ) -> Ran {
+        let facts = Facts::of(&digest);
+        let Some(claim) = claimed.claim.clone() else {
+            return (facts, Err(DigestError::Internal("send without a claim")));
+        };
         let email = Email {
-            from: from.clone(),
-            to: to.clone(),
+            from: sender.from.clone(),
+            to: sender.to.clone(),
             subject: digest.subject(),
             text: digest.text(),
             html: digest.html(),
-            idempotency_key: idempotency_key(window, &self.leads_table),
+            idempotency_key: self.idempotency_key(claim.run_id),
         };
-        match mailer.send(&email).await {
+        match sender.mailer.send(&email).await {
             Ok(receipt) => {
-                let done = Checkpoint {
-                    reported_before: window.end,
-                    claim: None,
+                let sent = Checkpoint {
+                    claim: Some(Claim {
+                        state: ClaimState::Sent {
+                            message_id: receipt.message_id.clone(),
+                        },
+                        ..claim.clone()
+                    }),
+                    ..claimed
                 };
-                match self.store.write_checkpoint(&done, Some(&claimed)).await {
-                    Ok(_) => Ok(Outcome::Sent {
-                        message_id: receipt.message_id,
-                    }),
-                    Err(source) => Err(DigestError::CheckpointAfterSend {
-                        message_id: receipt.message_id,
-                        source,
-                    }),
+                let version = match self.store.write_checkpoint(&sent, Some(&version)).await {
+                    Ok(version) => version,
+                    Err(source) => {
+                        return (
+                            facts,
+                            Err(DigestError::CheckpointAfterSend {
+                                message_id: receipt.message_id,
+                                source,
+                            }),
+                        )
+                    }
+                };
+                // Already sent: removing the records may fail now and be
+                // finished by the next run, never sent again.
+                if let Err(e) = self.finish_sent(&claim, &sent, &Some(version), days).await {
+                    tracing::warn!(error = %e, "the digest was sent; its records are removed by the next run");
                 }
+                if let Err(e) = self.store.raise_cursor(days, None, now).await {
+                    tracing::warn!(error = %e, "could not move the outbox cursor");
+                }
+                (
+                    facts,
+                    Ok(Outcome::Sent {
+                        message_id: receipt.message_id,
+                    }),
+                )
             }
             Err(source) => {
-                let release = Checkpoint {
-                    reported_before: window.start,
-                    claim: None,
+                let next = if source.may_have_been_sent() {
+                    Checkpoint {
+                        claim: Some(Claim {
+                            state: ClaimState::Ambiguous,
+                            ..claim
+                        }),
+                        ..claimed
+                    }
+                } else {
+                    Checkpoint {
+                        claim: None,
+                        ..claimed
+                    }
                 };
-                if let Err(e) = self.store.write_checkpoint(&release, Some(&claimed)).await {
-                    tracing::warn!(error = %e, "could not release the claim; it expires by itself");
+                if let Err(e) = self.store.write_checkpoint(&next, Some(&version)).await {
+                    tracing::warn!(error = %e, "could not update the claim; it expires by itself");
                 }
-                Err(DigestError::Send {
-                    lead_count: leads.len(),
-                    source,
-                })
+                (
+                    facts,
+                    Err(DigestError::Send {
+                        lead_count: facts.lead_count,
+                        source,
+                    }),
+                )
             }
         }
     }
 
-    fn sender(&self) -> Result<(&Mailer, &Recipients, &EmailAddress), DigestError> {
+    /// Removes the records of a sent claim and clears it; returns the
+    /// checkpoint and version to go on from.
+    async fn finish_sent(
+        &self,
+        claim: &Claim,
+        checkpoint: &Checkpoint,
+        version: &Option<Version>,
+        days: PendingDays,
+    ) -> Result<(Checkpoint, Option<Version>), DigestError> {
+        let mut pages =
+            std::pin::pin!(self
+                .store
+                .pending(Some(DIGEST), days, Some(stamped_by(claim.run_id)),));
+        while let Some(items) = pages.try_next().await? {
+            self.store.remove_pending(&items).await?;
+        }
+        let cleared = Checkpoint {
+            claim: None,
+            rejected_counted_before: Some(claim.counted_until),
+            ..checkpoint.clone()
+        };
+        match self
+            .store
+            .write_checkpoint(&cleared, version.as_ref())
+            .await
+        {
+            Ok(version) => Ok((cleared, Some(version))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The pending digest records: those stamped with `run` when given, else
+    /// all (records stamped by a released claim are free again), up to
+    /// [`MAX_LEADS_PER_DIGEST`] leads; also how many leads are beyond it.
+    async fn read_pending(
+        &self,
+        days: PendingDays,
+        run: Option<uuid::Uuid>,
+    ) -> Result<(Vec<PendingItem>, usize), DigestError> {
+        let mut pages = std::pin::pin!(self.store.pending(Some(DIGEST), days, run.map(stamped_by)));
+        let mut items = Vec::new();
+        let mut leads = 0;
+        let mut waiting = 0;
+        while let Some(page) = pages.try_next().await? {
+            for item in page {
+                let is_lead = item.dead_letter.is_none();
+                if is_lead && leads >= MAX_LEADS_PER_DIGEST {
+                    waiting += 1;
+                    continue;
+                }
+                leads += usize::from(is_lead);
+                items.push(item);
+            }
+        }
+        Ok((items, waiting))
+    }
+
+    /// Counts every record, and reads only the leads shown in detail.
+    async fn render(&self, items: &[PendingItem]) -> Result<Digest, DigestError> {
+        let mut digest = Digest::new();
+        let mut shown = Vec::new();
+        for item in items {
+            match &item.dead_letter {
+                Some(dead) => digest.add_dead_letter(&item.lead_id, dead),
+                None => {
+                    let received_at = crate::store::keys::received_at_of(&item.lead_row_key)
+                        .unwrap_or(item.enqueued_at);
+                    if digest.wants_details(item.is_test) {
+                        shown.push(item.clone());
+                    }
+                    digest.count_lead(item.is_test, received_at);
+                }
+            }
+        }
+        let mut leads = self.store.leads_of(&shown).await?;
+        leads.sort_by_key(|lead| lead.received_at);
+        for lead in &leads {
+            digest.show_lead(lead);
+        }
+        Ok(digest)
+    }
+
+    /// `--dry-run`: what the next run would send; reads, writes nothing.
+    async fn dry_run(&self, now: OffsetDateTime) -> Ran {
+        let none = Facts::default();
+        let days = match self.store.pending_days(now).await {
+            Ok(days) => days,
+            Err(e) => return (none, Err(e.into())),
+        };
+        let (items, waiting) = match self.read_pending(days, None).await {
+            Ok(found) => found,
+            // A table that does not exist yet holds nothing to send.
+            Err(DigestError::Storage(e)) if e.is_status(azure_core::StatusCode::NotFound) => {
+                return (none, Ok(Outcome::NoNewLeads))
+            }
+            Err(e) => return (none, Err(e)),
+        };
+        if items.is_empty() {
+            return (none, Ok(Outcome::NoNewLeads));
+        }
+        let mut digest = match self.render(&items).await {
+            Ok(digest) => digest,
+            Err(e) => return (none, Err(e)),
+        };
+        digest.set_waiting(waiting);
+        let text = format!("Subject: {}\n\n{}", digest.subject(), digest.text());
+        (Facts::of(&digest), Ok(Outcome::DryRun { text }))
+    }
+
+    /// The checkpoint, once pending records drive the digest. A checkpoint
+    /// of the time-window digest (versions before 0.2), or none at all, is
+    /// adopted first: the leads it had not reported get pending records.
+    async fn adopted_checkpoint(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<(Checkpoint, Option<Version>), DigestError> {
+        let (checkpoint, version) = match self.store.checkpoint().await? {
+            Some((checkpoint, version)) => (checkpoint, Some(version)),
+            None => (Checkpoint::default(), None),
+        };
+        if checkpoint.outbox {
+            return Ok((checkpoint, version));
+        }
+        let since = checkpoint
+            .legacy_reported_before
+            .unwrap_or(now - self.settings.first_run_lookback);
+        if let Some(range) = TimeRange::new(since, now) {
+            let adopted = self.store.backfill(DIGEST, range, now, |_| true).await?;
+            if adopted > 0 {
+                tracing::info!(adopted, "leads not yet in a digest are now pending for it");
+            }
+        }
+        let adopted = Checkpoint {
+            outbox: true,
+            legacy_reported_before: None,
+            rejected_counted_before: Some(since),
+            claim: None,
+        };
+        match self
+            .store
+            .write_checkpoint(&adopted, version.as_ref())
+            .await
+        {
+            Ok(version) => Ok((adopted, Some(version))),
+            // Another run adopted it at the same time: read what it wrote.
+            Err(StoreError::Conflict) => match self.store.checkpoint().await? {
+                Some((checkpoint, version)) => Ok((checkpoint, Some(version))),
+                None => Err(DigestError::Internal("the checkpoint vanished")),
+            },
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn rejected_counted_from(
+        &self,
+        checkpoint: &Checkpoint,
+        now: OffsetDateTime,
+    ) -> OffsetDateTime {
+        checkpoint
+            .rejected_counted_before
+            .unwrap_or(now - self.settings.first_run_lookback)
+    }
+
+    /// Stable per claim (and table): the idempotency key of its email.
+    fn idempotency_key(&self, run_id: uuid::Uuid) -> uuid::Uuid {
+        let name = format!("{}|digest|{run_id}", self.leads_table);
+        uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, name.as_bytes())
+    }
+
+    fn sender(&self) -> Result<Sender<'_>, DigestError> {
         let mailer = self
             .mailer
             .as_ref()
@@ -334,49 +617,11 @@ impl DigestRunner {
         let from = self.from.as_ref().ok_or_else(|| {
             DigestError::NotConfigured("DIGEST_FROM (the sender address) is not set".to_owned())
         })?;
-        Ok((mailer, to, from))
+        Ok(Sender { mailer, to, from })
     }
+}
 
-    /// Decides the window from the checkpoint.
-    async fn plan(&self, now: OffsetDateTime) -> Result<Plan, DigestError> {
-        let settled = now - SETTLE;
-        let report = |start, end, expected, stale_claim| match TimeRange::new(start, end) {
-            Some(window) => Plan::Report {
-                window,
-                expected,
-                stale_claim,
-            },
-            None => Plan::Skip(Outcome::NoNewLeads),
-        };
-        let Some((checkpoint, version)) = self.store.checkpoint().await? else {
-            return Ok(report(
-                now - self.settings.first_run_lookback,
-                settled,
-                None,
-                None,
-            ));
-        };
-        if let Some(claim) = checkpoint.claim {
-            if now - claim.claimed_at < CLAIM_LEASE {
-                return Ok(Plan::Skip(Outcome::AnotherRunInProgress));
-            }
-            tracing::warn!(
-                claimed_by = %claim.run_id,
-                "a previous run claimed this window and did not finish; sending it again"
-            );
-            let window_end = claim.window_end;
-            return Ok(report(
-                checkpoint.reported_before,
-                window_end,
-                Some(version),
-                Some(claim),
-            ));
-        }
-        Ok(report(
-            checkpoint.reported_before,
-            settled,
-            Some(version),
-            None,
-        ))
-    }
+/// The filter selecting records stamped by `run`.
+fn stamped_by(run: uuid::Uuid) -> String {
+    format!("DigestRun eq '{run}'")
 }

@@ -2,10 +2,11 @@
 //! report of a run that did not fail ([`RunReport`]), and why a run failed
 //! ([`DigestError`]).
 
-use super::{CLAIM_LEASE, SETTLE};
+use super::CLAIM_LEASE;
 use crate::domain::TimeRange;
 use crate::email::SendError;
 use crate::store::StoreError;
+use std::time::Duration;
 
 /// How a run ended, when it did not fail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,18 +46,14 @@ impl RunReport {
     pub fn summary(&self) -> String {
         let window = self
             .window
-            .map(|w| format!(" window {w}"))
+            .map(|w| format!(" received {w}"))
             .unwrap_or_default();
         match &self.outcome {
             Outcome::Sent { message_id } => format!(
                 "digest sent: {} lead(s){window}, message id {message_id}",
                 self.lead_count
             ),
-            Outcome::NoNewLeads => format!(
-                "digest no-new-leads: 0 lead(s){window}; leads received in the last {} s \
-                 are in the next run",
-                SETTLE.as_secs()
-            ),
+            Outcome::NoNewLeads => "digest no-new-leads: 0 lead(s)".to_owned(),
             other => format!(
                 "digest {}: {} lead(s){window}",
                 other.label(),
@@ -75,17 +72,19 @@ pub enum DigestError {
     #[error("sending the digest failed; its {lead_count} lead(s) stay pending for the next run: {source}")]
     Send {
         lead_count: usize,
-        #[source]
         source: SendError,
     },
     #[error(
-        "the digest was sent (message id {message_id}) but the checkpoint could not be moved: \
+        "the digest was sent (message id {message_id}) but that could not be recorded: \
          {source}; after {lease} minutes the next run resends the same digest with the same id",
         lease = CLAIM_LEASE.as_secs() / 60
     )]
     CheckpointAfterSend {
         message_id: String,
-        #[source]
         source: StoreError,
     },
+    #[error("the run did not finish within {} s; the next run takes over", .0.as_secs())]
+    TimedOut(Duration),
+    #[error("internal error: {0}")]
+    Internal(&'static str),
 }

@@ -2,11 +2,13 @@
 //!
 //! Customer-entered text is hostile: the HTML comes from askama templates,
 //! which escape every value, and no customer text ever reaches the subject
-//! (a mail header). Very large digests show the first leads in detail and
-//! state the total.
+//! (a mail header). The message is bounded whatever the leads hold: at most
+//! [`MAX_DETAILED_LEADS`] leads in detail, each shown field cut to a few
+//! hundred characters ([`FIELD_CHARS`]), the rest counted, so the whole
+//! message stays under [`MAX_MESSAGE_BYTES`] — far below ACS's 10 MB.
 
 use crate::domain::{text, EmailAddress, TimeRange};
-use crate::store::StoredLead;
+use crate::store::{DeadLetter, StoredLead};
 use askama::Template;
 use time::macros::format_description;
 use time::OffsetDateTime;
@@ -15,6 +17,14 @@ use time::OffsetDateTime;
 pub const MAX_DETAILED_LEADS: usize = 200;
 /// Partner Center test leads shown in detail.
 const MAX_DETAILED_TEST_LEADS: usize = 20;
+/// Dead letters shown in detail.
+const MAX_DETAILED_DEAD_LETTERS: usize = 50;
+/// Characters shown of each field; the note gets more.
+pub const FIELD_CHARS: usize = 120;
+const NOTE_CHARS: usize = 500;
+/// The plain-text and HTML parts together never exceed this (checked by a
+/// test with the largest leads there can be).
+pub const MAX_MESSAGE_BYTES: usize = 3 * 1024 * 1024;
 
 /// One lead as the digest shows it; every value is display-ready text.
 #[derive(Debug, Clone)]
@@ -38,30 +48,34 @@ impl Row {
     fn new(stored: &StoredLead) -> Self {
         let lead = &stored.lead;
         let c = &lead.customer;
-        let text = |v: &Option<String>| v.as_deref().map(displayable).unwrap_or_default();
+        let text = |v: &Option<String>| v.as_deref().map(field).unwrap_or_default();
         let mailto = c
             .email
             .as_deref()
             .and_then(|e| EmailAddress::parse(e).ok())
             .map(|e| format!("mailto:{e}"));
         Self {
-            name: displayable(&c.full_name().unwrap_or_default()),
+            name: field(&c.full_name().unwrap_or_default()),
             company: text(&c.company),
             title: text(&c.title),
             email: text(&c.email),
             mailto,
             phone: text(&c.phone),
             country: text(&c.country),
-            offer: displayable(
+            offer: field(
                 lead.offer_title
                     .as_deref()
                     .or(lead.source.as_ref().map(|s| s.offer_id.as_str()))
                     .unwrap_or_default(),
             ),
-            action: displayable(&action_label(lead.action_code.as_deref())),
+            action: field(&action_label(lead.action_code.as_deref())),
             source: text(&lead.lead_source),
             time: format_time(stored.received_at),
-            description: text(&lead.description),
+            description: lead
+                .description
+                .as_deref()
+                .map(|note| text::truncated(&displayable(note), NOTE_CHARS).into_owned())
+                .unwrap_or_default(),
         }
     }
 }
@@ -71,6 +85,21 @@ impl Row {
 /// control bytes into the message.
 fn displayable(value: &str) -> String {
     text::single_line(value).into_owned()
+}
+
+/// A shown field: on one line, at most [`FIELD_CHARS`] characters.
+fn field(value: &str) -> String {
+    text::truncated(&displayable(value), FIELD_CHARS).into_owned()
+}
+
+/// A destination that gave up on a lead, as the digest shows it.
+#[derive(Debug, Clone)]
+pub struct DeadRow {
+    pub lead_id: String,
+    pub destination: String,
+    pub status: String,
+    pub excerpt: String,
+    pub time: String,
 }
 
 /// Partner Center's action codes, spelled out.
@@ -94,35 +123,112 @@ fn format_time(at: OffsetDateTime) -> String {
     .unwrap_or_default()
 }
 
-/// A digest ready to render.
-#[derive(Debug, Clone)]
+/// A digest being put together: leads are added one at a time, and only
+/// what is shown is kept.
+#[derive(Debug, Clone, Default)]
 pub struct Digest {
-    window: TimeRange,
+    /// Receive times of the earliest and latest lead added.
+    span: Option<(OffsetDateTime, OffsetDateTime)>,
     customers: Vec<Row>,
     tests: Vec<Row>,
     customer_total: usize,
     test_total: usize,
+    dead: Vec<DeadRow>,
+    dead_total: usize,
+    rejected: usize,
+    /// Leads left pending for the next digest (over the per-digest limit).
+    waiting: usize,
 }
 
 impl Digest {
-    pub fn new(window: TimeRange, leads: &[StoredLead]) -> Self {
-        let (tests, customers): (Vec<&StoredLead>, Vec<&StoredLead>) =
-            leads.iter().partition(|l| l.lead.is_test);
-        Self {
-            window,
-            customer_total: customers.len(),
-            test_total: tests.len(),
-            customers: customers
-                .iter()
-                .take(MAX_DETAILED_LEADS)
-                .map(|l| Row::new(l))
-                .collect(),
-            tests: tests
-                .iter()
-                .take(MAX_DETAILED_TEST_LEADS)
-                .map(|l| Row::new(l))
-                .collect(),
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A digest of `leads`, for tests and dry runs.
+    pub fn of(leads: &[StoredLead]) -> Self {
+        let mut digest = Self::new();
+        for lead in leads {
+            digest.count_lead(lead.lead.is_test, lead.received_at);
+            digest.show_lead(lead);
         }
+        digest
+    }
+
+    /// Counts a lead; whether it is also shown is [`Digest::wants_details`]'s call.
+    pub fn count_lead(&mut self, is_test: bool, received_at: OffsetDateTime) {
+        if is_test {
+            self.test_total += 1;
+        } else {
+            self.customer_total += 1;
+        }
+        self.span = Some(match self.span {
+            None => (received_at, received_at),
+            Some((first, last)) => (first.min(received_at), last.max(received_at)),
+        });
+    }
+
+    /// Whether another lead of this kind would be shown in detail.
+    pub fn wants_details(&self, is_test: bool) -> bool {
+        if is_test {
+            self.tests.len() < MAX_DETAILED_TEST_LEADS
+        } else {
+            self.customers.len() < MAX_DETAILED_LEADS
+        }
+    }
+
+    /// Shows a counted lead in detail, if there is room.
+    pub fn show_lead(&mut self, stored: &StoredLead) {
+        if !self.wants_details(stored.lead.is_test) {
+            return;
+        }
+        let row = Row::new(stored);
+        if stored.lead.is_test {
+            self.tests.push(row);
+        } else {
+            self.customers.push(row);
+        }
+    }
+
+    /// A destination gave up on a lead.
+    pub fn add_dead_letter(&mut self, lead_id: &str, dead: &DeadLetter) {
+        self.dead_total += 1;
+        if self.dead.len() < MAX_DETAILED_DEAD_LETTERS {
+            self.dead.push(DeadRow {
+                lead_id: field(lead_id),
+                destination: field(&dead.destination),
+                status: field(&dead.last_status),
+                excerpt: field(&dead.excerpt),
+                time: format_time(dead.died_at),
+            });
+        }
+    }
+
+    /// Bodies LeadIngest refused since the last digest.
+    pub fn set_rejected(&mut self, rejected: usize) {
+        self.rejected = rejected;
+    }
+
+    /// Leads left for the next digest.
+    pub fn set_waiting(&mut self, waiting: usize) {
+        self.waiting = waiting;
+    }
+
+    /// Whether there is anything to send.
+    pub fn is_empty(&self) -> bool {
+        self.customer_total + self.test_total + self.dead_total + self.rejected == 0
+    }
+
+    pub fn lead_count(&self) -> usize {
+        self.customer_total + self.test_total
+    }
+
+    /// The receive times of the first and last lead, as a range.
+    pub fn span(&self) -> Option<TimeRange> {
+        self.span.map(|(first, last)| TimeRange {
+            start: first,
+            end: last,
+        })
     }
 
     /// E.g. `3 new marketplace leads · 22 Nov 09:59–10:59 UTC`. Built only
@@ -137,16 +243,29 @@ impl Digest {
             1 => " + 1 test lead".to_owned(),
             n => format!(" + {n} test leads"),
         };
-        format!("{leads}{tests} · {}", self.window_label())
+        let dead = match self.dead_total {
+            0 => String::new(),
+            1 => " + 1 not delivered".to_owned(),
+            n => format!(" + {n} not delivered"),
+        };
+        match self.span {
+            Some(_) => format!("{leads}{tests}{dead} · {}", self.window_label()),
+            None => format!("{leads}{tests}{dead}"),
+        }
     }
 
     fn window_label(&self) -> String {
         let day = format_description!("[day padding:none] [month repr:short]");
         let clock = format_description!("[hour]:[minute]");
-        let (start, end) = (self.window.start, self.window.end);
+        let Some((start, end)) = self.span else {
+            return String::new();
+        };
         let fmt = |at: OffsetDateTime, f: &[time::format_description::FormatItem<'_>]| {
             at.format(f).unwrap_or_default()
         };
+        if fmt(start, clock) == fmt(end, clock) && start.date() == end.date() {
+            return format!("{} {} UTC", fmt(end, day), fmt(end, clock));
+        }
         if start.date() == end.date() {
             format!(
                 "{} {}–{} UTC",
@@ -175,6 +294,11 @@ impl Digest {
             test_total: self.test_total,
             customers_hidden: self.customer_total - self.customers.len(),
             tests_hidden: self.test_total - self.tests.len(),
+            dead: &self.dead,
+            dead_total: self.dead_total,
+            dead_hidden: self.dead_total - self.dead.len(),
+            rejected: self.rejected,
+            waiting: self.waiting,
         }
     }
 
@@ -200,6 +324,11 @@ struct View<'a> {
     test_total: usize,
     customers_hidden: usize,
     tests_hidden: usize,
+    dead: &'a [DeadRow],
+    dead_total: usize,
+    dead_hidden: usize,
+    rejected: usize,
+    waiting: usize,
 }
 
 #[derive(Template)]
@@ -228,33 +357,38 @@ mod tests {
         }
     }
 
-    fn window() -> TimeRange {
-        TimeRange {
-            start: datetime!(2026-11-22 09:59:30 UTC),
-            end: datetime!(2026-11-22 10:59:30 UTC),
-        }
-    }
-
     #[test]
-    fn subject_counts_and_window() {
-        let at = datetime!(2026-11-22 10:15 UTC);
+    fn subject_counts_and_the_span_of_receive_times() {
         let leads = [
-            stored(r#"{"UserDetails":{"FirstName":"A"}}"#, at),
-            stored(r#"{"UserDetails":{"FirstName":"B"}}"#, at),
-            stored(r#"{"UserDetails":{"FirstName":"MSFT_TEST_1"}}"#, at),
+            stored(
+                r#"{"UserDetails":{"FirstName":"A"}}"#,
+                datetime!(2026-11-22 09:59:40 UTC),
+            ),
+            stored(
+                r#"{"UserDetails":{"FirstName":"B"}}"#,
+                datetime!(2026-11-22 10:59:10 UTC),
+            ),
+            stored(
+                r#"{"UserDetails":{"FirstName":"MSFT_TEST_1"}}"#,
+                datetime!(2026-11-22 10:15 UTC),
+            ),
         ];
-        let digest = Digest::new(window(), &leads);
+        let digest = Digest::of(&leads);
         assert_eq!(
             digest.subject(),
             "2 new marketplace leads + 1 test lead · 22 Nov 09:59–10:59 UTC"
         );
-        let overnight = TimeRange {
-            start: datetime!(2026-11-21 23:00 UTC),
-            end: datetime!(2026-11-22 00:30 UTC),
-        };
+        let overnight = [
+            stored(r#"{"OfferTitle":"A"}"#, datetime!(2026-11-21 23:00 UTC)),
+            stored(r#"{"OfferTitle":"B"}"#, datetime!(2026-11-22 00:30 UTC)),
+        ];
         assert_eq!(
-            Digest::new(overnight, &leads[..1]).subject(),
-            "1 new marketplace lead · 21 Nov 23:00 – 22 Nov 00:30 UTC"
+            Digest::of(&overnight).subject(),
+            "2 new marketplace leads · 21 Nov 23:00 – 22 Nov 00:30 UTC"
+        );
+        assert_eq!(
+            Digest::of(&overnight[..1]).subject(),
+            "1 new marketplace lead · 21 Nov 23:00 UTC"
         );
     }
 
@@ -264,7 +398,7 @@ mod tests {
         let body = r#"{"UserDetails":{"FirstName":"<script>alert(1)</script>","Company":"A & B\r\nBcc: x@y.z",
             "Email":"\"><img src=x onerror=alert(1)>@evil.example"},
             "OfferTitle":"<b>O</b>","Description":"it's \"quoted\" & <i>tagged</i>"}"#;
-        let digest = Digest::new(window(), &[stored(body, at)]);
+        let digest = Digest::of(&[stored(body, at)]);
         let html = digest.html();
         assert!(!html.contains("<script>"), "{html}");
         assert!(!html.contains("<img"), "{html}");
@@ -289,7 +423,7 @@ mod tests {
         let at = datetime!(2026-11-22 10:15 UTC);
         let body =
             r#"{"UserDetails":{"FirstName":"Eve"},"Description":"hi\r\n\r\n2. Fake Lead\u0000"}"#;
-        let text = Digest::new(window(), &[stored(body, at)]).text();
+        let text = Digest::of(&[stored(body, at)]).text();
         assert!(text.contains("Note: hi    2. Fake Lead "), "{text}");
         assert!(!text.contains('\0'));
     }
@@ -307,7 +441,7 @@ mod tests {
                 at,
             ),
         ];
-        let digest = Digest::new(window(), &leads);
+        let digest = Digest::of(&leads);
         for part in [digest.text(), digest.html()] {
             let tests_at = part
                 .find("Partner Center test leads")
@@ -324,12 +458,94 @@ mod tests {
         let leads: Vec<_> = (0..MAX_DETAILED_LEADS + 5)
             .map(|i| stored(&format!(r#"{{"UserDetails":{{"FirstName":"N{i}"}}}}"#), at))
             .collect();
-        let digest = Digest::new(window(), &leads);
+        let digest = Digest::of(&leads);
         assert!(digest.subject().starts_with("205 new marketplace leads"));
         for part in [digest.text(), digest.html()] {
             assert!(part.contains("N199"));
             assert!(!part.contains("N200"));
             assert!(part.contains("5 more"), "{}", &part[part.len() - 400..]);
         }
+    }
+
+    #[test]
+    fn the_message_is_bounded_whatever_the_leads_hold() {
+        // The worst case: every field as long as a body allows, of the
+        // characters that grow most when escaped (`"` → `&quot;`) or
+        // encoded (four-byte UTF-8).
+        let at = datetime!(2026-11-22 10:15 UTC);
+        let worst = |fill: &str, test: bool| {
+            // Longer than any shown field, and still under the body limit.
+            let value = fill.repeat(1_400);
+            let first = if test {
+                format!("MSFT_TEST_{value}")
+            } else {
+                value.clone()
+            };
+            stored(
+                &serde_json::json!({
+                    "UserDetails": {"FirstName": first, "LastName": value, "Email": value,
+                        "Phone": value, "Country": value, "Company": value, "Title": value},
+                    "OfferTitle": value, "LeadSource": value, "ActionCode": value,
+                    "Description": value,
+                })
+                .to_string(),
+                at,
+            )
+        };
+        let mut leads = Vec::new();
+        for i in 0..(MAX_DETAILED_LEADS + 20) {
+            leads.push(worst(if i % 2 == 0 { "\"" } else { "😀" }, false));
+        }
+        for _ in 0..25 {
+            leads.push(worst("&", true));
+        }
+        let mut digest = Digest::of(&leads);
+        let dead = DeadLetter {
+            destination: "webhook".into(),
+            last_status: "\"".repeat(5_000),
+            excerpt: "<".repeat(5_000),
+            died_at: at,
+        };
+        for _ in 0..(MAX_DETAILED_DEAD_LETTERS + 5) {
+            digest.add_dead_letter(&"😀".repeat(1_000), &dead);
+        }
+        let size = digest.text().len() + digest.html().len();
+        assert!(size <= MAX_MESSAGE_BYTES, "{size} bytes");
+        assert!(digest.html().contains("20 more"));
+    }
+
+    #[test]
+    fn dead_letters_rejections_and_waiting_leads_are_reported() {
+        let at = datetime!(2026-11-22 10:15 UTC);
+        let mut digest = Digest::new();
+        assert!(digest.is_empty());
+        digest.add_dead_letter(
+            "20261122-00ff",
+            &DeadLetter {
+                destination: "webhook".into(),
+                last_status: "HTTP 410".into(),
+                excerpt: "<gone>".into(),
+                died_at: at,
+            },
+        );
+        digest.set_rejected(3);
+        digest.set_waiting(7);
+        assert!(!digest.is_empty());
+        assert_eq!(
+            digest.subject(),
+            "0 new marketplace leads + 1 not delivered"
+        );
+        let html = digest.html();
+        assert!(html.contains("could not be delivered"), "{html}");
+        assert!(html.contains("&lt;gone&gt;"));
+        assert!(html.contains("3 request(s) were refused"), "{html}");
+        assert!(html.contains("handler leads rejected"));
+        assert!(html.contains("7 more leads"), "{html}");
+        let text = digest.text();
+        assert!(
+            text.contains("20261122-00ff") && text.contains("<gone>"),
+            "{text}"
+        );
+        assert!(text.contains("handler deliveries retry --dead"), "{text}");
     }
 }

@@ -154,8 +154,14 @@ impl Lead {
         }
         // serde_json stops at 128 levels of nesting, so hostile depth is an
         // error here rather than a stack overflow.
-        let value: Value =
-            serde_json::from_str(json).map_err(|e| LeadError::InvalidJson(e.to_string()))?;
+        let value: Value = match serde_json::from_str(json) {
+            Ok(value) => value,
+            // A lone surrogate escape or a number beyond a double: recover
+            // what the sender meant rather than lose the lead.
+            Err(error) => super::lenient_json::repair(json)
+                .and_then(|repaired| serde_json::from_str(&repaired).ok())
+                .ok_or_else(|| LeadError::InvalidJson(error.to_string()))?,
+        };
         let object = match &value {
             Value::Object(object) if object.is_empty() => return Err(LeadError::EmptyObject),
             Value::Object(object) => object,
@@ -205,10 +211,14 @@ fn field<'a>(object: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
         .find(|value| !is_blank(value))
 }
 
+/// Null, blank text and an empty object or array say nothing: a key holding
+/// one gives way to another spelling of it that holds something.
 fn is_blank(value: &Value) -> bool {
     match value {
         Value::Null => true,
         Value::String(s) => s.trim().is_empty(),
+        Value::Object(o) => o.is_empty(),
+        Value::Array(a) => a.is_empty(),
         _ => false,
     }
 }
@@ -315,6 +325,24 @@ mod tests {
         assert_eq!(lead.customer.email.as_deref(), Some("buyer@x.example"));
         assert_eq!(lead.description, None);
         assert_eq!(lead.offer_title, None);
+    }
+
+    #[test]
+    fn an_empty_object_gives_way_to_another_spelling() {
+        let lead = parse(r#"{"UserDetails":{},"userDetails":{"FirstName":"Zoë"}}"#);
+        assert_eq!(lead.customer.first_name.as_deref(), Some("Zoë"));
+    }
+
+    #[test]
+    fn recoverable_json_is_accepted_and_kept_verbatim() {
+        let body = r#"{"UserDetails":{"FirstName":"Zo\ud800ë"},"OfferTitle":"O","Seats":1e400}"#;
+        let lead = parse(body);
+        assert_eq!(lead.customer.first_name.as_deref(), Some("Zo\u{FFFD}ë"));
+        assert_eq!(lead.raw, body, "the raw body stays as received");
+        assert!(matches!(
+            Lead::parse(br#"{ "offerTitle": "Test" "description": "x" }"#),
+            Err(LeadError::InvalidJson(_))
+        ));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! of configuration, storage, email transports or HTTP, so every other
 //! module can use them and none of them uses another module back.
 //!
-//! - [`lead`] — Partner Center's lead payload, parsed and normalised.
+//! - [`lead`] — Partner Center's lead payload, parsed and normalised;
+//!   [`lenient_json`] recovers the almost-right JSON some senders emit.
 //! - [`email_address`] — an email address and a recipient list.
 //! - [`secret`] — a value kept out of logs and error messages.
 //! - [`time_range`] — a half-open span of receive times, `[start, end)`.
@@ -10,6 +11,7 @@
 
 pub mod email_address;
 pub mod lead;
+pub mod lenient_json;
 pub mod secret;
 pub mod text;
 pub mod time_range;

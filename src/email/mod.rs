@@ -36,9 +36,22 @@ pub enum SendError {
     /// The provider refused the message; sending it again will not help.
     #[error("the email provider rejected the message: {0}")]
     Rejected(String),
-    /// Could not reach the provider, or it failed; a later run may succeed.
+    /// The message was not handed over: the provider could not be reached,
+    /// or refused it for now. A later attempt may succeed.
     #[error("the email provider is unavailable: {0:#}")]
     Unavailable(anyhow::Error),
+    /// The message was handed over but no answer came back (the connection
+    /// broke, or time ran out): it may have been sent. Send it again only
+    /// with the same idempotency key.
+    #[error("the email may or may not have been sent: {0:#}")]
+    Unknown(anyhow::Error),
+}
+
+impl SendError {
+    /// Whether the provider may have accepted the message after all.
+    pub fn may_have_been_sent(&self) -> bool {
+        matches!(self, Self::Unknown(_))
+    }
 }
 
 /// The configured transport.
@@ -77,6 +90,14 @@ impl Mailer {
         match self {
             Self::Acs(_) => "acs",
             Self::Smtp(_) => "smtp",
+        }
+    }
+
+    /// The longest [`Mailer::send`] takes, whatever the provider does.
+    pub fn send_budget(&self) -> std::time::Duration {
+        match self {
+            Self::Acs(_) => acs::SEND_BUDGET,
+            Self::Smtp(_) => smtp::SEND_BUDGET,
         }
     }
 

@@ -11,8 +11,11 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::time::Duration;
 
-/// An SMTP conversation that takes longer than this is treated as failed.
-const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Each SMTP command's answer is awaited this long.
+const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
+/// The whole conversation, connection to `QUIT`, ends within this: a server
+/// that stalls (even one answering a byte at a time) cannot hold a run.
+pub const SEND_BUDGET: Duration = Duration::from_secs(60);
 
 #[derive(Clone)]
 pub struct SmtpMailer {
@@ -72,11 +75,35 @@ impl SmtpMailer {
             .get_raw("Message-ID")
             .unwrap_or_default()
             .to_owned();
-        match transport.send(message).await {
-            Ok(_) => Ok(Receipt { message_id }),
-            Err(e) if e.is_permanent() => Err(SendError::Rejected(e.to_string())),
-            Err(e) => Err(SendError::Unavailable(anyhow::Error::new(e))),
+        let sent = tokio::time::timeout(SEND_BUDGET, transport.send(message)).await;
+        match sent {
+            Ok(Ok(_)) => Ok(Receipt { message_id }),
+            Ok(Err(e)) => Err(classify(e)),
+            Err(_) => Err(SendError::Unknown(anyhow::anyhow!(
+                "the SMTP server did not finish within {} s",
+                SEND_BUDGET.as_secs()
+            ))),
         }
+    }
+}
+
+/// A server's reply refusing the message, or a failure before anything was
+/// handed over, means it was not sent. Anything else (a connection that
+/// broke or stalled mid-conversation, possibly after `DATA`) leaves the
+/// outcome unknown.
+fn classify(error: lettre::transport::smtp::Error) -> SendError {
+    if error.is_permanent() {
+        return SendError::Rejected(error.to_string());
+    }
+    let refused_connection = std::error::Error::source(&error).is_some_and(|source| {
+        source
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+    });
+    if error.is_transient() || error.is_client() || error.is_tls() || refused_connection {
+        SendError::Unavailable(anyhow::Error::new(error))
+    } else {
+        SendError::Unknown(anyhow::Error::new(error))
     }
 }
 

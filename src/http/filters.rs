@@ -1,6 +1,8 @@
-//! Small filters the routes are composed of: a case-insensitive path, the
-//! shared state, the standalone key check, and a size-limited body.
+//! Small filters the routes are composed of: request limits, an endpoint
+//! (path and method), the shared state, the standalone key check, and a
+//! size- and time-limited body.
 
+use super::server::BODY_READ_TIMEOUT;
 use super::AppState;
 use crate::domain::{Secret, MAX_BODY_BYTES};
 use bytes::{Buf, Bytes, BytesMut};
@@ -8,17 +10,79 @@ use futures::{Stream, StreamExt};
 use std::convert::Infallible;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
+use warp::http::{HeaderMap, Method};
 use warp::{Filter, Rejection};
 
-/// Matches `path` exactly but for ASCII case: the Functions host routes
-/// `/api/leadingest` to LeadIngest and forwards the path as the caller wrote it.
-pub(super) fn route(path: &'static str) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+/// Headers a request may carry, in number and in bytes, and the longest
+/// path and query: far beyond any real caller (Partner Center, the
+/// Functions host), and refused with a JSON reason.
+const MAX_HEADERS: usize = 100;
+const MAX_HEADER_BYTES: usize = 32 * 1024;
+const MAX_URI_BYTES: usize = 8 * 1024;
+
+#[derive(Debug)]
+pub(super) enum TooMuch {
+    Headers,
+    Uri,
+}
+impl warp::reject::Reject for TooMuch {}
+
+/// Refuses requests with too many or too large headers, or too long a URI.
+pub(super) fn request_limits() -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::header::headers_cloned()
+        .and(warp::path::full())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and_then(
+            |headers: HeaderMap, path: warp::path::FullPath, query: String| async move {
+                let header_bytes: usize = headers
+                    .iter()
+                    .map(|(name, value)| name.as_str().len() + value.len() + 4)
+                    .sum();
+                if headers.len() > MAX_HEADERS || header_bytes > MAX_HEADER_BYTES {
+                    Err(warp::reject::custom(TooMuch::Headers))
+                } else if path.as_str().len() + query.len() > MAX_URI_BYTES {
+                    Err(warp::reject::custom(TooMuch::Uri))
+                } else {
+                    Ok(())
+                }
+            },
+        )
+        .untuple_one()
+}
+
+/// A known path asked for with a method it does not take.
+#[derive(Debug)]
+pub(super) struct WrongMethod {
+    pub(super) allow: Method,
+}
+impl warp::reject::Reject for WrongMethod {}
+
+/// Matches `path` exactly but for ASCII case and a trailing `/` (the
+/// Functions host routes `/api/leadingest` to LeadIngest and forwards the
+/// path as the caller wrote it; a URL pasted with a `/` at the end must not
+/// lose leads), then requires `method`.
+pub(super) fn endpoint(
+    path: &'static str,
+    method: Method,
+) -> impl Filter<Extract = (), Error = Rejection> + Clone {
     warp::path::full()
-        .and_then(move |full: warp::path::FullPath| async move {
-            if full.as_str().eq_ignore_ascii_case(path) {
-                Ok(())
-            } else {
-                Err(warp::reject::not_found())
+        .and(warp::method())
+        .and_then(move |full: warp::path::FullPath, given: Method| {
+            let method = method.clone();
+            async move {
+                let full = full.as_str();
+                let full = if full.len() > 1 {
+                    full.trim_end_matches('/')
+                } else {
+                    full
+                };
+                if !full.eq_ignore_ascii_case(path) {
+                    Err(warp::reject::not_found())
+                } else if given != method {
+                    Err(warp::reject::custom(WrongMethod { allow: method }))
+                } else {
+                    Ok(())
+                }
             }
         })
         .untuple_one()
@@ -73,20 +137,49 @@ pub(super) fn authorized(
         .untuple_one()
 }
 
-/// The body, at most [`MAX_BODY_BYTES`]: refused early from
-/// `Content-Length`, and cut off while streaming when there is none.
-pub(super) fn limited_body() -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
+/// A request body as read: whole, or cut off at the limit.
+#[derive(Debug)]
+pub(super) enum BodyRead {
+    Complete(Bytes),
+    /// Longer than [`MAX_BODY_BYTES`]: its first bytes, and its length when
+    /// declared (it is not read further).
+    TooLarge {
+        prefix: Bytes,
+        length: Option<u64>,
+    },
+}
+
+#[derive(Debug)]
+pub(super) struct BodyTimedOut;
+impl warp::reject::Reject for BodyTimedOut {}
+
+/// The body, read up to [`MAX_BODY_BYTES`] within [`BODY_READ_TIMEOUT`];
+/// a longer one is cut off there (whatever `Content-Length` says).
+pub(super) fn body() -> impl Filter<Extract = (BodyRead,), Error = Rejection> + Clone {
     warp::header::optional::<u64>("content-length")
         .and(warp::body::stream())
         .and_then(|length: Option<u64>, body| async move {
-            if length.is_some_and(|l| l > MAX_BODY_BYTES as u64) {
-                return Err(warp::reject::custom(BodyTooLarge));
+            match tokio::time::timeout(BODY_READ_TIMEOUT, collect_limited(body)).await {
+                Ok(Ok((bytes, false))) => Ok(BodyRead::Complete(bytes)),
+                Ok(Ok((prefix, true))) => Ok(BodyRead::TooLarge { prefix, length }),
+                Ok(Err(rejection)) => Err(rejection),
+                Err(_) => Err(warp::reject::custom(BodyTimedOut)),
             }
-            collect_limited(body).await
         })
 }
 
-async fn collect_limited<S, B>(body: S) -> Result<Bytes, Rejection>
+/// The body, refused when over [`MAX_BODY_BYTES`].
+pub(super) fn limited_body() -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
+    body().and_then(|read: BodyRead| async move {
+        match read {
+            BodyRead::Complete(bytes) => Ok(bytes),
+            BodyRead::TooLarge { .. } => Err(warp::reject::custom(BodyTooLarge)),
+        }
+    })
+}
+
+/// Up to [`MAX_BODY_BYTES`] of the body, and whether there was more.
+async fn collect_limited<S, B>(body: S) -> Result<(Bytes, bool), Rejection>
 where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
@@ -95,15 +188,17 @@ where
     let mut collected = BytesMut::new();
     while let Some(chunk) = body.next().await {
         let mut chunk = chunk.map_err(|_| warp::reject::custom(BodyUnreadable))?;
-        if collected.len() + chunk.remaining() > MAX_BODY_BYTES {
-            return Err(warp::reject::custom(BodyTooLarge));
-        }
         while chunk.has_remaining() {
             let part = chunk.chunk();
+            let room = MAX_BODY_BYTES - collected.len();
+            if part.len() > room {
+                collected.extend_from_slice(&part[..room]);
+                return Ok((collected.freeze(), true));
+            }
             collected.extend_from_slice(part);
             let n = part.len();
             chunk.advance(n);
         }
     }
-    Ok(collected.freeze())
+    Ok((collected.freeze(), false))
 }

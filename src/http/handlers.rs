@@ -1,6 +1,7 @@
 //! One plain `async fn` per route: ingest a lead, answer the host's timer
 //! invocation, run the digest on demand.
 
+use super::filters::BodyRead;
 use super::rejection::error_response;
 use super::AppState;
 use crate::digest::DigestError;
@@ -22,27 +23,24 @@ struct Stored<'a> {
 
 /// Stores one lead. 201 new, 200 duplicate, 400 not a lead, 503 storage
 /// unavailable — never 2xx unless the lead is in the table.
-pub(super) async fn ingest(body: Bytes, state: AppState) -> Response {
+pub(super) async fn ingest(body: BodyRead, state: AppState) -> Response {
     let started = Instant::now();
     let received_at = state.clock.now();
-    let bytes = body.len();
-    let lead = match Lead::parse(&body) {
-        Ok(lead) => lead,
-        Err(error) => {
-            let status = match error {
-                LeadError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-                _ => StatusCode::BAD_REQUEST,
-            };
-            tracing::warn!(
-                status = status.as_u16(), bytes, reason = %error,
-                duration_ms = started.elapsed().as_millis() as u64,
-                "lead rejected"
-            );
-            return error_response(status, &error.to_string());
+    let parsed = match &body {
+        BodyRead::Complete(bytes) => Lead::parse(bytes).map_err(|e| (e, bytes.len() as u64)),
+        BodyRead::TooLarge { prefix, length } => {
+            Err((LeadError::TooLarge, length.unwrap_or(prefix.len() as u64)))
         }
     };
+    let lead = match parsed {
+        Ok(lead) => lead,
+        Err((error, length)) => {
+            return refuse(&state, &body, error, length, received_at, started).await
+        }
+    };
+    let bytes = lead.raw.len();
 
-    match state.store.save(&lead, received_at).await {
+    match state.store.save(&lead, received_at, &state.consumers).await {
         Ok(outcome) => {
             let (id, status, label) = match &outcome {
                 SaveOutcome::Created(id) => (id, StatusCode::CREATED, "created"),
@@ -86,6 +84,43 @@ pub(super) async fn ingest(body: Bytes, state: AppState) -> Response {
             error_response(status, reason)
         }
     }
+}
+
+/// Answers a body that is not a lead, after keeping it in quarantine (a
+/// lead Partner Center sent malformed is otherwise lost without trace).
+async fn refuse(
+    state: &AppState,
+    body: &BodyRead,
+    error: LeadError,
+    length: u64,
+    received_at: time::OffsetDateTime,
+    started: Instant,
+) -> Response {
+    let status = match error {
+        LeadError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let reason = error.to_string();
+    let kept = match body {
+        BodyRead::Complete(bytes) => bytes,
+        BodyRead::TooLarge { prefix, .. } => prefix,
+    };
+    let quarantined = state
+        .store
+        .quarantine(received_at, status.as_u16(), &reason, length, kept)
+        .await;
+    let duration_ms = started.elapsed().as_millis() as u64;
+    match quarantined {
+        Ok(id) => tracing::warn!(
+            status = status.as_u16(), bytes = length, reason, rejected_id = %id, duration_ms,
+            "lead rejected; its body is kept (handler leads rejected)"
+        ),
+        Err(e) => tracing::error!(
+            status = status.as_u16(), bytes = length, reason, error = %e, duration_ms,
+            "lead rejected and its body could NOT be kept"
+        ),
+    }
+    error_response(status, &reason)
 }
 
 /// The host's timer invocation: runs the digest and answers in the

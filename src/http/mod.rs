@@ -14,18 +14,21 @@
 //! - [`filters`] — small filters the routes are composed of.
 //! - [`handlers`] — one plain `async fn` per route.
 //! - [`rejection`] — every refusal as a status and a short JSON reason.
+//! - [`server`] — the accept loop, every connection bounded in time.
 
 mod filters;
 mod handlers;
 mod rejection;
+pub mod server;
 
 use crate::clock::Clock;
 use crate::digest::DigestRunner;
 use crate::domain::Secret;
 use crate::store::LeadStore;
-use filters::{authorized, limited_body, route, with_state};
+use filters::{authorized, body, endpoint, limited_body, request_limits, with_state};
 use std::convert::Infallible;
 use std::sync::Arc;
+use warp::http::Method;
 use warp::reply::{self, Response};
 use warp::{Filter, Rejection, Reply};
 
@@ -36,6 +39,9 @@ pub struct AppState {
     pub digest: DigestRunner,
     /// `Some` only in standalone mode with `LEAD_INGEST_KEY` set.
     pub required_key: Option<Arc<Secret>>,
+    /// Who gets a pending record with every new lead: the digest and each
+    /// configured delivery destination.
+    pub consumers: Arc<[&'static str]>,
     pub clock: Clock,
 }
 
@@ -43,30 +49,31 @@ pub struct AppState {
 pub fn routes(
     state: AppState,
 ) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static {
-    readiness()
-        .or(lead_ingest(state.clone()))
-        .unify()
-        .or(timer_invocation(state.clone()))
-        .unify()
-        .or(manual_digest(state))
-        .unify()
+    request_limits()
+        .and(
+            readiness()
+                .or(lead_ingest(state.clone()))
+                .unify()
+                .or(timer_invocation(state.clone()))
+                .unify()
+                .or(manual_digest(state))
+                .unify(),
+        )
         .recover(rejection::handle_rejection)
         .unify()
 }
 
 /// GET /
 fn readiness() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    warp::path::end()
-        .and(warp::get())
+    endpoint("/", Method::GET)
         .map(|| reply::json(&serde_json::json!({"status": "ready"})).into_response())
 }
 
 /// POST /api/LeadIngest
 fn lead_ingest(state: AppState) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    route("/api/LeadIngest")
-        .and(warp::post())
+    endpoint("/api/LeadIngest", Method::POST)
         .and(authorized(state.required_key.clone()))
-        .and(limited_body())
+        .and(body())
         .and(with_state(state))
         .then(handlers::ingest)
 }
@@ -75,8 +82,7 @@ fn lead_ingest(state: AppState) -> impl Filter<Extract = (Response,), Error = Re
 fn timer_invocation(
     state: AppState,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    route("/LeadDigest")
-        .and(warp::post())
+    endpoint("/LeadDigest", Method::POST)
         .and(authorized(state.required_key.clone()))
         .and(limited_body())
         .and(with_state(state))
@@ -85,8 +91,7 @@ fn timer_invocation(
 
 /// POST /admin/functions/LeadDigest
 fn manual_digest(state: AppState) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    route("/admin/functions/LeadDigest")
-        .and(warp::post())
+    endpoint("/admin/functions/LeadDigest", Method::POST)
         .and(authorized(state.required_key.clone()))
         .and(with_state(state))
         .then(handlers::run_digest_now)

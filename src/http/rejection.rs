@@ -1,7 +1,9 @@
 //! Refusals: every rejection becomes a status and a short JSON reason of
 //! our own, `{"error": "..."}`, never an echo of the request.
 
-use super::filters::{BodyTooLarge, BodyUnreadable, Unauthorized};
+use super::filters::{
+    BodyTimedOut, BodyTooLarge, BodyUnreadable, TooMuch, Unauthorized, WrongMethod,
+};
 use crate::domain::LeadError;
 use serde::Serialize;
 use std::convert::Infallible;
@@ -20,6 +22,7 @@ pub(super) fn error_response(status: StatusCode, reason: &str) -> Response {
 
 pub(super) async fn handle_rejection(rejection: Rejection) -> Result<Response, Infallible> {
     let too_large = LeadError::TooLarge.to_string();
+    let mut allow = None;
     let (status, reason) = if rejection.is_not_found() {
         (StatusCode::NOT_FOUND, "no such endpoint")
     } else if rejection.find::<Unauthorized>().is_some() {
@@ -37,8 +40,24 @@ pub(super) async fn handle_rejection(rejection: Rejection) -> Result<Response, I
         )
     } else if rejection.find::<BodyUnreadable>().is_some() {
         (StatusCode::BAD_REQUEST, "the body could not be read")
+    } else if let Some(wrong) = rejection.find::<WrongMethod>() {
+        allow = Some(wrong.allow.clone());
+        (StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
     } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
         (StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+    } else if rejection.find::<BodyTimedOut>().is_some() {
+        (
+            StatusCode::REQUEST_TIMEOUT,
+            "the body did not arrive in time",
+        )
+    } else if let Some(too_much) = rejection.find::<TooMuch>() {
+        match too_much {
+            TooMuch::Headers => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "too many or too large headers",
+            ),
+            TooMuch::Uri => (StatusCode::URI_TOO_LONG, "the URL is too long"),
+        }
     } else if rejection.find::<warp::reject::InvalidHeader>().is_some() {
         (StatusCode::BAD_REQUEST, "a header has an invalid value")
     } else {
@@ -48,5 +67,13 @@ pub(super) async fn handle_rejection(rejection: Rejection) -> Result<Response, I
     if status != StatusCode::NOT_FOUND {
         tracing::warn!(status = status.as_u16(), reason, "request rejected");
     }
-    Ok(error_response(status, reason))
+    let mut response = error_response(status, reason);
+    if let Some(allow) = allow {
+        if let Ok(value) = warp::http::HeaderValue::from_str(allow.as_str()) {
+            response
+                .headers_mut()
+                .insert(warp::http::header::ALLOW, value);
+        }
+    }
+    Ok(response)
 }

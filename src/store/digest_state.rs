@@ -14,24 +14,58 @@ const CHECKPOINT_PARTITION: &str = "checkpoint";
 const CHECKPOINT_ROW: &str = "LeadDigest";
 const RUN_PARTITION: &str = "run";
 
-/// Opaque version of a row, for optimistic concurrency.
+/// Opaque version of a row (its ETag), for optimistic concurrency.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Version(String);
 
-/// How far the digest has reported, and the run currently sending, if any.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Checkpoint {
-    /// Every lead received before this instant has been reported.
-    pub reported_before: OffsetDateTime,
-    pub claim: Option<Claim>,
+impl Version {
+    pub(super) fn from_etag(etag: impl Into<String>) -> Self {
+        Self(etag.into())
+    }
+
+    pub(super) fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
-/// A run that is sending the digest of `[reported_before, window_end)`.
+/// The digest's checkpoint: the run currently holding pending records, if
+/// any, and what the digest has counted.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Checkpoint {
+    pub claim: Option<Claim>,
+    /// Set by versions before 0.2, which reported leads by receive time:
+    /// every lead received before this instant was reported. `None` once the
+    /// outbox has taken over.
+    pub legacy_reported_before: Option<OffsetDateTime>,
+    /// Whether pending records drive the digest (versions 0.2 and later).
+    pub outbox: bool,
+    /// Rejected bodies received before this instant have been counted.
+    pub rejected_counted_before: Option<OffsetDateTime>,
+}
+
+/// A run that holds pending records (stamped with its id) and is sending,
+/// or has sent, their digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {
     pub run_id: uuid::Uuid,
-    pub window_end: OffsetDateTime,
+    /// When the claim was taken, or last taken over: it is stale once
+    /// older than the digest's lease.
     pub claimed_at: OffsetDateTime,
+    /// Refused bodies received before this instant are counted in this
+    /// claim's digest (fixed when the claim is first taken).
+    pub counted_until: OffsetDateTime,
+    pub state: ClaimState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimState {
+    /// Stamping records or sending.
+    Sending,
+    /// The send's outcome is unknown (the connection broke after the
+    /// message was handed over): send the same email again.
+    Ambiguous,
+    /// The provider accepted the email; only the records remain to remove.
+    Sent { message_id: String },
 }
 
 /// One digest run, as recorded in the run history.
@@ -39,6 +73,7 @@ pub struct Claim {
 pub struct RunRecord {
     pub run_id: uuid::Uuid,
     pub started_at: OffsetDateTime,
+    /// Receive times of the first and last lead reported.
     pub window_start: Option<OffsetDateTime>,
     pub window_end: Option<OffsetDateTime>,
     pub lead_count: usize,
@@ -130,32 +165,61 @@ fn checkpoint_row(checkpoint: &Checkpoint) -> Map<String, Value> {
     let mut row = Map::from_iter([
         ("PartitionKey".to_owned(), json!(CHECKPOINT_PARTITION)),
         ("RowKey".to_owned(), json!(CHECKPOINT_ROW)),
+        ("Outbox".to_owned(), json!(checkpoint.outbox)),
     ]);
-    put_datetime(&mut row, "ReportedBefore", checkpoint.reported_before);
+    if let Some(before) = checkpoint.legacy_reported_before {
+        put_datetime(&mut row, "ReportedBefore", before);
+    }
+    if let Some(before) = checkpoint.rejected_counted_before {
+        put_datetime(&mut row, "RejectedCountedBefore", before);
+    }
     if let Some(claim) = &checkpoint.claim {
         row.insert("ClaimRunId".into(), json!(claim.run_id.to_string()));
-        put_datetime(&mut row, "ClaimWindowEnd", claim.window_end);
         put_datetime(&mut row, "ClaimedAt", claim.claimed_at);
+        put_datetime(&mut row, "ClaimCountedUntil", claim.counted_until);
+        let state = match &claim.state {
+            ClaimState::Sending => "sending",
+            ClaimState::Ambiguous => "ambiguous",
+            ClaimState::Sent { message_id } => {
+                row.insert("ClaimMessageId".into(), json!(message_id));
+                "sent"
+            }
+        };
+        row.insert("ClaimState".into(), json!(state));
     }
     row
 }
 
 fn checkpoint_from_row(row: &Map<String, Value>) -> Option<Checkpoint> {
+    let outbox = row.get("Outbox").and_then(Value::as_bool).unwrap_or(false);
     let claim = match row.get("ClaimRunId").and_then(Value::as_str) {
+        // A claim of the time-window digest (before 0.2) named a window, not
+        // records: its leads are still unreported and are adopted below.
+        Some(_) if !outbox => None,
         Some(run_id) => Some(Claim {
             run_id: run_id.parse().ok()?,
-            window_end: datetime(row, "ClaimWindowEnd")?,
             claimed_at: datetime(row, "ClaimedAt")?,
+            counted_until: datetime(row, "ClaimCountedUntil")?,
+            state: match row.get("ClaimState").and_then(Value::as_str)? {
+                "sending" => ClaimState::Sending,
+                "ambiguous" => ClaimState::Ambiguous,
+                "sent" => ClaimState::Sent {
+                    message_id: row.get("ClaimMessageId")?.as_str()?.to_owned(),
+                },
+                _ => return None,
+            },
         }),
         None => None,
     };
-    // Versions before 0.2 wrote `ReportedThrough`, an inclusive bound.
-    let reported_before = datetime(row, "ReportedBefore").or_else(|| {
+    // 0.1.x wrote `ReportedThrough`, an inclusive bound.
+    let legacy_reported_before = datetime(row, "ReportedBefore").or_else(|| {
         datetime(row, "ReportedThrough").map(|through| through + time::Duration::MICROSECOND)
-    })?;
+    });
     Some(Checkpoint {
-        reported_before,
         claim,
+        legacy_reported_before,
+        outbox,
+        rejected_counted_before: datetime(row, "RejectedCountedBefore"),
     })
 }
 
@@ -202,21 +266,32 @@ mod tests {
 
     #[test]
     fn checkpoint_round_trips_through_a_row() {
-        let checkpoint = Checkpoint {
-            reported_before: datetime!(2026-11-22 10:00:00.123456 UTC),
-            claim: Some(Claim {
-                run_id: uuid::Uuid::new_v4(),
-                window_end: datetime!(2026-11-22 11:00:00 UTC),
-                claimed_at: datetime!(2026-11-22 11:00:30 UTC),
-            }),
-        };
-        assert_eq!(
-            checkpoint_from_row(&checkpoint_row(&checkpoint)),
-            Some(checkpoint.clone())
-        );
+        for state in [
+            ClaimState::Sending,
+            ClaimState::Ambiguous,
+            ClaimState::Sent {
+                message_id: "<x@y>".into(),
+            },
+        ] {
+            let checkpoint = Checkpoint {
+                claim: Some(Claim {
+                    run_id: uuid::Uuid::new_v4(),
+                    claimed_at: datetime!(2026-11-22 11:00:30 UTC),
+                    counted_until: datetime!(2026-11-22 11:00:00 UTC),
+                    state,
+                }),
+                legacy_reported_before: None,
+                outbox: true,
+                rejected_counted_before: Some(datetime!(2026-11-22 10:00:00.5 UTC)),
+            };
+            assert_eq!(
+                checkpoint_from_row(&checkpoint_row(&checkpoint)),
+                Some(checkpoint)
+            );
+        }
         let released = Checkpoint {
-            claim: None,
-            ..checkpoint
+            outbox: true,
+            ..Checkpoint::default()
         };
         assert_eq!(
             checkpoint_from_row(&checkpoint_row(&released)),
@@ -225,16 +300,29 @@ mod tests {
     }
 
     #[test]
-    fn an_inclusive_checkpoint_from_an_older_version_is_read_as_exclusive() {
+    fn a_time_window_checkpoint_from_an_older_version_is_read_for_adoption() {
         let mut row = Map::new();
         put_datetime(
             &mut row,
             "ReportedThrough",
             datetime!(2026-11-22 10:00:00 UTC),
         );
+        row.insert("ClaimRunId".into(), json!(uuid::Uuid::nil().to_string()));
+        put_datetime(
+            &mut row,
+            "ClaimWindowEnd",
+            datetime!(2026-11-22 11:00:00 UTC),
+        );
+        put_datetime(&mut row, "ClaimedAt", datetime!(2026-11-22 11:00:30 UTC));
+        let checkpoint = checkpoint_from_row(&row).unwrap();
         assert_eq!(
-            checkpoint_from_row(&row).map(|c| c.reported_before),
+            checkpoint.legacy_reported_before,
             Some(datetime!(2026-11-22 10:00:00.000001 UTC))
+        );
+        assert!(!checkpoint.outbox);
+        assert_eq!(
+            checkpoint.claim, None,
+            "its window's leads get adopted instead"
         );
     }
 

@@ -38,7 +38,7 @@ impl StoreError {
         }
     }
 
-    pub(super) fn is_status(&self, status: StatusCode) -> bool {
+    pub fn is_status(&self, status: StatusCode) -> bool {
         self.status() == Some(status)
     }
 }

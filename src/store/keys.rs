@@ -9,7 +9,9 @@
 //!   time window is one key range, read without scanning the table;
 //! - de-duplication markers: `RowKey` = `D<fingerprint>`, one per lead
 //!   content and day, written atomically with the lead row. They sort before
-//!   every lead row, so lead ranges never include them.
+//!   every lead row, so lead ranges never include them;
+//! - the outbox's records, `P.`/`S.`/`X.<consumer>.<lead row key>` (see
+//!   [`super::outbox`]), sort after every lead row.
 
 use crate::domain::{Fingerprint, TimeRange};
 use std::fmt;
@@ -52,7 +54,11 @@ impl fmt::Display for LeadId {
 /// silently come out empty. Receive times are the server's clock, always
 /// within years 1000–9999, so every field has a fixed width.
 pub fn partition_key(at: OffsetDateTime) -> String {
-    let day = at.date();
+    day_key(at.date())
+}
+
+/// A day's partition key, `2026-11-22`.
+pub fn day_key(day: Date) -> String {
     format!(
         "{:04}-{:02}-{:02}",
         day.year(),
@@ -61,10 +67,19 @@ pub fn partition_key(at: OffsetDateTime) -> String {
     )
 }
 
+/// The day a partition key names.
+pub fn parse_day_key(key: &str) -> Option<Date> {
+    let mut parts = key.splitn(3, '-');
+    let year = parts.next()?.parse().ok()?;
+    let month = time::Month::try_from(parts.next()?.parse::<u8>().ok()?).ok()?;
+    let day = parts.next()?.parse().ok()?;
+    Date::from_calendar_date(year, month, day).ok()
+}
+
 pub fn lead_row_key(received_at: OffsetDateTime, fingerprint: &Fingerprint) -> String {
     format!(
         "{LEAD_PREFIX}{}-{}",
-        instant(received_at),
+        instant_key(received_at),
         fingerprint.short_hex(FINGERPRINT_BYTES)
     )
 }
@@ -76,7 +91,8 @@ pub fn marker_row_key(fingerprint: &Fingerprint) -> String {
     )
 }
 
-fn instant(at: OffsetDateTime) -> String {
+/// `20261122T101500.123456Z`: an instant to the microsecond, in key order.
+pub fn instant_key(at: OffsetDateTime) -> String {
     let (day, clock) = (at.date(), at.time());
     format!(
         "{:04}{:02}{:02}T{:02}{:02}{:02}.{:06}Z",
@@ -88,6 +104,26 @@ fn instant(at: OffsetDateTime) -> String {
         clock.second(),
         clock.microsecond()
     )
+}
+
+/// The receive time a lead row key begins with.
+pub fn received_at_of(lead_row_key: &str) -> Option<OffsetDateTime> {
+    let digits = lead_row_key.strip_prefix(LEAD_PREFIX)?.get(..24)?;
+    let number = |range: std::ops::Range<usize>| digits.get(range)?.parse::<u32>().ok();
+    let date = Date::from_calendar_date(
+        i32::try_from(number(0..4)?).ok()?,
+        time::Month::try_from(u8::try_from(number(4..6)?).ok()?).ok()?,
+        u8::try_from(number(6..8)?).ok()?,
+    )
+    .ok()?;
+    let clock = time::Time::from_hms_micro(
+        u8::try_from(number(9..11)?).ok()?,
+        u8::try_from(number(11..13)?).ok()?,
+        u8::try_from(number(13..15)?).ok()?,
+        number(16..22)?,
+    )
+    .ok()?;
+    Some(date.with_time(clock).assume_utc())
 }
 
 /// Receive times are kept to the microsecond, the resolution of row keys.
@@ -114,8 +150,8 @@ pub fn range_filter(range: TimeRange) -> String {
         "PartitionKey ge {} and PartitionKey le {} and RowKey ge {} and RowKey lt {}",
         odata_string(&partition_key(start)),
         odata_string(&partition_key(end)),
-        odata_string(&format!("{LEAD_PREFIX}{}", instant(start))),
-        odata_string(&format!("{LEAD_PREFIX}{}", instant(end))),
+        odata_string(&format!("{LEAD_PREFIX}{}", instant_key(start))),
+        odata_string(&format!("{LEAD_PREFIX}{}", instant_key(end))),
     )
 }
 
@@ -172,6 +208,24 @@ mod tests {
     }
 
     #[test]
+    fn a_lead_row_key_gives_its_receive_time_back() {
+        let f = fingerprint(r#"{"OfferTitle":"O"}"#);
+        let at = datetime!(2026-11-22 09:59:59.123456 UTC);
+        assert_eq!(received_at_of(&lead_row_key(at, &f)), Some(at));
+        assert_eq!(received_at_of("D0011"), None);
+        assert_eq!(received_at_of("L2026"), None);
+    }
+
+    #[test]
+    fn day_keys_round_trip() {
+        let day = time::macros::date!(2026 - 01 - 02);
+        assert_eq!(day_key(day), "2026-01-02");
+        assert_eq!(parse_day_key("2026-01-02"), Some(day));
+        assert_eq!(parse_day_key("2026-13-02"), None);
+        assert_eq!(parse_day_key("checkpoint"), None);
+    }
+
+    #[test]
     fn odata_literals_double_quotes() {
         assert_eq!(odata_string("O'Brien"), "'O''Brien'");
         assert_eq!(odata_string("''"), "''''''");
@@ -188,8 +242,8 @@ mod tests {
         .unwrap();
         let filter = range_filter(range);
         assert!(filter.starts_with("PartitionKey ge '2026-11-21' and PartitionKey le '2026-11-22'"));
-        let lower = format!("L{}", instant(range.start));
-        let upper = format!("L{}", instant(range.end));
+        let lower = format!("L{}", instant_key(range.start));
+        let upper = format!("L{}", instant_key(range.end));
         let inside = |at| {
             let rk = lead_row_key(at, &f);
             rk >= lower && rk < upper

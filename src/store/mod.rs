@@ -9,6 +9,8 @@
 //! - [`entity`] — the columns of a lead row.
 //! - [`error`] — failures in our words, with the HTTP status kept.
 //! - [`pages`] — reading a range a page at a time.
+//! - [`outbox`] — pending work per lead and consumer (digest, destinations).
+//! - [`quarantine`] — bodies LeadIngest refused, kept.
 //! - [`digest_state`] — the digest checkpoint and run history.
 //! - [`fuzz_support`] — entity invariants for the fuzzer.
 
@@ -19,12 +21,16 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzz_support;
 pub mod keys;
+pub mod outbox;
 mod pages;
+pub mod quarantine;
 
-pub use digest_state::{Checkpoint, Claim, RunRecord, Version};
+pub use digest_state::{Checkpoint, Claim, ClaimState, RunRecord, Version};
 pub use error::{Failure, StoreError};
 pub use keys::LeadId;
+pub use outbox::{DeadLetter, LeadRef, PendingDays, PendingItem};
 pub use pages::PAGE_ROWS;
+pub use quarantine::RejectedBody;
 
 use crate::configuration::StorageSettings;
 use crate::domain::{Lead, TimeRange};
@@ -128,13 +134,16 @@ impl LeadStore {
         Ok(())
     }
 
-    /// Stores a lead durably, once per content and UTC day. Returns only
-    /// after the service has committed the row (or found it already there).
+    /// Stores a lead durably, once per content and UTC day, with a pending
+    /// record for each of `consumers` (the digest and the delivery
+    /// destinations). Returns only after the service has committed them all
+    /// (or found the lead already there, in which case nothing is added).
     #[tracing::instrument(skip_all, fields(fingerprint = %lead.fingerprint.short_hex(8)))]
     pub async fn save(
         &self,
         lead: &Lead,
         received_at: OffsetDateTime,
+        consumers: &[&str],
     ) -> Result<SaveOutcome, StoreError> {
         let received_at = keys::truncate_to_micros(received_at);
         let partition = keys::partition_key(received_at);
@@ -142,17 +151,31 @@ impl LeadStore {
         let id = LeadId::new(received_at.date(), &lead.fingerprint);
         let (row, marker) =
             entity::lead_entities(lead, &partition, &row_key, id.as_str(), received_at);
+        let lead_ref = LeadRef {
+            partition: partition.clone(),
+            row_key: row_key.clone(),
+            id: id.as_str().to_owned(),
+            is_test: lead.is_test,
+        };
+        let pending: Vec<_> = consumers
+            .iter()
+            .map(|consumer| outbox::pending_entity(consumer, &partition, &lead_ref, received_at))
+            .collect();
         let partition_client = self.leads.partition_key_client(&partition);
 
-        // Marker and row in one entity-group transaction: both or neither, so
-        // a failure mid-way never leaves half a lead, and a concurrent
-        // duplicate loses on the marker.
+        // Marker, row and pending records in one entity-group transaction:
+        // all or none, so a failure mid-way never leaves half a lead, a lead
+        // never lacks its pending work, and a concurrent duplicate loses on
+        // the marker (the marker goes first).
         let insert = || async {
-            partition_client
+            let mut batch = partition_client
                 .transaction()
                 .insert(&marker)?
-                .insert(&row)?
-                .await
+                .insert(&row)?;
+            for record in &pending {
+                batch = batch.insert(record)?;
+            }
+            batch.await
         };
         let response = match retrying("save a lead", insert).await {
             // The table is created in the background at start-up; a lead
@@ -286,7 +309,7 @@ where
         })
 }
 
-fn status_of(error: &azure_core::Error) -> Option<StatusCode> {
+pub(super) fn status_of(error: &azure_core::Error) -> Option<StatusCode> {
     match error.kind() {
         ErrorKind::HttpResponse { status, .. } => Some(*status),
         _ => None,

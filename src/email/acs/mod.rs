@@ -39,8 +39,8 @@ const API_VERSION: &str = "2023-03-31";
 const TOKEN_SCOPE: &str = "https://communication.azure.com/.default";
 
 /// One HTTP exchange that takes longer than this counts as failed.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// While ACS answers 429/503: at most this many attempts, never waiting
 /// longer than the deadline. If ACS asks for longer (the hourly quota),
 /// give up now and let a later run send.
@@ -52,7 +52,10 @@ const THROTTLE_RETRY: RetryPolicy = RetryPolicy {
 };
 /// How long an accepted message may stay `NotStarted`/`Running` before we
 /// stop waiting; the operation id lets a later run find it again.
-const POLL_BUDGET: Duration = Duration::from_secs(120);
+const POLL_BUDGET: Duration = Duration::from_secs(60);
+/// Everything one send may take, throttling and polling included: a caller
+/// can rely on it.
+pub const SEND_BUDGET: Duration = Duration::from_secs(120);
 
 /// How requests prove who we are.
 #[derive(Clone)]
@@ -103,8 +106,20 @@ impl AcsMailer {
         })
     }
 
-    /// Sends `email` and waits until ACS reports the operation finished.
+    /// Sends `email` and waits until ACS reports the operation finished,
+    /// within [`SEND_BUDGET`].
     pub async fn send(&self, email: &Email) -> Result<Receipt, SendError> {
+        tokio::time::timeout(SEND_BUDGET, self.send_and_poll(email))
+            .await
+            .unwrap_or_else(|_| {
+                Err(SendError::Unknown(anyhow!(
+                    "ACS did not finish the send within {} s",
+                    SEND_BUDGET.as_secs()
+                )))
+            })
+    }
+
+    async fn send_and_poll(&self, email: &Email) -> Result<Receipt, SendError> {
         let body = serde_json::to_vec(&SendRequest::new(email))
             .map_err(|e| SendError::Rejected(format!("could not encode the message: {e}")))?;
         let operation_id = email.idempotency_key.hyphenated().to_string();
@@ -147,7 +162,7 @@ impl AcsMailer {
         let deadline = Instant::now() + POLL_BUDGET;
         loop {
             if Instant::now() + wait > deadline {
-                return Err(SendError::Unavailable(anyhow!(
+                return Err(SendError::Unknown(anyhow!(
                     "ACS accepted operation {operation_id} but did not finish it within {} s",
                     POLL_BUDGET.as_secs()
                 )));
@@ -157,13 +172,13 @@ impl AcsMailer {
             // The message was accepted, so no poll failure proves it was
             // refused: let a later run resend under the same Operation-Id.
             if !answer.status.is_success() {
-                return Err(SendError::Unavailable(anyhow!(
+                return Err(SendError::Unknown(anyhow!(
                     "polling operation {operation_id}: {}",
                     describe(&answer)
                 )));
             }
             let status: OperationStatus = serde_json::from_slice(&answer.body).map_err(|e| {
-                SendError::Unavailable(anyhow!(
+                SendError::Unknown(anyhow!(
                     "polling operation {operation_id}: unreadable status: {e}"
                 ))
             })?;
@@ -281,17 +296,23 @@ impl AcsMailer {
         if !body.is_empty() {
             request = request.header(CONTENT_TYPE, "application/json").body(body);
         }
-        let response = request.send().await.map_err(|e| {
-            SendError::Unavailable(anyhow!("{what} to ACS: {}", transport_failure(&e)))
-        })?;
+        // Once a request may have reached ACS, a lost answer leaves the
+        // outcome unknown: only a failure to connect proves nothing was sent.
+        let lost = |e: &reqwest::Error, context: &str| {
+            let error = anyhow!("{what}{context}: {}", transport_failure(e));
+            if e.is_connect() {
+                SendError::Unavailable(error)
+            } else {
+                SendError::Unknown(error)
+            }
+        };
+        let response = request.send().await.map_err(|e| lost(&e, " to ACS"))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(|e| {
-            SendError::Unavailable(anyhow!(
-                "{what}: reading the ACS response: {}",
-                transport_failure(&e)
-            ))
-        })?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| lost(&e, ": reading the ACS response"))?;
         Ok(Answer {
             status,
             headers,
