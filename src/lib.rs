@@ -14,7 +14,9 @@
 //!    [`identity`] — the app's Azure identity (managed identity, `az login`).
 //! 3. [`store`] — Azure Table storage, the only module that knows
 //!    `azure_data_tables`. [`email`] — ACS and SMTP transports.
-//! 4. [`digest`] — the digest run: window, checkpoint, rendering, sending.
+//! 4. [`digest`] — the digest run: pending records, claim, rendering, sending.
+//!    [`delivery`] — acting on each lead: email, Teams, signed webhooks
+//!    (it renders its email with the digest's rendering).
 //! 5. [`http`] — the endpoints (warp filters and handlers), speaking the
 //!    [`functions`] custom-handler protocol. [`cli`] — the command line,
 //!    `leads list|export` included.
@@ -24,6 +26,7 @@
 pub mod cli;
 pub mod clock;
 pub mod configuration;
+pub mod delivery;
 pub mod digest;
 pub mod domain;
 pub mod email;

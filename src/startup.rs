@@ -7,8 +7,10 @@
 
 use crate::clock::Clock;
 use crate::configuration::Settings;
+use crate::delivery::Deliverer;
 use crate::digest::DigestRunner;
 use crate::http::{routes, AppState};
+use crate::schedule::Schedule;
 use crate::store::LeadStore;
 use anyhow::Context as _;
 use std::future::Future;
@@ -64,13 +66,20 @@ impl Application {
             None
         };
         let digest = DigestRunner::from_settings(store.clone(), &settings);
+        let deliverer = Deliverer::from_settings(store.clone(), &settings)
+            .map_err(|e| anyhow::anyhow!("delivery: {e}"))?;
+        let mut consumers = vec![crate::store::outbox::DIGEST];
+        if let Some(deliverer) = &deliverer {
+            consumers.extend(deliverer.destinations());
+        }
         Ok(Self {
             listener,
             state: AppState {
                 store,
                 digest,
+                deliverer,
                 required_key,
-                consumers: Arc::from([crate::store::outbox::DIGEST]),
+                consumers: consumers.into(),
                 clock,
             },
             standalone,
@@ -87,20 +96,48 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves; in-flight requests then finish.
+    /// Standalone, it also runs the digest and delivery sweeps on their
+    /// schedules, as the Functions host's timers would.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let scheduler = self.standalone.then(|| {
-            tokio::spawn(run_schedule(
-                self.state.digest.clone(),
+        let mut timers = Vec::new();
+        if self.standalone {
+            let digest = self.state.digest.clone();
+            timers.push(tokio::spawn(run_on_schedule(
+                "digest",
                 self.settings.digest.schedule.clone(),
                 self.state.clock.clone(),
                 stop_rx.clone(),
-            ))
-        });
+                move |now| {
+                    let digest = digest.clone();
+                    async move {
+                        // Failures are logged and recorded by the run.
+                        let _ = digest.run(now, false).await;
+                    }
+                },
+            )));
+            if let Some(deliverer) = self.state.deliverer.clone() {
+                timers.push(tokio::spawn(run_on_schedule(
+                    "delivery",
+                    self.settings.delivery.schedule.clone(),
+                    self.state.clock.clone(),
+                    stop_rx.clone(),
+                    move |now| {
+                        let deliverer = deliverer.clone();
+                        async move {
+                            if let Err(e) = deliverer.sweep(now).await {
+                                tracing::error!(error = %e, "delivery sweep failed");
+                            }
+                        }
+                    },
+                )));
+            }
+        }
         tracing::info!(
             port = self.port(),
             mode = if self.standalone { "standalone" } else { "functions-host" },
             table = %self.settings.storage.leads_table,
+            destinations = ?self.state.deliverer.as_ref().map(Deliverer::destinations),
             "listening on 127.0.0.1"
         );
         crate::http::server::serve(self.listener, routes(self.state), async move {
@@ -108,8 +145,8 @@ impl Application {
             let _ = stop_tx.send(true);
         })
         .await;
-        if let Some(scheduler) = scheduler {
-            let _ = scheduler.await;
+        for timer in timers {
+            let _ = timer.await;
         }
         tracing::info!("stopped");
     }
@@ -120,19 +157,23 @@ impl Application {
     }
 }
 
-/// Standalone mode's timer: runs the digest at each occurrence of the
-/// schedule. A run in progress finishes before shutdown.
-async fn run_schedule(
-    digest: DigestRunner,
-    schedule: crate::schedule::Schedule,
+/// Standalone mode's timer: runs `job` at each occurrence of `schedule`.
+/// A run in progress finishes before shutdown.
+async fn run_on_schedule<F, Fut>(
+    name: &'static str,
+    schedule: Schedule,
     clock: Clock,
     mut stop: watch::Receiver<bool>,
-) {
-    tracing::info!(schedule = schedule.expression(), "digest schedule started");
+    job: F,
+) where
+    F: Fn(time::OffsetDateTime) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    tracing::info!(name, schedule = schedule.expression(), "schedule started");
     loop {
         let now = clock.now();
         let Some(next) = schedule.next_after(now) else {
-            tracing::warn!("the digest schedule has no future occurrence");
+            tracing::warn!(name, "the schedule has no future occurrence");
             return;
         };
         let wait = (next - now).try_into().unwrap_or_default();
@@ -140,8 +181,7 @@ async fn run_schedule(
             _ = tokio::time::sleep(wait) => {}
             _ = stop.changed() => return,
         }
-        // Failures are logged and recorded by the run; the next tick retries.
-        let _ = digest.run(clock.now(), false).await;
+        job(clock.now()).await;
     }
 }
 

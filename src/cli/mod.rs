@@ -2,7 +2,9 @@
 //! read stored leads. A clap `Subcommand` whose `///` docs are the help;
 //! `main` starts the server, [`run`] runs every other command.
 
+pub mod deliveries;
 pub mod leads;
+pub mod table;
 
 use crate::configuration::Settings;
 use crate::digest::{DigestRunner, Outcome};
@@ -40,6 +42,11 @@ pub enum Command {
         #[command(subcommand)]
         command: LeadsCommand,
     },
+    /// Per-lead deliveries (email, Teams, webhook): list, retry, backfill.
+    Deliveries {
+        #[command(subcommand)]
+        command: deliveries::DeliveriesCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -70,6 +77,10 @@ pub enum LeadsCommand {
     /// replaced.
     #[command(after_help = LeadsCommand::TIMES)]
     Export(leads::ExportOptions),
+    /// Show the request bodies LeadIngest refused (invalid JSON, too
+    /// large, …), kept so no lead is lost; --show ID prints one as received.
+    #[command(after_help = LeadsCommand::TIMES)]
+    Rejected(leads::RejectedOptions),
 }
 
 impl LeadsCommand {
@@ -92,6 +103,10 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Leads {
             command: LeadsCommand::Export(options),
         } => leads::export(&settings.storage, options).await,
+        Command::Leads {
+            command: LeadsCommand::Rejected(options),
+        } => leads::rejected(&settings.storage, options).await,
+        Command::Deliveries { command } => deliveries::run(&settings, command).await,
     }
 }
 

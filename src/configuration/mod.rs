@@ -9,10 +9,13 @@
 //!
 //! - [`storage`] — the storage account, its credentials and the tables.
 //! - [`email`] — the sender and the transport (ACS or SMTP).
+//! - [`delivery`] — the destinations each lead is delivered to.
 
+pub mod delivery;
 pub mod email;
 pub mod storage;
 
+pub use delivery::{DeliverySettings, NotifySettings, WebhookSettings};
 pub use email::{
     AcsAuth, AcsSettings, EmailSettings, SmtpSecurity, SmtpSettings, TransportSettings,
 };
@@ -44,6 +47,13 @@ pub mod setting {
     pub const SMTP_URL: &str = "SMTP_URL";
     pub const LEAD_INGEST_KEY: &str = "LEAD_INGEST_KEY";
     pub const HANDLER_PORT: &str = "HANDLER_PORT";
+    pub const NOTIFY_TO: &str = "NOTIFY_TO";
+    pub const NOTIFY_MAX_PER_HOUR: &str = "NOTIFY_MAX_PER_HOUR";
+    pub const TEAMS_WEBHOOK_URL: &str = "TEAMS_WEBHOOK_URL";
+    pub const WEBHOOK_URL: &str = "WEBHOOK_URL";
+    pub const WEBHOOK_SECRET: &str = "WEBHOOK_SECRET";
+    pub const DELIVERY_MAX_AGE_HOURS: &str = "DELIVERY_MAX_AGE_HOURS";
+    pub const DELIVERY_SCHEDULE: &str = "DELIVERY_SCHEDULE";
     // app-settings:optional:end
 
     /// Set by the Functions host, never by users.
@@ -81,6 +91,7 @@ pub struct Settings {
     pub ingest_key: Option<Secret>,
     pub email: EmailSettings,
     pub digest: DigestSettings,
+    pub delivery: DeliverySettings,
 }
 
 #[derive(Debug, Clone)]
@@ -103,7 +114,7 @@ impl Settings {
     /// environment. Blank values count as unset, as in the Azure portal.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        Ok(Self {
+        let settings = Self {
             host_port: get(setting::FUNCTIONS_CUSTOMHANDLER_PORT)
                 .map(|v| parse_port(setting::FUNCTIONS_CUSTOMHANDLER_PORT, &v))
                 .transpose()?,
@@ -111,7 +122,24 @@ impl Settings {
             ingest_key: get(setting::LEAD_INGEST_KEY).map(Secret::new),
             email: email::email_settings(&get)?,
             digest: digest_settings(&get)?,
-        })
+            delivery: delivery::delivery_settings(&get)?,
+        };
+        // The per-lead email goes out the digest's way: it needs both.
+        if settings.delivery.notify.is_some() {
+            if settings.email.transport.is_none() {
+                return Err(ConfigError::new(
+                    setting::NOTIFY_TO,
+                    "needs an email transport: set ACS_ENDPOINT, ACS_CONNECTION_STRING or SMTP_URL",
+                ));
+            }
+            if settings.email.from.is_none() {
+                return Err(ConfigError::new(
+                    setting::NOTIFY_TO,
+                    "needs DIGEST_FROM, the sender address",
+                ));
+            }
+        }
+        Ok(settings)
     }
 }
 
@@ -363,6 +391,25 @@ mod tests {
             error_setting(&[dev, ("DIGEST_SCHEDULE", "0 0 8 30 2 *")]),
             "DIGEST_SCHEDULE"
         );
+    }
+
+    #[test]
+    fn the_per_lead_email_needs_a_transport_and_a_sender() {
+        let dev = ("LEADS_STORAGE", "UseDevelopmentStorage=true");
+        let notify = ("NOTIFY_TO", "sales@contoso.com");
+        assert_eq!(error_setting(&[dev, notify]), "NOTIFY_TO");
+        assert_eq!(
+            error_setting(&[dev, notify, ("SMTP_URL", "smtp://127.0.0.1:1025")]),
+            "NOTIFY_TO"
+        );
+        let s = settings(&[
+            dev,
+            notify,
+            ("SMTP_URL", "smtp://127.0.0.1:1025"),
+            ("DIGEST_FROM", "leads@contoso.com"),
+        ])
+        .unwrap();
+        assert!(s.delivery.any());
     }
 
     #[test]

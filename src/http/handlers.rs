@@ -52,6 +52,17 @@ pub(super) async fn ingest(body: BodyRead, state: AppState) -> Response {
                 duration_ms = started.elapsed().as_millis() as u64,
                 "lead stored"
             );
+            // The first delivery attempts start now, in the background: the
+            // answer never waits for a destination, and what this leaves
+            // undone the LeadDeliver sweep finishes.
+            if let (SaveOutcome::Created(_), Some(deliverer)) = (&outcome, &state.deliverer) {
+                let stored = crate::store::outbox::lead_ref_of(&lead, received_at);
+                tokio::spawn(
+                    deliverer
+                        .clone()
+                        .deliver_new(stored.partition, stored.row_key),
+                );
+            }
             reply::with_status(
                 reply::json(&Stored {
                     id: id.as_str(),
@@ -136,6 +147,30 @@ pub(super) async fn invoke_digest(body: Bytes, state: AppState) -> Response {
             reply::json(&InvokeResponse::with_logs(vec![report.summary()])).into_response()
         }
         Err(error) => digest_failure(&error),
+    }
+}
+
+/// The host's timer invocation of the delivery sweep. With no destination
+/// configured there is nothing to do (the Bicep template switches the
+/// function off then).
+pub(super) async fn invoke_delivery(_body: Bytes, state: AppState) -> Response {
+    let Some(deliverer) = &state.deliverer else {
+        let logs = vec!["no delivery destination is configured".to_owned()];
+        return reply::json(&InvokeResponse::with_logs(logs)).into_response();
+    };
+    match deliverer.sweep(state.clock.now()).await {
+        Ok(report) => {
+            reply::json(&InvokeResponse::with_logs(vec![report.summary()])).into_response()
+        }
+        Err(error) => {
+            tracing::error!(error = %error, "delivery sweep failed");
+            let mut response = reply::json(&InvokeResponse::with_logs(vec![format!(
+                "delivery sweep failed: {error}"
+            )]))
+            .into_response();
+            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            response
+        }
     }
 }
 

@@ -4,7 +4,8 @@
 //!
 //! - `GET /` — readiness (the host polls it until it answers).
 //! - `POST /api/LeadIngest` — Partner Center's lead (forwarded by the host).
-//! - `POST /LeadDigest` — the host's timer invocation.
+//! - `POST /LeadDigest` — the host's timer invocation of the digest.
+//! - `POST /LeadDeliver` — the host's timer invocation of the delivery sweep.
 //! - `POST /admin/functions/LeadDigest` — run the digest now (standalone;
 //!   under the host this path is the host's own).
 //!
@@ -22,6 +23,7 @@ mod rejection;
 pub mod server;
 
 use crate::clock::Clock;
+use crate::delivery::Deliverer;
 use crate::digest::DigestRunner;
 use crate::domain::Secret;
 use crate::store::LeadStore;
@@ -37,6 +39,8 @@ use warp::{Filter, Rejection, Reply};
 pub struct AppState {
     pub store: LeadStore,
     pub digest: DigestRunner,
+    /// `None` when no delivery destination is configured.
+    pub deliverer: Option<Deliverer>,
     /// `Some` only in standalone mode with `LEAD_INGEST_KEY` set.
     pub required_key: Option<Arc<Secret>>,
     /// Who gets a pending record with every new lead: the digest and each
@@ -56,7 +60,9 @@ pub fn routes(
                 .unify()
                 .or(timer_invocation(state.clone()))
                 .unify()
-                .or(manual_digest(state))
+                .or(manual_digest(state.clone()))
+                .unify()
+                .or(delivery_invocation(state))
                 .unify(),
         )
         .recover(rejection::handle_rejection)
@@ -87,6 +93,17 @@ fn timer_invocation(
         .and(limited_body())
         .and(with_state(state))
         .then(handlers::invoke_digest)
+}
+
+/// POST /LeadDeliver
+fn delivery_invocation(
+    state: AppState,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    endpoint("/LeadDeliver", Method::POST)
+        .and(authorized(state.required_key.clone()))
+        .and(limited_body())
+        .and(with_state(state))
+        .then(handlers::invoke_delivery)
 }
 
 /// POST /admin/functions/LeadDigest

@@ -11,6 +11,7 @@
 //! - [`pages`] — reading a range a page at a time.
 //! - [`outbox`] — pending work per lead and consumer (digest, destinations).
 //! - [`quarantine`] — bodies LeadIngest refused, kept.
+//! - [`rate`] — sends per rolling hour, shared by every instance.
 //! - [`digest_state`] — the digest checkpoint and run history.
 //! - [`fuzz_support`] — entity invariants for the fuzzer.
 
@@ -24,11 +25,12 @@ pub mod keys;
 pub mod outbox;
 mod pages;
 pub mod quarantine;
+pub mod rate;
 
 pub use digest_state::{Checkpoint, Claim, ClaimState, RunRecord, Version};
 pub use error::{Failure, StoreError};
 pub use keys::LeadId;
-pub use outbox::{DeadLetter, LeadRef, PendingDays, PendingItem};
+pub use outbox::{DeadLetter, DeliveryRecord, LeadRef, PendingDays, PendingItem, RecordState};
 pub use pages::PAGE_ROWS;
 pub use quarantine::RejectedBody;
 
@@ -146,17 +148,11 @@ impl LeadStore {
         consumers: &[&str],
     ) -> Result<SaveOutcome, StoreError> {
         let received_at = keys::truncate_to_micros(received_at);
-        let partition = keys::partition_key(received_at);
-        let row_key = keys::lead_row_key(received_at, &lead.fingerprint);
+        let lead_ref = outbox::lead_ref_of(lead, received_at);
+        let (partition, row_key) = (lead_ref.partition.clone(), lead_ref.row_key.clone());
         let id = LeadId::new(received_at.date(), &lead.fingerprint);
         let (row, marker) =
             entity::lead_entities(lead, &partition, &row_key, id.as_str(), received_at);
-        let lead_ref = LeadRef {
-            partition: partition.clone(),
-            row_key: row_key.clone(),
-            id: id.as_str().to_owned(),
-            is_test: lead.is_test,
-        };
         let pending: Vec<_> = consumers
             .iter()
             .map(|consumer| outbox::pending_entity(consumer, &partition, &lead_ref, received_at))

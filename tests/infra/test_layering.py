@@ -24,12 +24,15 @@ LAYERS: list[set[str]] = [
     {"schedule", "retry", "identity", "telemetry"},
     {"configuration"},
     {"store", "email"},
-    {"digest"},
+    {"digest", "delivery"},
     {"functions"},
     {"http", "cli"},
     {"startup"},
 ]
-SAME_LAYER_USES: set[tuple[str, str]] = set()
+SAME_LAYER_USES: set[tuple[str, str]] = {
+    # The per-lead email is rendered as a digest of its leads.
+    ("delivery", "digest"),
+}
 
 CRATE_PATH = re.compile(r"\bcrate::([a-z_]+)")
 CRATE_GROUP_START = re.compile(r"\bcrate::\{")

@@ -1,14 +1,17 @@
 //! `handler leads list`: the leads of a time range as a table on stdout.
 
+use super::fields::Fields;
 use super::progress::count;
-use super::table::{list_cells, write_table};
 use super::time_arg::resolve_range;
 use super::{Selection, LIST_DEFAULT_SINCE};
+use crate::cli::table::{self, Column};
 use crate::configuration::StorageSettings;
-use crate::store::LeadStore;
+use crate::store::{ExportRow, LeadStore};
 use anyhow::Context as _;
 use futures::TryStreamExt;
 use std::io::{self, BufWriter, Write};
+use time::format_description::FormatItem;
+use time::macros::format_description;
 use time::OffsetDateTime;
 
 /// `handler leads list`: the leads of a window as a table on stdout, newest
@@ -24,7 +27,7 @@ pub async fn list(storage: &StorageSettings, options: Selection) -> anyhow::Resu
     let mut pages = std::pin::pin!(store.rows_in(range, options.offer.as_deref()));
     // Cells are cut to their column's width as they come, so the table
     // holds a few hundred bytes per lead whatever the leads hold.
-    let mut rows: Vec<[String; 7]> = Vec::new();
+    let mut rows: Vec<Vec<String>> = Vec::new();
     let mut tests = 0u64;
     while let Some(page) = pages.try_next().await? {
         for row in &page {
@@ -45,11 +48,67 @@ pub async fn list(storage: &StorageSettings, options: Selection) -> anyhow::Resu
     };
     let summary = format!("{} ({tests})", count(rows.len() as u64, "lead"));
     let mut out = BufWriter::new(io::stdout());
-    let written = write_table(&mut out, &rows)
+    let written = table::write_table(&mut out, &LIST_COLUMNS, &rows)
         .and_then(|()| writeln!(out, "{summary}"))
         .and_then(|()| out.flush());
     match written {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         other => other.context("Failed to write the list"),
     }
+}
+
+const LIST_TIME: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day] [hour]:[minute]");
+
+/// The list's columns.
+const LIST_COLUMNS: [Column; 7] = [
+    Column {
+        heading: "RECEIVED (UTC)",
+        max_width: 16,
+    },
+    Column {
+        heading: "NAME",
+        max_width: 24,
+    },
+    Column {
+        heading: "COMPANY",
+        max_width: 24,
+    },
+    Column {
+        heading: "EMAIL",
+        max_width: 32,
+    },
+    Column {
+        heading: "COUNTRY",
+        max_width: 14,
+    },
+    Column {
+        heading: "OFFER",
+        max_width: 28,
+    },
+    Column {
+        heading: "ACTION",
+        max_width: 10,
+    },
+];
+
+fn list_cells(row: &ExportRow) -> Vec<String> {
+    let f = Fields::of(row);
+    let received = row
+        .received_at
+        .and_then(|at| at.format(LIST_TIME).ok())
+        .unwrap_or_default();
+    let name = f.name();
+    table::row(
+        &LIST_COLUMNS,
+        &[
+            received.as_str(),
+            &name,
+            f.company.unwrap_or_default(),
+            f.email.unwrap_or_default(),
+            f.country.unwrap_or_default(),
+            f.offer.unwrap_or_default(),
+            f.action.unwrap_or_default(),
+        ],
+    )
 }

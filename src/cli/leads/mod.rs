@@ -7,8 +7,8 @@
 //! of any size runs in the memory of one page.
 //!
 //! - [`time_arg`] — `--since`/`--until` and the range they select.
-//! - [`list`] / [`export`] — the two commands.
-//! - [`fields`], [`csv`], [`table`] — one row as shown, as CSV, as a table line.
+//! - [`list`] / [`export`] / [`rejected`] — the commands.
+//! - [`fields`], [`csv`] — one row as shown, as CSV.
 //! - [`output`] — the export's file, complete or not at all.
 //! - [`progress`] — counts for people.
 
@@ -18,11 +18,12 @@ mod fields;
 mod list;
 mod output;
 pub mod progress;
-mod table;
+mod rejected;
 pub mod time_arg;
 
 pub use export::{export, ExportOptions, Format};
 pub use list::list;
+pub use rejected::{rejected, RejectedOptions};
 pub use time_arg::TimeArg;
 
 use time::Duration;

@@ -24,9 +24,8 @@
 use super::digest_state::Version;
 use super::entity::{datetime, put_datetime};
 use super::{keys, pages, retrying, LeadStore, StoreError, StoredLead};
-use azure_core::{Etag, StatusCode};
+use azure_core::StatusCode;
 use azure_data_tables::operations::TransactionBuilder;
-use azure_data_tables::prelude::*;
 use futures::{Stream, TryStreamExt};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -37,6 +36,11 @@ pub const DIGEST: &str = "digest";
 const PENDING: &str = "P";
 const DELIVERED: &str = "S";
 const DEAD: &str = "X";
+
+mod delivery;
+mod digest;
+
+pub use delivery::{DeliveryRecord, RecordState};
 /// Before the first cursor is written, readers look this far back.
 const FIRST_LOOKBACK_DAYS: i64 = 90;
 /// Operations per entity-group transaction: the service's limit.
@@ -72,6 +76,16 @@ pub struct PendingItem {
     pub dead_letter: Option<DeadLetter>,
     /// The digest run that holds this record.
     pub digest_run: Option<uuid::Uuid>,
+    /// Delivery attempts that failed so far, and the last one's answer.
+    pub attempts: u32,
+    pub last_status: Option<String>,
+    pub last_error: Option<String>,
+    /// Not to be tried before this.
+    pub next_attempt_at: Option<OffsetDateTime>,
+    /// A delivery holds this record until then; with the batch it sends
+    /// it in (whose id is the idempotency key of what it sends).
+    pub claimed_until: Option<OffsetDateTime>,
+    pub claim_batch: Option<uuid::Uuid>,
     pub version: Version,
 }
 
@@ -85,7 +99,7 @@ pub struct DeadLetter {
 }
 
 /// The row key of `consumer`'s record in `state` about a lead.
-fn state_row_key(state: &str, consumer: &str, lead_row_key: &str) -> String {
+pub(super) fn state_row_key(state: &str, consumer: &str, lead_row_key: &str) -> String {
     format!("{state}.{consumer}.{lead_row_key}")
 }
 
@@ -96,7 +110,7 @@ pub(super) fn pending_row_key(consumer: &str, lead_row_key: &str) -> String {
 /// `RowKey ge 'P.<consumer>.' and RowKey lt 'P.<consumer>/'`: one consumer's
 /// records in `state` (`/` is the character after `.`); every consumer's
 /// when `consumer` is `None`.
-fn state_range(state: &str, consumer: Option<&str>) -> String {
+pub(super) fn state_range(state: &str, consumer: Option<&str>) -> String {
     let prefix = match consumer {
         Some(consumer) => format!("{state}.{consumer}"),
         None => state.to_owned(),
@@ -108,7 +122,7 @@ fn state_range(state: &str, consumer: Option<&str>) -> String {
     )
 }
 
-fn day_range(first: Date, last: Date) -> String {
+pub(super) fn day_range(first: Date, last: Date) -> String {
     format!(
         "PartitionKey ge {} and PartitionKey le {}",
         keys::odata_string(&keys::day_key(first)),
@@ -140,7 +154,7 @@ pub(super) fn pending_entity(
     row
 }
 
-fn pending_item(row: &Map<String, Value>) -> Option<PendingItem> {
+pub(super) fn pending_item(row: &Map<String, Value>) -> Option<PendingItem> {
     let text = |name: &str| row.get(name)?.as_str().map(str::to_owned);
     let dead_letter = match text("DeadDestination") {
         Some(destination) => Some(DeadLetter {
@@ -165,8 +179,30 @@ fn pending_item(row: &Map<String, Value>) -> Option<PendingItem> {
         enqueued_at: datetime(row, "EnqueuedAt")?,
         dead_letter,
         digest_run: text("DigestRun").and_then(|r| r.parse().ok()),
+        attempts: row
+            .get("Attempts")
+            .and_then(Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(0),
+        last_status: text("LastStatus"),
+        last_error: text("LastError"),
+        next_attempt_at: datetime(row, "NextAttemptAt"),
+        claimed_until: datetime(row, "ClaimedUntil"),
+        // Cleared by writing it empty: a merge cannot remove a property.
+        claim_batch: text("ClaimBatch").and_then(|b| b.parse().ok()),
         version: Version::from_etag(text("odata.etag")?),
     })
+}
+
+/// Where `lead`, received at `received_at`, is (or will be) stored.
+pub fn lead_ref_of(lead: &crate::domain::Lead, received_at: OffsetDateTime) -> LeadRef {
+    let received_at = keys::truncate_to_micros(received_at);
+    LeadRef {
+        partition: keys::partition_key(received_at),
+        row_key: keys::lead_row_key(received_at, &lead.fingerprint),
+        id: keys::LeadId::new(received_at.date(), &lead.fingerprint).to_string(),
+        is_test: lead.is_test,
+    }
 }
 
 /// Where a stored lead lives, from what its row holds.
@@ -269,35 +305,9 @@ impl LeadStore {
         .map(|_| ())
     }
 
-    /// Stamps each of `items` with `run_id` (the digest run that holds
-    /// them), provided none changed since it was read.
-    pub async fn stamp_digest_run(
-        &self,
-        items: &[PendingItem],
-        run_id: uuid::Uuid,
-    ) -> Result<(), StoreError> {
-        let stamp = json!({ "DigestRun": run_id.to_string() });
-        self.batched(items, "stamp pending records", |batch, item| {
-            batch.merge(
-                item.row_key.clone(),
-                &stamp,
-                Some(IfMatchCondition::Etag(Etag::from(item.version.as_str()))),
-            )
-        })
-        .await
-    }
-
-    /// Removes pending records (the digest reported them).
-    pub async fn remove_pending(&self, items: &[PendingItem]) -> Result<(), StoreError> {
-        self.batched(items, "remove reported records", |batch, item| {
-            batch.delete(item.row_key.clone(), Some(IfMatchCondition::Any))
-        })
-        .await
-    }
-
     /// Runs `add` for every item, grouped into entity-group transactions of
     /// one partition and at most [`MAX_BATCH`] operations.
-    async fn batched(
+    pub(super) async fn batched(
         &self,
         items: &[PendingItem],
         operation: &'static str,

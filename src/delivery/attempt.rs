@@ -1,0 +1,200 @@
+//! One delivery attempt's outcome, and how an HTTP answer becomes one:
+//! a 2xx is delivered; a network error, a timeout, 408, 429 and 5xx are
+//! worth another attempt (after `Retry-After` when the receiver says so);
+//! any other answer means the request itself is wrong (a bad URL or
+//! secret will not fix itself) and the delivery is dead.
+//!
+//! Also the retry schedule: exponential backoff from [`FIRST_BACKOFF`],
+//! capped at [`MAX_BACKOFF`].
+
+use crate::domain::text;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// The first retry waits this long; each further one twice as long...
+pub const FIRST_BACKOFF: Duration = Duration::from_secs(10);
+/// ...up to this.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
+/// A receiver's `Retry-After` is honoured up to this.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60 * 60);
+/// Characters of an answer kept to explain a failure.
+const EXCERPT_CHARS: usize = 200;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    Delivered {
+        status: String,
+    },
+    /// Failed for now.
+    Retry {
+        status: String,
+        error: String,
+        /// The receiver's `Retry-After`, if it gave one.
+        after: Option<Duration>,
+        /// The receiver may have acted on it (the answer was lost): a
+        /// retry must carry the same idempotency key.
+        maybe_done: bool,
+    },
+    /// Failed for good.
+    Dead {
+        status: String,
+        error: String,
+    },
+}
+
+impl Attempt {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Delivered { .. } => "delivered",
+            Self::Retry { .. } => "retry",
+            Self::Dead { .. } => "dead",
+        }
+    }
+
+    /// An HTTP exchange that failed before any answer.
+    pub fn unanswered(error: &reqwest::Error) -> Self {
+        let (status, maybe_done) = if error.is_timeout() {
+            ("timed out", true)
+        } else if error.is_connect() {
+            ("could not connect", false)
+        } else {
+            ("connection failed", true)
+        };
+        Self::Retry {
+            status: status.to_owned(),
+            error: String::new(),
+            after: None,
+            maybe_done,
+        }
+    }
+
+    /// The outcome an HTTP answer means.
+    pub fn of_answer(
+        status: reqwest::StatusCode,
+        retry_after: Option<Duration>,
+        body: &[u8],
+    ) -> Self {
+        let label = format!("HTTP {}", status.as_u16());
+        let excerpt = excerpt(body);
+        if status.is_success() {
+            Self::Delivered { status: label }
+        } else if status.is_server_error() || matches!(status.as_u16(), 408 | 429) {
+            Self::Retry {
+                status: label,
+                error: excerpt,
+                after: retry_after.map(|wait| wait.min(MAX_RETRY_AFTER)),
+                maybe_done: false,
+            }
+        } else {
+            Self::Dead {
+                status: label,
+                error: excerpt,
+            }
+        }
+    }
+}
+
+/// The start of an answer's body, on one line: what the receiver said.
+pub fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(4 * EXCERPT_CHARS)]);
+    text::truncated(text::single_line(&text).trim(), EXCERPT_CHARS).into_owned()
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+pub fn retry_after(headers: &reqwest::header::HeaderMap, now: OffsetDateTime) -> Option<Duration> {
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    let at = OffsetDateTime::from(at);
+    Some((at - now).try_into().unwrap_or(Duration::ZERO))
+}
+
+/// The wait before the next attempt, after `failures` failed attempts
+/// (the first failure waits [`FIRST_BACKOFF`]).
+pub fn backoff(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    FIRST_BACKOFF
+        .saturating_mul(1 << doublings)
+        .min(MAX_BACKOFF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::StatusCode;
+
+    #[test]
+    fn answers_become_outcomes() {
+        assert_eq!(
+            Attempt::of_answer(StatusCode::NO_CONTENT, None, b""),
+            Attempt::Delivered {
+                status: "HTTP 204".into()
+            }
+        );
+        for retryable in [500, 502, 503, 408, 429] {
+            let status = StatusCode::from_u16(retryable).unwrap();
+            assert_eq!(
+                Attempt::of_answer(status, None, b"busy").label(),
+                "retry",
+                "{status}"
+            );
+        }
+        for dead in [400, 401, 403, 404, 410, 301] {
+            let status = StatusCode::from_u16(dead).unwrap();
+            assert_eq!(
+                Attempt::of_answer(status, None, b"no").label(),
+                "dead",
+                "{status}"
+            );
+        }
+        let throttled = Attempt::of_answer(
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(Duration::from_secs(30)),
+            b"",
+        );
+        assert!(
+            matches!(throttled, Attempt::Retry { after: Some(d), .. } if d == Duration::from_secs(30))
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_from_ten_seconds_up_to_fifteen_minutes() {
+        assert_eq!(backoff(1), Duration::from_secs(10));
+        assert_eq!(backoff(2), Duration::from_secs(20));
+        assert_eq!(backoff(4), Duration::from_secs(80));
+        assert_eq!(backoff(7), Duration::from_secs(640));
+        assert_eq!(backoff(8), MAX_BACKOFF);
+        assert_eq!(backoff(1_000), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn excerpts_are_short_and_on_one_line() {
+        assert_eq!(
+            excerpt(b"  {\"error\":\n\"bad\"}  "),
+            "{\"error\": \"bad\"}"
+        );
+        assert_eq!(excerpt(&[b'x'; 10_000]).chars().count(), EXCERPT_CHARS);
+        assert_eq!(excerpt(b"\xff\xfe ok"), "\u{FFFD}\u{FFFD} ok");
+    }
+
+    #[test]
+    fn retry_after_is_seconds_or_a_date() {
+        let now = time::macros::datetime!(2026-11-22 10:00:00 UTC);
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("retry-after", "120".parse().unwrap());
+        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(120)));
+        headers.insert(
+            "retry-after",
+            "Sun, 22 Nov 2026 10:01:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(60)));
+        headers.insert("retry-after", "soon".parse().unwrap());
+        assert_eq!(retry_after(&headers, now), None);
+    }
+}

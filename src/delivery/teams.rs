@@ -1,0 +1,151 @@
+//! Microsoft Teams (`TEAMS_WEBHOOK_URL`): an Adaptive Card posted to a
+//! Teams *Workflows* webhook ("Post to a channel when a webhook request is
+//! received"; Office 365 connectors are retired). Teams renders a subset of
+//! Markdown in card text, so every customer value is written with each
+//! ASCII punctuation character backslash-escaped (CommonMark's rule): it
+//! shows literally, never as a link, list or emphasis.
+
+use super::attempt::{retry_after, Attempt};
+use crate::domain::{text, EmailAddress, Secret};
+use crate::store::StoredLead;
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+pub const NAME: &str = "teams";
+/// Characters shown of each value; the note gets more.
+const VALUE_CHARS: usize = 200;
+const NOTE_CHARS: usize = 1_000;
+
+pub struct TeamsDestination {
+    url: Secret,
+}
+
+impl std::fmt::Debug for TeamsDestination {
+    // The URL carries the workflow's signature.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TeamsDestination")
+    }
+}
+
+/// `text` as card text that shows literally: on one line, cut short, and
+/// every ASCII punctuation character escaped.
+pub fn literal(value: &str, max_chars: usize) -> String {
+    let shown = text::truncated(&text::single_line(value), max_chars).into_owned();
+    let mut out = String::with_capacity(shown.len() + shown.len() / 4);
+    for c in shown.chars() {
+        if c.is_ascii_punctuation() {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The message Teams' Workflows webhook takes: one Adaptive Card (1.4).
+pub fn card(stored: &StoredLead) -> Value {
+    let lead = &stored.lead;
+    let c = &lead.customer;
+    let fact = |title: &str, value: Option<&str>, max: usize| {
+        value.map(|v| json!({ "title": title, "value": literal(v, max) }))
+    };
+    let name = c.full_name();
+    let facts: Vec<Value> = [
+        fact("Name", name.as_deref(), VALUE_CHARS),
+        fact("Company", c.company.as_deref(), VALUE_CHARS),
+        fact("Title", c.title.as_deref(), VALUE_CHARS),
+        fact("Email", c.email.as_deref(), VALUE_CHARS),
+        fact("Phone", c.phone.as_deref(), VALUE_CHARS),
+        fact("Country", c.country.as_deref(), VALUE_CHARS),
+        fact("Offer", lead.offer_title.as_deref(), VALUE_CHARS),
+        fact("Action", lead.action_code.as_deref(), VALUE_CHARS),
+        fact("Note", lead.description.as_deref(), NOTE_CHARS),
+        fact("Lead id", Some(stored.id.as_str()), VALUE_CHARS),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let mut body = vec![json!({
+        "type": "TextBlock",
+        "text": if lead.is_test { "Partner Center test lead" } else { "New marketplace lead" },
+        "weight": "Bolder",
+        "size": "Medium",
+        "wrap": true,
+    })];
+    if lead.is_test {
+        body.push(json!({
+            "type": "TextBlock",
+            "text": "TEST: sent by Partner Center's Validate button or at publish, not a customer.",
+            "color": "Warning",
+            "wrap": true,
+        }));
+    }
+    body.push(json!({ "type": "FactSet", "facts": facts }));
+    // A mailto link only for a valid address: nothing else can become a URL.
+    let actions: Vec<Value> = c
+        .email
+        .as_deref()
+        .and_then(|e| EmailAddress::parse(e).ok())
+        .map(|address| {
+            json!({
+                "type": "Action.OpenUrl",
+                "title": "Email the customer",
+                "url": format!("mailto:{address}"),
+            })
+        })
+        .into_iter()
+        .collect();
+    json!({
+        "type": "message",
+        "attachments": [{
+            "contentType": "application/vnd.microsoft.card.adaptive",
+            "contentUrl": null,
+            "content": {
+                "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                "type": "AdaptiveCard",
+                "version": "1.4",
+                "body": body,
+                "actions": actions,
+            },
+        }],
+    })
+}
+
+impl TeamsDestination {
+    pub fn new(url: Secret) -> Self {
+        Self { url }
+    }
+
+    pub async fn deliver(
+        &self,
+        http: &reqwest::Client,
+        lead: &StoredLead,
+        now: OffsetDateTime,
+    ) -> Attempt {
+        let sent = http.post(self.url.expose()).json(&card(lead)).send().await;
+        match sent {
+            Err(e) => Attempt::unanswered(&e),
+            Ok(response) => {
+                let status = response.status();
+                let wait = retry_after(response.headers(), now);
+                let body = response.bytes().await.unwrap_or_default();
+                Attempt::of_answer(status, wait, &body)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn punctuation_is_escaped_and_lines_joined() {
+        assert_eq!(
+            literal("**Bold** [x](http://e)", 100),
+            r"\*\*Bold\*\* \[x\]\(http\:\/\/e\)"
+        );
+        assert_eq!(literal("- item\r\n1. two", 100), r"\- item  1\. two");
+        assert_eq!(literal("Zoë 株式会社 😀", 100), "Zoë 株式会社 😀");
+        assert_eq!(literal("abcdef", 4), "abc…");
+    }
+}
