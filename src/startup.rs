@@ -68,10 +68,6 @@ impl Application {
         let digest = DigestRunner::from_settings(store.clone(), &settings);
         let deliverer = Deliverer::from_settings(store.clone(), &settings)
             .map_err(|e| anyhow::anyhow!("delivery: {e}"))?;
-        let mut consumers = vec![crate::store::outbox::DIGEST];
-        if let Some(deliverer) = &deliverer {
-            consumers.extend(deliverer.destinations());
-        }
         Ok(Self {
             listener,
             state: AppState {
@@ -79,7 +75,6 @@ impl Application {
                 digest,
                 deliverer,
                 required_key,
-                consumers: consumers.into(),
                 clock,
             },
             standalone,

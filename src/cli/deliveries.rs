@@ -32,7 +32,7 @@ pub enum DeliveriesCommand {
         /// Queued at or after this [default: 7d]
         #[arg(long, value_parser = TimeArg::parse)]
         since: Option<TimeArg>,
-        /// Only this destination (email, teams, webhook)
+        /// Only this destination (email, teams, webhook, dataverse, hubspot)
         #[arg(long)]
         destination: Option<String>,
     },
@@ -53,7 +53,7 @@ pub enum DeliveriesCommand {
     /// later. A lead the destination already has (delivered, pending or
     /// dead) is not queued again, so running it twice changes nothing.
     Backfill {
-        /// The destination (email, teams, webhook)
+        /// The destination (email, teams, webhook, dataverse, hubspot)
         #[arg(long)]
         destination: String,
         /// Leads received at or after this
@@ -102,7 +102,10 @@ pub async fn run(settings: &Settings, command: DeliveriesCommand) -> anyhow::Res
         DeliveriesCommand::Backfill { destination, since } => {
             let deliverer =
                 Deliverer::from_settings(store.clone(), settings).map_err(anyhow::Error::msg)?;
-            let configured = deliverer.map(|d| d.destinations()).unwrap_or_default();
+            let configured = deliverer
+                .as_ref()
+                .map(|d| d.destinations())
+                .unwrap_or_default();
             anyhow::ensure!(
                 configured.contains(&destination.as_str()),
                 "destination {destination:?} is not configured here (configured: {})",
@@ -113,7 +116,12 @@ pub async fn run(settings: &Settings, command: DeliveriesCommand) -> anyhow::Res
                 }
             );
             let range = resolve_range(Some(since), None, DEFAULT_SINCE, now)?;
-            let queued = store.backfill(&destination, range, now, |_| true).await?;
+            let deliverer = deliverer.context("no destination is configured")?;
+            let queued = store
+                .backfill(&destination, range, now, |lead| {
+                    deliverer.accepts(&destination, lead.lead.is_test)
+                })
+                .await?;
             println!(
                 "{} queued for {destination}; leads it already has were left alone",
                 count(queued as u64, "lead")

@@ -25,6 +25,7 @@ pub struct DeliverySettings {
     /// so it is a secret.
     pub teams: Option<Secret>,
     pub webhook: Option<WebhookSettings>,
+    pub crm: super::crm::CrmSettings,
     /// A delivery still failing this long after it was queued is dead.
     pub max_age: Duration,
     pub schedule: Schedule,
@@ -33,7 +34,11 @@ pub struct DeliverySettings {
 impl DeliverySettings {
     /// Whether any destination is switched on.
     pub fn any(&self) -> bool {
-        self.notify.is_some() || self.teams.is_some() || self.webhook.is_some()
+        self.notify.is_some()
+            || self.teams.is_some()
+            || self.webhook.is_some()
+            || self.crm.dataverse.is_some()
+            || self.crm.hubspot.is_some()
     }
 }
 
@@ -125,6 +130,7 @@ pub(super) fn delivery_settings(
         notify,
         teams,
         webhook,
+        crm: super::crm::crm_settings(get)?,
         max_age: Duration::from_secs(max_age_hours * 3600),
         schedule,
     })

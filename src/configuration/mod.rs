@@ -9,12 +9,15 @@
 //!
 //! - [`storage`] — the storage account, its credentials and the tables.
 //! - [`email`] — the sender and the transport (ACS or SMTP).
-//! - [`delivery`] — the destinations each lead is delivered to.
+//! - [`delivery`] — the destinations each lead is delivered to;
+//!   [`crm`] — the CRMs among them (Dataverse, HubSpot).
 
+pub mod crm;
 pub mod delivery;
 pub mod email;
 pub mod storage;
 
+pub use crm::{CrmSettings, DataverseAuth, DataverseSettings, HubSpotSettings};
 pub use delivery::{DeliverySettings, NotifySettings, WebhookSettings};
 pub use email::{
     AcsAuth, AcsSettings, EmailSettings, SmtpSecurity, SmtpSettings, TransportSettings,
@@ -54,6 +57,14 @@ pub mod setting {
     pub const WEBHOOK_SECRET: &str = "WEBHOOK_SECRET";
     pub const DELIVERY_MAX_AGE_HOURS: &str = "DELIVERY_MAX_AGE_HOURS";
     pub const DELIVERY_SCHEDULE: &str = "DELIVERY_SCHEDULE";
+    pub const DATAVERSE_URL: &str = "DATAVERSE_URL";
+    pub const DATAVERSE_TENANT_ID: &str = "DATAVERSE_TENANT_ID";
+    pub const DATAVERSE_CLIENT_ID: &str = "DATAVERSE_CLIENT_ID";
+    pub const DATAVERSE_CLIENT_SECRET: &str = "DATAVERSE_CLIENT_SECRET";
+    pub const AZURE_AUTHORITY_HOST: &str = "AZURE_AUTHORITY_HOST";
+    pub const HUBSPOT_TOKEN: &str = "HUBSPOT_TOKEN";
+    pub const HUBSPOT_API_URL: &str = "HUBSPOT_API_URL";
+    pub const CRM_INCLUDE_TEST_LEADS: &str = "CRM_INCLUDE_TEST_LEADS";
     // app-settings:optional:end
 
     /// Set by the Functions host, never by users.

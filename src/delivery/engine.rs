@@ -7,11 +7,13 @@
 //! no longer configured wait, and die at the maximum age like any other.
 
 use super::attempt::{backoff, Attempt};
+use super::dataverse::DataverseDestination;
+use super::hubspot::HubSpotDestination;
 use super::notify::{self, NotifyDestination};
 use super::teams::TeamsDestination;
 use super::webhook::WebhookDestination;
 use super::Destination;
-use crate::configuration::Settings;
+use crate::configuration::{DataverseAuth, Settings};
 use crate::email::Mailer;
 use crate::store::outbox::DIGEST;
 use crate::store::{keys, LeadStore, PendingItem, StoreError, StoredLead};
@@ -79,6 +81,8 @@ struct Inner {
     http: reqwest::Client,
     max_age: Duration,
     table: String,
+    /// Whether Partner Center's test leads go to the CRMs.
+    crm_test_leads: bool,
 }
 
 impl Deliverer {
@@ -112,6 +116,34 @@ impl Deliverer {
                 &webhook.secret,
             )?));
         }
+        if let Some(dataverse) = &delivery.crm.dataverse {
+            let credential = match &dataverse.auth {
+                DataverseAuth::Identity => crate::identity::default_credential().map_err(|_| {
+                    "DATAVERSE_URL: no identity is available to get a token".to_owned()
+                })?,
+                DataverseAuth::ClientSecret {
+                    authority_host,
+                    tenant_id,
+                    client_id,
+                    secret,
+                } => crate::identity::client_secret_credential(
+                    authority_host.clone(),
+                    tenant_id,
+                    client_id,
+                    secret.expose(),
+                ),
+            };
+            destinations.push(Destination::Dataverse(DataverseDestination::new(
+                dataverse.url.clone(),
+                credential,
+            )));
+        }
+        if let Some(hubspot) = &delivery.crm.hubspot {
+            destinations.push(Destination::HubSpot(HubSpotDestination::new(
+                hubspot.api_url.clone(),
+                hubspot.token.clone(),
+            )));
+        }
         if destinations.is_empty() {
             return Ok(None);
         }
@@ -131,18 +163,39 @@ impl Deliverer {
                 http,
                 max_age: delivery.max_age,
                 table: settings.storage.leads_table.clone(),
+                crm_test_leads: delivery.crm.include_test_leads,
             }),
         }))
     }
 
-    /// The configured destinations' names: each gets a pending record with
-    /// every new lead.
+    /// The configured destinations' names.
     pub fn destinations(&self) -> Vec<&'static str> {
         self.inner
             .destinations
             .iter()
             .map(Destination::name)
             .collect()
+    }
+
+    /// The destinations a lead goes to: all of them, but a test lead goes
+    /// to a CRM only with `CRM_INCLUDE_TEST_LEADS`.
+    pub fn destinations_for(&self, is_test: bool) -> Vec<&'static str> {
+        self.inner
+            .destinations
+            .iter()
+            .filter(|d| self.takes(d, is_test))
+            .map(Destination::name)
+            .collect()
+    }
+
+    /// Whether `destination` (a name) takes a lead that `is_test`.
+    pub fn accepts(&self, destination: &str, is_test: bool) -> bool {
+        self.destination(destination)
+            .is_some_and(|d| self.takes(d, is_test))
+    }
+
+    fn takes(&self, destination: &Destination, is_test: bool) -> bool {
+        !(is_test && destination.is_crm() && !self.inner.crm_test_leads)
     }
 
     /// One sweep at `now`: every due delivery is attempted once.

@@ -24,10 +24,14 @@
 //!
 //! - [`engine`] — the sweep and the first attempt.
 //! - [`attempt`] — outcomes, HTTP answers, backoff.
-//! - [`notify`], [`teams`], [`webhook`] — the destinations.
+//! - [`notify`], [`teams`], [`webhook`], [`dataverse`], [`hubspot`] — the
+//!   destinations.
 
 pub mod attempt;
+mod crm;
+pub mod dataverse;
 pub mod engine;
+pub mod hubspot;
 pub mod notify;
 pub mod teams;
 pub mod webhook;
@@ -44,6 +48,8 @@ pub enum Destination {
     Notify(notify::NotifyDestination),
     Teams(teams::TeamsDestination),
     Webhook(webhook::WebhookDestination),
+    Dataverse(dataverse::DataverseDestination),
+    HubSpot(hubspot::HubSpotDestination),
 }
 
 impl Destination {
@@ -53,7 +59,14 @@ impl Destination {
             Self::Notify(_) => notify::NAME,
             Self::Teams(_) => teams::NAME,
             Self::Webhook(_) => webhook::NAME,
+            Self::Dataverse(_) => dataverse::NAME,
+            Self::HubSpot(_) => hubspot::NAME,
         }
+    }
+
+    /// CRMs get Partner Center's test leads only when asked to.
+    pub fn is_crm(&self) -> bool {
+        matches!(self, Self::Dataverse(_) | Self::HubSpot(_))
     }
 
     /// Delivers `leads` (one, but for a combined email) under `batch`, the
@@ -69,6 +82,8 @@ impl Destination {
             (Self::Notify(email), leads) => email.deliver(leads, batch).await,
             (Self::Teams(teams), [lead]) => teams.deliver(http, lead, now).await,
             (Self::Webhook(webhook), [lead]) => webhook.deliver(http, lead, batch, now).await,
+            (Self::Dataverse(dataverse), [lead]) => dataverse.deliver(http, lead, now).await,
+            (Self::HubSpot(hubspot), [lead]) => hubspot.deliver(http, lead, now).await,
             _ => Attempt::Dead {
                 status: "not sent".into(),
                 error: "this destination takes one lead at a time".into(),

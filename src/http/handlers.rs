@@ -40,7 +40,8 @@ pub(super) async fn ingest(body: BodyRead, state: AppState) -> Response {
     };
     let bytes = lead.raw.len();
 
-    match state.store.save(&lead, received_at, &state.consumers).await {
+    let consumers = state.consumers_for(lead.is_test);
+    match state.store.save(&lead, received_at, &consumers).await {
         Ok(outcome) => {
             let (id, status, label) = match &outcome {
                 SaveOutcome::Created(id) => (id, StatusCode::CREATED, "created"),

@@ -43,10 +43,19 @@ pub struct AppState {
     pub deliverer: Option<Deliverer>,
     /// `Some` only in standalone mode with `LEAD_INGEST_KEY` set.
     pub required_key: Option<Arc<Secret>>,
-    /// Who gets a pending record with every new lead: the digest and each
-    /// configured delivery destination.
-    pub consumers: Arc<[&'static str]>,
     pub clock: Clock,
+}
+
+impl AppState {
+    /// Who gets a pending record with a new lead: the digest, and each
+    /// configured destination that takes it.
+    pub fn consumers_for(&self, is_test: bool) -> Vec<&'static str> {
+        let mut consumers = vec![crate::store::outbox::DIGEST];
+        if let Some(deliverer) = &self.deliverer {
+            consumers.extend(deliverer.destinations_for(is_test));
+        }
+        consumers
+    }
 }
 
 /// All routes, with JSON errors for anything that does not match.

@@ -1,0 +1,34 @@
+//! What the CRM writers share: a lead's fields cut to the lengths a CRM
+//! column takes, and the note that carries what has no column of its own.
+
+use crate::domain::text;
+use crate::store::StoredLead;
+
+/// `value` cut to `max` characters (CRMs refuse longer values outright).
+pub fn fit(value: Option<&str>, max: usize) -> Option<String> {
+    value.map(|v| text::truncated(v, max).into_owned())
+}
+
+/// The customer's note, then the offer, action, `LeadSource` and our lead
+/// id, one per line: the lead's context in the CRM's free-text field.
+pub fn note(lead: &StoredLead) -> String {
+    let l = &lead.lead;
+    let mut lines = Vec::new();
+    if let Some(note) = &l.description {
+        lines.push(note.clone());
+        lines.push(String::new());
+    }
+    let mut field = |label: &str, value: Option<&str>| {
+        if let Some(value) = value {
+            lines.push(format!("{label}: {value}"));
+        }
+    };
+    field("Offer", l.offer_title.as_deref());
+    field("Action", l.action_code.as_deref());
+    field("Lead source", l.lead_source.as_deref());
+    field("Marketplace lead id", Some(&lead.id));
+    if l.is_test {
+        lines.push("(Partner Center test lead)".to_owned());
+    }
+    lines.join("\n")
+}
