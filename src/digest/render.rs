@@ -223,11 +223,11 @@ impl Digest {
         self.customer_total + self.test_total
     }
 
-    /// The receive times of the first and last lead, as a range.
+    /// The receive times of the first and last lead, as a range (its end
+    /// just after the last lead).
     pub fn span(&self) -> Option<TimeRange> {
-        self.span.map(|(first, last)| TimeRange {
-            start: first,
-            end: last,
+        self.span.and_then(|(first, last)| {
+            TimeRange::new(first, last + time::Duration::MICROSECOND)
         })
     }
 

@@ -1,6 +1,6 @@
-//! Small filters the routes are composed of: request limits, an endpoint
-//! (path and method), the shared state, the standalone key check, and a
-//! size- and time-limited body.
+//! Small filters the routes are composed of: an endpoint (path and
+//! method), the shared state, the standalone key check, and a size- and
+//! time-limited body.
 
 use super::server::BODY_READ_TIMEOUT;
 use super::AppState;
@@ -10,45 +10,9 @@ use futures::{Stream, StreamExt};
 use std::convert::Infallible;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
-use warp::http::{HeaderMap, Method};
+use warp::filters::BoxedFilter;
+use warp::http::{HeaderValue, Method};
 use warp::{Filter, Rejection};
-
-/// Headers a request may carry, in number and in bytes, and the longest
-/// path and query: far beyond any real caller (Partner Center, the
-/// Functions host), and refused with a JSON reason.
-const MAX_HEADERS: usize = 100;
-const MAX_HEADER_BYTES: usize = 32 * 1024;
-const MAX_URI_BYTES: usize = 8 * 1024;
-
-#[derive(Debug)]
-pub(super) enum TooMuch {
-    Headers,
-    Uri,
-}
-impl warp::reject::Reject for TooMuch {}
-
-/// Refuses requests with too many or too large headers, or too long a URI.
-pub(super) fn request_limits() -> impl Filter<Extract = (), Error = Rejection> + Clone {
-    warp::header::headers_cloned()
-        .and(warp::path::full())
-        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
-        .and_then(
-            |headers: HeaderMap, path: warp::path::FullPath, query: String| async move {
-                let header_bytes: usize = headers
-                    .iter()
-                    .map(|(name, value)| name.as_str().len() + value.len() + 4)
-                    .sum();
-                if headers.len() > MAX_HEADERS || header_bytes > MAX_HEADER_BYTES {
-                    Err(warp::reject::custom(TooMuch::Headers))
-                } else if path.as_str().len() + query.len() > MAX_URI_BYTES {
-                    Err(warp::reject::custom(TooMuch::Uri))
-                } else {
-                    Ok(())
-                }
-            },
-        )
-        .untuple_one()
-}
 
 /// A known path asked for with a method it does not take.
 #[derive(Debug)]
@@ -88,9 +52,11 @@ pub(super) fn endpoint(
         .untuple_one()
 }
 
+/// The shared state, behind one `Arc`: a request clones a pointer, not the
+/// state's clients and settings.
 pub(super) fn with_state(
-    state: AppState,
-) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
+    state: Arc<AppState>,
+) -> impl Filter<Extract = (Arc<AppState>,), Error = Infallible> + Clone {
     warp::any().map(move || state.clone())
 }
 
@@ -106,24 +72,24 @@ impl warp::reject::Reject for BodyTooLarge {}
 pub(super) struct BodyUnreadable;
 impl warp::reject::Reject for BodyUnreadable {}
 
-/// Passes when no key is required, or when `?code=` or `x-functions-key`
-/// holds it. Compared in constant time. Headers are read as raw bytes: a
-/// header we do not need must never cost a lead.
-pub(super) fn authorized(
-    required: Option<Arc<Secret>>,
-) -> impl Filter<Extract = (), Error = Rejection> + Clone {
-    warp::header::headers_cloned()
+/// Passes when no key is required (under the Functions host, which checks
+/// keys itself: then this costs nothing), or when `?code=` or
+/// `x-functions-key` holds it. Compared in constant time; the header is
+/// read as raw bytes, so a header we do not need can never cost a lead.
+pub(super) fn authorized(required: Option<Arc<Secret>>) -> BoxedFilter<()> {
+    let Some(required) = required else {
+        return warp::any().boxed();
+    };
+    warp::header::value("x-functions-key")
+        .map(Some)
+        .or(warp::any().map(|| None))
+        .unify()
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
-        .and_then(move |headers: warp::http::HeaderMap, query: String| {
+        .and_then(move |header: Option<HeaderValue>, query: String| {
             let required = required.clone();
             async move {
-                let Some(required) = required else {
-                    return Ok(());
-                };
                 let matches = |given: &[u8]| bool::from(given.ct_eq(required.expose().as_bytes()));
-                let by_header = headers
-                    .get("x-functions-key")
-                    .is_some_and(|v| matches(v.as_bytes()));
+                let by_header = header.is_some_and(|v| matches(v.as_bytes()));
                 let by_query = url::form_urlencoded::parse(query.as_bytes())
                     .find(|(k, _)| k == "code")
                     .is_some_and(|(_, v)| matches(v.as_bytes()));
@@ -135,6 +101,7 @@ pub(super) fn authorized(
             }
         })
         .untuple_one()
+        .boxed()
 }
 
 /// A request body as read: whole, or cut off at the limit.

@@ -10,6 +10,7 @@ use crate::functions::{InvokeResponse, TimerInvocation};
 use crate::store::{SaveOutcome, StoreError};
 use bytes::Bytes;
 use serde::Serialize;
+use std::sync::Arc;
 use std::time::Instant;
 use warp::http::StatusCode;
 use warp::reply::{self, Response};
@@ -23,7 +24,7 @@ struct Stored<'a> {
 
 /// Stores one lead. 201 new, 200 duplicate, 400 not a lead, 503 storage
 /// unavailable — never 2xx unless the lead is in the table.
-pub(super) async fn ingest(body: BodyRead, state: AppState) -> Response {
+pub(super) async fn ingest(body: BodyRead, state: Arc<AppState>) -> Response {
     let started = Instant::now();
     let received_at = state.clock.now();
     let parsed = match &body {
@@ -138,7 +139,7 @@ async fn refuse(
 /// The host's timer invocation: runs the digest and answers in the
 /// host's invocation shape. Failures answer 500, logged to stdout first
 /// because the host discards `Logs` of a failed invocation.
-pub(super) async fn invoke_digest(body: Bytes, state: AppState) -> Response {
+pub(super) async fn invoke_digest(body: Bytes, state: Arc<AppState>) -> Response {
     let invocation = TimerInvocation::parse(&body);
     if invocation.is_past_due() {
         tracing::info!("timer is past due; running now");
@@ -154,7 +155,7 @@ pub(super) async fn invoke_digest(body: Bytes, state: AppState) -> Response {
 /// The host's timer invocation of the delivery sweep. With no destination
 /// configured there is nothing to do (the Bicep template switches the
 /// function off then).
-pub(super) async fn invoke_delivery(_body: Bytes, state: AppState) -> Response {
+pub(super) async fn invoke_delivery(_body: Bytes, state: Arc<AppState>) -> Response {
     let Some(deliverer) = &state.deliverer else {
         let logs = vec!["no delivery destination is configured".to_owned()];
         return reply::json(&InvokeResponse::with_logs(logs)).into_response();
@@ -177,7 +178,7 @@ pub(super) async fn invoke_delivery(_body: Bytes, state: AppState) -> Response {
 
 /// Manual run, as the host's admin endpoint: 202 once the run is done
 /// (the run is short, and waiting lets the caller see its outcome).
-pub(super) async fn run_digest_now(state: AppState) -> Response {
+pub(super) async fn run_digest_now(state: Arc<AppState>) -> Response {
     match state.digest.run(state.clock.now(), false).await {
         Ok(report) => reply::with_status(
             reply::json(&serde_json::json!({

@@ -15,10 +15,12 @@
 //! - [`filters`] — small filters the routes are composed of.
 //! - [`handlers`] — one plain `async fn` per route.
 //! - [`rejection`] — every refusal as a status and a short JSON reason.
-//! - [`server`] — the accept loop, every connection bounded in time.
+//! - [`server`] — the accept loop, every connection bounded in time;
+//!   [`limits`] — header and URI limits, checked before any filter runs.
 
 mod filters;
 mod handlers;
+mod limits;
 mod rejection;
 pub mod server;
 
@@ -27,7 +29,7 @@ use crate::delivery::Deliverer;
 use crate::digest::DigestRunner;
 use crate::domain::Secret;
 use crate::store::LeadStore;
-use filters::{authorized, body, endpoint, limited_body, request_limits, with_state};
+use filters::{authorized, body, endpoint, limited_body, with_state};
 use std::convert::Infallible;
 use std::sync::Arc;
 use warp::http::Method;
@@ -62,18 +64,16 @@ impl AppState {
 pub fn routes(
     state: AppState,
 ) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static {
-    request_limits()
-        .and(
-            readiness()
-                .or(lead_ingest(state.clone()))
-                .unify()
-                .or(timer_invocation(state.clone()))
-                .unify()
-                .or(manual_digest(state.clone()))
-                .unify()
-                .or(delivery_invocation(state))
-                .unify(),
-        )
+    let state = Arc::new(state);
+    readiness()
+        .or(lead_ingest(state.clone()))
+        .unify()
+        .or(timer_invocation(state.clone()))
+        .unify()
+        .or(manual_digest(state.clone()))
+        .unify()
+        .or(delivery_invocation(state))
+        .unify()
         .recover(rejection::handle_rejection)
         .unify()
 }
@@ -85,7 +85,9 @@ fn readiness() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone 
 }
 
 /// POST /api/LeadIngest
-fn lead_ingest(state: AppState) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+fn lead_ingest(
+    state: Arc<AppState>,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     endpoint("/api/LeadIngest", Method::POST)
         .and(authorized(state.required_key.clone()))
         .and(body())
@@ -95,7 +97,7 @@ fn lead_ingest(state: AppState) -> impl Filter<Extract = (Response,), Error = Re
 
 /// POST /LeadDigest
 fn timer_invocation(
-    state: AppState,
+    state: Arc<AppState>,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     endpoint("/LeadDigest", Method::POST)
         .and(authorized(state.required_key.clone()))
@@ -106,7 +108,7 @@ fn timer_invocation(
 
 /// POST /LeadDeliver
 fn delivery_invocation(
-    state: AppState,
+    state: Arc<AppState>,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     endpoint("/LeadDeliver", Method::POST)
         .and(authorized(state.required_key.clone()))
@@ -116,7 +118,9 @@ fn delivery_invocation(
 }
 
 /// POST /admin/functions/LeadDigest
-fn manual_digest(state: AppState) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+fn manual_digest(
+    state: Arc<AppState>,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     endpoint("/admin/functions/LeadDigest", Method::POST)
         .and(authorized(state.required_key.clone()))
         .and(with_state(state))

@@ -1,9 +1,7 @@
 //! Refusals: every rejection becomes a status and a short JSON reason of
 //! our own, `{"error": "..."}`, never an echo of the request.
 
-use super::filters::{
-    BodyTimedOut, BodyTooLarge, BodyUnreadable, TooMuch, Unauthorized, WrongMethod,
-};
+use super::filters::{BodyTimedOut, BodyTooLarge, BodyUnreadable, Unauthorized, WrongMethod};
 use crate::domain::LeadError;
 use serde::Serialize;
 use std::convert::Infallible;
@@ -16,7 +14,7 @@ struct ErrorBody<'a> {
     error: &'a str,
 }
 
-pub(super) fn error_response(status: StatusCode, reason: &str) -> Response {
+pub(crate) fn error_response(status: StatusCode, reason: &str) -> Response {
     reply::with_status(reply::json(&ErrorBody { error: reason }), status).into_response()
 }
 
@@ -50,14 +48,6 @@ pub(super) async fn handle_rejection(rejection: Rejection) -> Result<Response, I
             StatusCode::REQUEST_TIMEOUT,
             "the body did not arrive in time",
         )
-    } else if let Some(too_much) = rejection.find::<TooMuch>() {
-        match too_much {
-            TooMuch::Headers => (
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                "too many or too large headers",
-            ),
-            TooMuch::Uri => (StatusCode::URI_TOO_LONG, "the URL is too long"),
-        }
     } else if rejection.find::<warp::reject::InvalidHeader>().is_some() {
         (StatusCode::BAD_REQUEST, "a header has an invalid value")
     } else {

@@ -13,7 +13,6 @@
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
@@ -31,9 +30,9 @@ pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(20);
 pub const MAX_CONNECTIONS: usize = 256;
 /// In-flight requests get this long to finish at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
-/// What hyper itself accepts before it refuses with a bare status. Our
-/// filters refuse far less with a JSON reason ([`super::limits`]); these only
-/// stop what no filter could ever see.
+/// What hyper itself accepts before it refuses with a bare status. We
+/// refuse far less with a JSON reason ([`super::limits`]); these only stop
+/// what could never reach us.
 const HYPER_MAX_HEADERS: usize = 4_096;
 const HYPER_MAX_BUF: usize = 1024 * 1024;
 
@@ -80,10 +79,18 @@ where
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let connection = http.serve_connection(
-            TokioIo::new(stream),
-            TowerToHyperService::new(service.clone()),
-        );
+        let routes = service.clone();
+        let handle =
+            hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                let mut routes = routes.clone();
+                async move {
+                    match super::limits::refusal(&request) {
+                        Some(refusal) => Ok::<_, Infallible>(refusal),
+                        None => tower_service::Service::call(&mut routes, request).await,
+                    }
+                }
+            });
+        let connection = http.serve_connection(TokioIo::new(stream), handle);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             // Errors here are the client's (reset, timed out): nothing to do.
