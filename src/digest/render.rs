@@ -226,9 +226,8 @@ impl Digest {
     /// The receive times of the first and last lead, as a range (its end
     /// just after the last lead).
     pub fn span(&self) -> Option<TimeRange> {
-        self.span.and_then(|(first, last)| {
-            TimeRange::new(first, last + time::Duration::MICROSECOND)
-        })
+        self.span
+            .and_then(|(first, last)| TimeRange::new(first, last + time::Duration::MICROSECOND))
     }
 
     /// E.g. `3 new marketplace leads · 22 Nov 09:59–10:59 UTC`. Built only

@@ -108,8 +108,8 @@ pub(super) fn authorized(required: Option<Arc<Secret>>) -> BoxedFilter<()> {
 #[derive(Debug)]
 pub(super) enum BodyRead {
     Complete(Bytes),
-    /// Longer than [`MAX_BODY_BYTES`]: its first bytes, and its length when
-    /// declared (it is not read further).
+    /// Longer than [`MAX_BODY_BYTES`]: its first bytes (none when its
+    /// declared length said so), and its length when declared.
     TooLarge {
         prefix: Bytes,
         length: Option<u64>,
@@ -120,12 +120,19 @@ pub(super) enum BodyRead {
 pub(super) struct BodyTimedOut;
 impl warp::reject::Reject for BodyTimedOut {}
 
-/// The body, read up to [`MAX_BODY_BYTES`] within [`BODY_READ_TIMEOUT`];
-/// a longer one is cut off there (whatever `Content-Length` says).
+/// The body, read up to [`MAX_BODY_BYTES`] within [`BODY_READ_TIMEOUT`]; a
+/// longer one is cut off there, and one declared longer is not read at all.
 pub(super) fn body() -> impl Filter<Extract = (BodyRead,), Error = Rejection> + Clone {
     warp::header::optional::<u64>("content-length")
         .and(warp::body::stream())
         .and_then(|length: Option<u64>, body| async move {
+            // Declared too large: refused without reading a byte of it.
+            if length.is_some_and(|l| l > MAX_BODY_BYTES as u64) {
+                return Ok(BodyRead::TooLarge {
+                    prefix: Bytes::new(),
+                    length,
+                });
+            }
             match tokio::time::timeout(BODY_READ_TIMEOUT, collect_limited(body)).await {
                 Ok(Ok((bytes, false))) => Ok(BodyRead::Complete(bytes)),
                 Ok(Ok((prefix, true))) => Ok(BodyRead::TooLarge { prefix, length }),

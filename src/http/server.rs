@@ -33,7 +33,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
 /// What hyper itself accepts before it refuses with a bare status. We
 /// refuse far less with a JSON reason ([`super::limits`]); these only stop
 /// what could never reach us.
-const HYPER_MAX_HEADERS: usize = 4_096;
+/// (hyper keeps header indices for this many per request: 1,000 of them
+/// are ~48 KB, a small allocation.)
+pub const HYPER_MAX_HEADERS: usize = 1_000;
 const HYPER_MAX_BUF: usize = 1024 * 1024;
 
 /// Serves `routes` on `listener` until `shutdown` resolves.
