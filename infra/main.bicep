@@ -37,6 +37,14 @@ param leadsTableName string = 'MarketplaceLeads'
 @description('Where Communication Services keeps email data at rest (a geography such as "United States", "Europe", "UK"); it cannot be changed later.')
 param acsDataLocation string = 'United States'
 
+@description('Memory of each Function App instance, in MB. Flex Consumption bills on-demand execution in GB-seconds of instance memory, in proportion to this size: 512 MB costs a quarter of 2,048 MB for the same execution time. The handler needs about 10 MB.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 512
+
 // ---------------------------------------------------------------- names and constants
 
 // Storage account names are 3-24 lowercase letters/digits and globally unique; appName may
@@ -194,7 +202,8 @@ resource app 'Microsoft.Web/sites@2025-03-01' = {
       // Exactly the settings the handler and host need. Flex takes the runtime from
       // functionAppConfig.runtime, so FUNCTIONS_WORKER_RUNTIME / FUNCTIONS_EXTENSION_VERSION
       // must not appear (they are on Microsoft's list of Flex Consumption deprecations).
-      // tests/infra/test_bicep.py checks these names against src/configuration.rs.
+      // tests/infra/test_bicep.py checks these names against the app-settings marker blocks
+      // in the configuration module under src/.
       appSettings: [
         {
           // Host storage through the managed identity (no connection string, no key).
@@ -245,7 +254,7 @@ resource app 'Microsoft.Web/sites@2025-03-01' = {
       scaleAndConcurrency: {
         // Leads arrive one by one and the digest runs hourly: a small ceiling bounds cost.
         maximumInstanceCount: 40
-        instanceMemoryMB: 2048
+        instanceMemoryMB: instanceMemoryMB
       }
       runtime: {
         name: 'custom'

@@ -11,6 +11,7 @@ param digestSchedule = '0 0 * * * *'
 param digestLookbackHours = '24'
 param leadsTableName = 'MarketplaceLeads'
 param acsDataLocation = 'United States'
+param instanceMemoryMB = 512
 
 // appName (default: leads-<hash of the resource group>) and location (default: the resource
 // group's) are left to main.bicep; add `param appName = '...'` to choose the name yourself.

@@ -9,8 +9,9 @@
    parameter is declared there, and every required parameter of the target is assigned.
 2. Self-checks: broken snippets are reported (with the right line), so check 1 cannot
    pass by finding nothing.
-3. The app settings Bicep sets are exactly the ones the handler reads: the names in
-   src/configuration.rs between `// app-settings:azure:begin` and `...:end` must all be
+3. The app settings Bicep sets are exactly the ones the handler reads: the names in the
+   one .rs file under src/ holding the `// app-settings:azure:begin` marker (the
+   configuration module, wherever it lives) between that marker and `...:end` must all be
    set; the names between `// app-settings:optional:begin` and `...:end` may be; the
    only other name allowed is a setting owned by the Functions host (HOST_OWNED_SETTINGS).
 """
@@ -23,11 +24,22 @@ from pathlib import Path
 
 import pytest
 import tree_sitter
-import tree_sitter_bicep
+
+from bicep_ast import (
+    named,
+    object_properties,
+    parse,
+    position,
+    property_key,
+    property_value,
+    string_literal,
+    walk,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
-CONFIGURATION_RS = REPO / "src" / "configuration.rs"
+SRC = REPO / "src"
+APP_SETTINGS_MARKER = "// app-settings:azure:begin"
 
 # Settings the Bicep may set although the handler never reads them: the Functions host
 # reads them itself. Keep this list explicit and tiny.
@@ -52,9 +64,6 @@ FLEX_DEPRECATED_SITE_CONFIG = frozenset(
     }
 )
 
-_PARSER = tree_sitter.Parser(tree_sitter.Language(tree_sitter_bicep.language()))
-
-
 # --------------------------------------------------------------------------- helpers
 
 
@@ -66,10 +75,6 @@ class SyntaxProblem:
 
     def render(self, path: str) -> str:
         return f"{path}:{self.line}:{self.column}: {self.what}"
-
-
-def parse(source: bytes) -> tree_sitter.Tree:
-    return _PARSER.parse(source)
 
 
 def syntax_problems(source: bytes) -> list[SyntaxProblem]:
@@ -106,44 +111,6 @@ _PARAM_ASSIGNMENT = re.compile(rb"^(\s*)param(\s+[A-Za-z_][A-Za-z0-9_]*\s*=)", r
 def bicepparam_as_bicep(source: bytes) -> bytes:
     """`param NAME = value` -> `var   NAME = value`: same length, so line/column survive."""
     return _PARAM_ASSIGNMENT.sub(rb"\1var  \2", source)
-
-
-def named(node: tree_sitter.Node) -> list[tree_sitter.Node]:
-    return [c for c in node.named_children if c.type != "comment"]
-
-
-def string_literal(node: tree_sitter.Node) -> str | None:
-    """The value of a plain string literal ('abc', no interpolation), else None."""
-    if node.type != "string":
-        return None
-    parts = named(node)
-    if any(p.type != "string_content" for p in parts):
-        return None
-    return "".join(p.text.decode() for p in parts)
-
-
-def property_key(prop: tree_sitter.Node) -> str:
-    key = named(prop)[0]
-    text = string_literal(key)
-    return text if text is not None else key.text.decode()
-
-
-def property_value(prop: tree_sitter.Node) -> tree_sitter.Node:
-    return named(prop)[-1]
-
-
-def object_properties(obj: tree_sitter.Node) -> dict[str, tree_sitter.Node]:
-    return {property_key(p): property_value(p) for p in named(obj) if p.type == "object_property"}
-
-
-def walk(node: tree_sitter.Node):
-    yield node
-    for child in node.children:
-        yield from walk(child)
-
-
-def position(node: tree_sitter.Node) -> str:
-    return f"{node.start_point[0] + 1}:{node.start_point[1] + 1}"
 
 
 def bicep_app_setting_names(source: bytes) -> list[str]:
@@ -219,6 +186,18 @@ def app_settings_mismatch(bicep_names: list[str], rust_source: str) -> list[str]
     if unknown:
         problems.append(f"set by Bicep but not read by the handler: {', '.join(unknown)}")
     return problems
+
+
+def app_settings_source(src: Path) -> Path:
+    """The one .rs file under `src` that declares the app settings (holds APP_SETTINGS_MARKER)."""
+    found = sorted(p for p in src.rglob("*.rs") if APP_SETTINGS_MARKER in p.read_text(encoding="utf-8"))
+    if len(found) != 1:
+        listed = ", ".join(str(p.relative_to(src.parent)) for p in found) or "none"
+        raise LookupError(
+            f"expected exactly one .rs file under {src.name}/ containing {APP_SETTINGS_MARKER!r} "
+            f"(the app settings the handler reads), found {len(found)}: {listed}"
+        )
+    return found[0]
 
 
 def bicep_parameters(source: bytes) -> dict[str, bool]:
@@ -410,15 +389,25 @@ def test_unreadable_app_settings_are_an_error():
             bicep_app_setting_names(source)
 
 
+def test_app_settings_source_is_the_one_marked_file(tmp_path: Path):
+    src = tmp_path / "src"
+    (src / "configuration").mkdir(parents=True)
+    (src / "lib.rs").write_text("pub mod configuration;\n")
+    with pytest.raises(LookupError, match="found 0: none"):
+        app_settings_source(src)
+    (src / "configuration" / "mod.rs").write_text(FIXTURE_CONFIGURATION_RS)
+    assert app_settings_source(src) == src / "configuration" / "mod.rs"
+    (src / "old_configuration.rs").write_text(FIXTURE_CONFIGURATION_RS)
+    with pytest.raises(LookupError, match="found 2: src/configuration/mod.rs, src/old_configuration.rs"):
+        app_settings_source(src)
+
+
 def test_bicep_app_settings_match_the_handler():
-    assert CONFIGURATION_RS.is_file(), (
-        f"{rel(CONFIGURATION_RS)} is missing: it declares the app settings the handler reads, "
-        "between // app-settings:azure:begin/end and // app-settings:optional:begin/end"
-    )
+    configuration_rs = app_settings_source(SRC)
     names = bicep_app_setting_names(MAIN_BICEP.read_bytes())
     assert names, f"no app settings found in {rel(MAIN_BICEP)}"
-    problems = app_settings_mismatch(names, CONFIGURATION_RS.read_text(encoding="utf-8"))
-    assert not problems, f"{rel(MAIN_BICEP)} vs {rel(CONFIGURATION_RS)}:\n" + "\n".join(problems)
+    problems = app_settings_mismatch(names, configuration_rs.read_text(encoding="utf-8"))
+    assert not problems, f"{rel(MAIN_BICEP)} vs {rel(configuration_rs)}:\n" + "\n".join(problems)
 
 
 def test_site_config_has_no_flex_deprecated_properties():
