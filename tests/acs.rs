@@ -11,15 +11,16 @@
 use base64::Engine as _;
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
-use marketplace_leads::configuration::{AcsAuth, Secret};
-use marketplace_leads::email::acs::AcsMailer;
-use marketplace_leads::email::{Email, EmailAddress, Receipt, Recipients, SendError};
+use marketplace_leads::domain::{EmailAddress, Recipients, Secret};
+use marketplace_leads::email::acs::{AcsAuth, AcsMailer};
+use marketplace_leads::email::{Email, Receipt, SendError};
+use testkit::fakes::FakeCredential;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use url::Url;
 use uuid::Uuid;
 use warp::http::{HeaderMap, Method, Response};
@@ -31,8 +32,8 @@ const API_VERSION: &str = "2023-03-31";
 const SERVER_KEY: &str = "c2VydmVyLXNpZGUtYWNzLWtleS1mb3ItdGVzdHMtb25seQ==";
 /// A different, equally valid key.
 const WRONG_KEY: &str = "d3Jvbmcta2V5LWNvbmZpZ3VyZWQtaW4tdGhlLWNsaWVudA==";
-const IDENTITY_HEADER: &str = "identity-header-5b0e1c";
-const TOKEN: &str = "eyJ0eXAiOiJKV1QifQ.ZmFrZS1hY3MtdG9rZW4.c2ln";
+/// The scope an ACS token is asked for.
+const ACS_SCOPE: &str = "https://communication.azure.com/.default";
 const SIGNED_HEADERS: &str = "SignedHeaders=x-ms-date;host;x-ms-content-sha256";
 /// No test may take longer than this to get an answer from `send`.
 const SEND_GUARD: Duration = Duration::from_secs(30);
@@ -40,7 +41,7 @@ const SEND_GUARD: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 enum ServerAuth {
     Key(&'static str),
-    Bearer(&'static str),
+    Bearer(String),
 }
 
 /// A scripted answer.
@@ -74,7 +75,6 @@ struct State {
     poll_replies: VecDeque<Reply>,
     /// Requests to the ACS API (not the token endpoint), in order.
     requests: Vec<Recorded>,
-    token_requests: usize,
     /// Every check that failed: `"METHOD path: reason"`.
     problems: Vec<String>,
 }
@@ -94,7 +94,6 @@ impl FakeAcs {
             send_replies: VecDeque::new(),
             poll_replies: VecDeque::new(),
             requests: Vec::new(),
-            token_requests: 0,
             problems: Vec::new(),
         }));
         let shared = state.clone();
@@ -117,12 +116,14 @@ impl FakeAcs {
         Url::parse(&format!("http://{}/", self.addr)).unwrap()
     }
 
-    fn identity_endpoint(&self) -> Url {
-        Url::parse(&format!("http://{}/msi/token", self.addr)).unwrap()
-    }
 
     /// Scripts the next send of `email`: the answers to `emails:send` and to
     /// the polls that follow.
+    /// What the service accepts from now on.
+    fn set_auth(&self, auth: ServerAuth) {
+        self.state.lock().unwrap().auth = auth;
+    }
+
     fn script(&self, email: &Email, send: Vec<Reply>, poll: Vec<Reply>) {
         let mut state = self.state.lock().unwrap();
         state.operation_id = email.idempotency_key.hyphenated().to_string();
@@ -138,9 +139,6 @@ impl FakeAcs {
         self.state.lock().unwrap().problems.clone()
     }
 
-    fn token_requests(&self) -> usize {
-        self.state.lock().unwrap().token_requests
-    }
 
     fn unanswered(&self) -> (usize, usize) {
         let state = self.state.lock().unwrap();
@@ -222,9 +220,6 @@ fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response<String> {
-    if path == "/msi/token" {
-        return token_endpoint(state, &method, &query, &headers);
-    }
     state.requests.push(Recorded {
         at: Instant::now(),
         method: method.clone(),
@@ -413,67 +408,6 @@ fn check_body(body: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// The App Service identity endpoint (protocol 2019-08-01).
-fn token_endpoint(
-    state: &mut State,
-    method: &Method,
-    query: &str,
-    headers: &HeaderMap,
-) -> Response<String> {
-    state.token_requests += 1;
-    let query: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .collect();
-    let mut problem = None;
-    if method != Method::GET {
-        problem = Some(format!("token request is {method}"));
-    } else if query.get("resource").map(String::as_str) != Some("https://communication.azure.com") {
-        problem = Some(format!("token resource is {:?}", query.get("resource")));
-    } else if query.get("api-version").map(String::as_str) != Some("2019-08-01") {
-        problem = Some(format!(
-            "token api-version is {:?}",
-            query.get("api-version")
-        ));
-    } else if headers
-        .get("x-identity-header")
-        .and_then(|v| v.to_str().ok())
-        != Some(IDENTITY_HEADER)
-    {
-        problem = Some("wrong or missing X-IDENTITY-HEADER".to_owned());
-    }
-    let token = match &state.auth {
-        ServerAuth::Bearer(token) => *token,
-        ServerAuth::Key(_) => {
-            problem = Some("token requested from a key-auth fake".to_owned());
-            ""
-        }
-    };
-    if let Some(problem) = problem {
-        state.problems.push(format!("GET /msi/token: {problem}"));
-        return respond(Reply {
-            status: 400,
-            headers: Vec::new(),
-            body: json!({"error": "invalid_request"}),
-        });
-    }
-    let expires_on = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 3600;
-    respond(Reply {
-        status: 200,
-        headers: Vec::new(),
-        body: json!({
-            "access_token": token,
-            "expires_on": expires_on.to_string(),
-            "resource": "https://communication.azure.com",
-            "token_type": "Bearer",
-            "client_id": "00000000-0000-0000-0000-000000000000"
-        }),
-    })
-}
-
 fn email() -> Email {
     Email {
         from: EmailAddress::parse("DoNotReply@contoso.azurecomm.net").unwrap(),
@@ -486,17 +420,11 @@ fn email() -> Email {
 }
 
 fn key_mailer(fake: &FakeAcs, key: &str) -> AcsMailer {
-    AcsMailer::new(fake.endpoint(), AcsAuth::AccessKey(Secret::new(key)))
+    AcsMailer::new(fake.endpoint(), AcsAuth::AccessKey(Secret::new(key))).unwrap()
 }
 
-fn identity_mailer(fake: &FakeAcs) -> AcsMailer {
-    AcsMailer::new(
-        fake.endpoint(),
-        AcsAuth::ManagedIdentity {
-            identity_endpoint: fake.identity_endpoint(),
-            identity_header: Secret::new(IDENTITY_HEADER),
-        },
-    )
+fn identity_mailer(fake: &FakeAcs, credential: &Arc<FakeCredential>) -> AcsMailer {
+    AcsMailer::new(fake.endpoint(), AcsAuth::Token(credential.clone())).unwrap()
 }
 
 async fn send(mailer: &AcsMailer, email: &Email) -> Result<Receipt, SendError> {
@@ -674,9 +602,10 @@ async fn failed_operation_is_rejected() {
 }
 
 #[tokio::test]
-async fn managed_identity_token_is_fetched_once_and_sent_as_bearer() {
-    let fake = FakeAcs::start(ServerAuth::Bearer(TOKEN)).await;
-    let mailer = identity_mailer(&fake);
+async fn an_identity_token_for_acs_is_sent_as_bearer() {
+    let credential = Arc::new(FakeCredential::new());
+    let fake = FakeAcs::start(ServerAuth::Bearer(credential.current_token())).await;
+    let mailer = identity_mailer(&fake, &credential);
 
     for _ in 0..2 {
         let email = email();
@@ -690,24 +619,23 @@ async fn managed_identity_token_is_fetched_once_and_sent_as_bearer() {
     }
 
     assert_eq!(fake.problems(), Vec::<String>::new());
-    assert_eq!(fake.token_requests(), 1, "the token is cached");
+    let scopes = credential.scopes();
+    assert!(!scopes.is_empty() && scopes.iter().all(|s| s == ACS_SCOPE), "{scopes:?}");
     let requests = fake.requests();
     assert_eq!(requests.len(), 4);
-    let expected = format!("Bearer {TOKEN}");
+    let expected = format!("Bearer {}", credential.current_token());
     for request in &requests {
         assert_eq!(request.header("authorization"), Some(expected.as_str()));
     }
     let printed = format!("{mailer:?}");
-    assert!(
-        !printed.contains(TOKEN) && !printed.contains(IDENTITY_HEADER),
-        "{printed}"
-    );
+    assert!(!printed.contains(&credential.current_token()), "{printed}");
 }
 
 #[tokio::test]
-async fn managed_identity_token_is_fetched_again_after_a_401() {
-    let fake = FakeAcs::start(ServerAuth::Bearer(TOKEN)).await;
-    let mailer = identity_mailer(&fake);
+async fn a_refused_identity_token_is_not_reused() {
+    let credential = Arc::new(FakeCredential::new());
+    let fake = FakeAcs::start(ServerAuth::Bearer(credential.current_token())).await;
+    let mailer = identity_mailer(&fake, &credential);
     let first = email();
     // The fake accepts the token; the service then says it was revoked.
     fake.script(
@@ -719,11 +647,15 @@ async fn managed_identity_token_is_fetched_again_after_a_401() {
         )],
         Vec::new(),
     );
+    let revoked = credential.current_token();
     let err = send(&mailer, &first).await.unwrap_err();
     assert!(matches!(err, SendError::Rejected(_)), "{err:?}");
     assert!(err.to_string().contains("The token is expired."), "{err}");
-    assert!(!err.to_string().contains(TOKEN), "{err}");
+    assert!(!err.to_string().contains(&revoked), "{err}");
+    assert_eq!(credential.clears(), 1, "the credential's cache is cleared");
 
+    // The next send asks the credential again and gets a fresh token.
+    fake.set_auth(ServerAuth::Bearer(credential.current_token()));
     let second = email();
     fake.script(
         &second,
@@ -731,7 +663,8 @@ async fn managed_identity_token_is_fetched_again_after_a_401() {
         vec![status(&second, "Succeeded")],
     );
     send(&mailer, &second).await.unwrap();
-    assert_eq!(fake.token_requests(), 2, "the rejected token is not reused");
+    let last = fake.requests().pop().unwrap();
+    assert_ne!(last.header("authorization"), Some(format!("Bearer {revoked}").as_str()));
     assert_eq!(fake.problems(), Vec::<String>::new());
 }
 
@@ -744,7 +677,7 @@ async fn unreachable_service_is_unavailable_promptly() {
         .unwrap()
         .port();
     let endpoint = Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
-    let mailer = AcsMailer::new(endpoint, AcsAuth::AccessKey(Secret::new(SERVER_KEY)));
+    let mailer = AcsMailer::new(endpoint, AcsAuth::AccessKey(Secret::new(SERVER_KEY))).unwrap();
 
     let started = Instant::now();
     let err = send(&mailer, &email()).await.unwrap_err();

@@ -3,15 +3,11 @@
 //! or the real ingest endpoint; what comes out is read back with Python's
 //! `csv` module, the reference CSV reader most import tools agree with.
 
-// The shared harness: this binary uses only part of it.
-#[allow(dead_code)]
-#[path = "api/helpers.rs"]
-mod helpers;
-
 use futures::StreamExt;
-use helpers::{shared_azurite, spawn_app_with, AppOptions, Azurite, TestApp};
-use marketplace_leads::lead::Lead;
-use marketplace_leads::store::{LeadStore, SaveOutcome, EXPORT_PAGE_ROWS};
+use marketplace_leads::domain::Lead;
+use marketplace_leads::store::outbox::DIGEST;
+use marketplace_leads::store::{SaveOutcome, PAGE_ROWS as EXPORT_PAGE_ROWS};
+use testkit::{shared_azurite, spawn_app_with, AppOptions, Azurite, TestApp};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -92,7 +88,7 @@ fn descriptions(rows: &[Value]) -> Vec<String> {
 async fn a_window_returns_exactly_the_leads_inside_it() {
     let app = spawn().await;
     let storage = shared_azurite().connection_string();
-    let store = LeadStore::new(&app.settings.storage).unwrap();
+    let store = app.store();
     store.ensure_tables().await.unwrap();
 
     // Spans midnight at a month's end (leap day): two partitions.
@@ -117,7 +113,7 @@ async fn a_window_returns_exactly_the_leads_inside_it() {
     ];
     for (case, at, _) in cases {
         let saved = store
-            .save(&lead(&case_lead(case, "Contoso Analytics")), at)
+            .save(&lead(&case_lead(case, "Contoso Analytics")), at, &[DIGEST])
             .await;
         assert!(
             matches!(saved, Ok(SaveOutcome::Created(_))),
@@ -126,7 +122,7 @@ async fn a_window_returns_exactly_the_leads_inside_it() {
     }
     let other_offer = lead(&case_lead("other-offer", "O'Brien Analytics"));
     store
-        .save(&other_offer, since + Duration::minutes(30))
+        .save(&other_offer, since + Duration::minutes(30), &[DIGEST])
         .await
         .unwrap();
     let test_lead = lead(&json!({
@@ -135,7 +131,7 @@ async fn a_window_returns_exactly_the_leads_inside_it() {
         "Description": "test-lead", "OfferTitle": "Contoso Analytics",
     }));
     store
-        .save(&test_lead, since + Duration::minutes(40))
+        .save(&test_lead, since + Duration::minutes(40), &[DIGEST])
         .await
         .unwrap();
 
@@ -227,9 +223,9 @@ async fn a_window_returns_exactly_the_leads_inside_it() {
     // Relative forms count back from now; the leads above are years old.
     let recent = lead(&case_lead("two-hours-ago", "Contoso Analytics"));
     let now = OffsetDateTime::now_utc();
-    store.save(&recent, now - Duration::hours(2)).await.unwrap();
+    store.save(&recent, now - Duration::hours(2), &[DIGEST]).await.unwrap();
     let older = lead(&case_lead("thirty-hours-ago", "Contoso Analytics"));
-    store.save(&older, now - Duration::hours(30)).await.unwrap();
+    store.save(&older, now - Duration::hours(30), &[DIGEST]).await.unwrap();
     let output = leads(&storage, &app.table, &["list", "--since", "24h"]).await;
     succeeded(&output);
     let text = String::from_utf8(output.stdout).unwrap();
@@ -317,7 +313,7 @@ async fn csv_round_trips_through_a_standard_reader_with_formulas_neutralised() {
         ids.push(answer["id"].as_str().unwrap().to_owned());
     }
 
-    let dir = helpers::tempdir::TempDir::new();
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let file = dir.path().join("leads.csv");
     let file_arg = file.display().to_string();
     let args = ["export", "--format", "csv", "--bom", "--output", &file_arg];
@@ -451,7 +447,7 @@ async fn csv_round_trips_through_a_standard_reader_with_formulas_neutralised() {
 #[tokio::test]
 async fn a_failed_export_leaves_no_file() {
     let storage = shared_azurite().connection_string();
-    let dir = helpers::tempdir::TempDir::new();
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let file = dir.path().join("leads.csv");
     let file_arg = file.display().to_string();
     let args = ["export", "--format", "csv", "--output", &file_arg];
@@ -468,9 +464,12 @@ async fn a_failed_export_leaves_no_file() {
 
 #[tokio::test]
 async fn progress_shows_on_a_terminal() {
+    // Fails rather than passing silently: the check needs a terminal.
     if Command::new("script").arg("--version").output().is_err() {
-        eprintln!("skipped: util-linux `script` (a pseudo-terminal) is not installed");
-        return;
+        panic!(
+            "util-linux `script` (a pseudo-terminal for this test) is not installed: \
+             apt-get install bsdutils"
+        );
     }
     let app = spawn().await;
     let storage = shared_azurite().connection_string();
@@ -480,7 +479,7 @@ async fn progress_shows_on_a_terminal() {
             .status(),
         201
     );
-    let dir = helpers::tempdir::TempDir::new();
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let file = dir.path().join("leads.csv");
     let command = format!(
         "'{}' leads export --format csv --output '{}'",
@@ -554,7 +553,7 @@ async fn export_in_bounded_memory(count: usize) {
     let azurite = Azurite::start();
     let storage = azurite.connection_string();
     let app = spawn_app_with(options(storage.clone())).await;
-    let store = LeadStore::new(&app.settings.storage).unwrap();
+    let store = app.store();
     store.ensure_tables().await.unwrap();
 
     let started = Instant::now();
@@ -571,7 +570,7 @@ async fn export_in_bounded_memory(count: usize) {
                     "Description": format!("Lead number {i}, asking about \"pricing\"."),
                 });
                 let at = LARGE_START + Duration::seconds(i as i64 * LARGE_STEP_SECONDS);
-                store.save(&lead(&body), at).await
+                store.save(&lead(&body), at, &[DIGEST]).await
             }
         })
         .buffer_unordered(IN_FLIGHT)
@@ -590,7 +589,7 @@ async fn export_in_bounded_memory(count: usize) {
         count as f64 / took.as_secs_f64()
     );
 
-    let dir = helpers::tempdir::TempDir::new();
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let export = |until: OffsetDateTime, name: &str| {
         let file = dir.path().join(name);
         let until = until.format(&Rfc3339).unwrap();

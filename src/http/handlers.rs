@@ -80,7 +80,7 @@ pub(super) async fn ingest(body: BodyRead, state: Arc<AppState>) -> Response {
                     StatusCode::SERVICE_UNAVAILABLE,
                     "lead storage is unavailable; the lead may not have been stored: send it again (a resend is never stored twice)",
                 ),
-                StoreError::Rejected { .. } | StoreError::Malformed(_) => (
+                StoreError::Rejected { .. } | StoreError::Malformed(_) | StoreError::NoTable(_) => (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "the lead could not be stored",
                 ),

@@ -27,6 +27,9 @@ pub enum StoreError {
     /// A row of ours could not be read back (edited by hand?).
     #[error("{0} is malformed")]
     Malformed(&'static str),
+    /// The table does not exist.
+    #[error("table {0} does not exist (see LEADS_TABLE)")]
+    NoTable(String),
 }
 
 impl StoreError {
@@ -35,6 +38,7 @@ impl StoreError {
         match self {
             Self::Unavailable { failure, .. } | Self::Rejected { failure, .. } => failure.status,
             Self::Conflict | Self::Malformed(_) => None,
+            Self::NoTable(_) => Some(StatusCode::NotFound),
         }
     }
 

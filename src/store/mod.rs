@@ -48,8 +48,11 @@ use time::OffsetDateTime;
 
 /// Ingest answers within seconds, so retries of one operation stop here.
 pub const WRITE_DEADLINE: Duration = Duration::from_secs(6);
-/// One request that takes longer than this is abandoned (and retried).
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+/// One request is given the whole deadline: abandoning a slow attempt to
+/// send it again only queues the same work twice on a busy service (and
+/// the first may still commit). Fast failures (5xx, 429, a refused
+/// connection) are what retries are for.
+const ATTEMPT_TIMEOUT: Duration = WRITE_DEADLINE;
 const STORAGE_RETRY: RetryPolicy = RetryPolicy {
     first_backoff: Duration::from_millis(100),
     max_backoff: Duration::from_secs(1),

@@ -53,16 +53,12 @@ pub(super) fn pages(
                 }
             })
             .await
-            .map_err(|e| match e {
-                StoreError::Rejected { failure, .. }
-                    if failure.status == Some(StatusCode::NotFound) =>
-                {
-                    StoreError::Rejected {
-                        operation: "read leads: the table does not exist (see LEADS_TABLE)",
-                        failure,
-                    }
+            .map_err(|e| {
+                if e.is_status(StatusCode::NotFound) {
+                    StoreError::NoTable(table.table_name().to_owned())
+                } else {
+                    e
                 }
-                other => other,
             })?;
             let next = match Continuable::continuation(&page) {
                 Some(continuation) => Next::After(continuation),

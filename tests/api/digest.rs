@@ -1,9 +1,9 @@
 //! LeadDigest against real Azurite and real MailDev: every lead reported in
 //! exactly one successful digest, escaped, with nothing lost on failure.
 
-use crate::helpers::{shared_maildev, spawn_app, spawn_app_with, AppOptions, MailDev};
 use marketplace_leads::digest::{DigestError, Outcome};
 use serde_json::Value;
+use testkit::{shared_maildev, spawn_app, spawn_app_with, AppOptions, MailDev};
 
 const HOSTILE: &str = r#"{"UserDetails":{"FirstName":"<script>alert('x')</script>","LastName":"Smith & Sons",
   "Email":"eve@contoso.com","Company":"A&B <b>Corp</b>","Title":"CTO\r\nBcc: victim@example.com"},
@@ -138,11 +138,11 @@ async fn a_failed_send_loses_nothing_and_the_next_run_sends_once() {
     .await;
     // A first run with nothing to report sets the checkpoint.
     assert_eq!(app.run_digest().await.unwrap().outcome, Outcome::NoNewLeads);
-    let checkpoint_before = checkpoint(&app).await;
-    assert!(checkpoint_before.is_some());
+    assert_eq!(claim_state(&app).await, Some(None));
     for name in ["Carol", "Dave"] {
         assert_eq!(app.post_lead(lead(name)).await.status(), 201);
     }
+    assert_eq!(pending_digest_records(&app).await, 2);
 
     maildev.stop();
     let failed = app.run_digest().await.expect_err("the sink is down");
@@ -150,11 +150,9 @@ async fn a_failed_send_loses_nothing_and_the_next_run_sends_once() {
         matches!(failed, DigestError::Send { lead_count: 2, .. }),
         "{failed}"
     );
-    assert_eq!(
-        checkpoint(&app).await,
-        checkpoint_before,
-        "checkpoint unmoved"
-    );
+    // Nothing was handed over: the claim is released, the leads stay pending.
+    assert_eq!(claim_state(&app).await, Some(None), "claim released");
+    assert_eq!(pending_digest_records(&app).await, 2, "both still pending");
 
     maildev.restart();
     assert_eq!(app.post_lead(lead("Erin")).await.status(), 201);
@@ -175,13 +173,31 @@ async fn a_failed_send_loses_nothing_and_the_next_run_sends_once() {
     app.stop().await;
 }
 
-/// The checkpoint's reported-through instant, if any.
-async fn checkpoint(app: &crate::helpers::TestApp) -> Option<String> {
+/// The checkpoint's claim state (`Some(None)`: a checkpoint without a
+/// claim; `None`: no checkpoint yet).
+async fn claim_state(app: &testkit::TestApp) -> Option<Option<String>> {
     app.digest_rows()
         .await
         .into_iter()
         .find(|r| r["PartitionKey"] == "checkpoint")
-        .map(|r| r["ReportedThrough"].as_str().unwrap().to_owned())
+        .map(|r| {
+            r.get("ClaimState")
+                .and_then(|s| s.as_str())
+                .map(str::to_owned)
+        })
+}
+
+/// Pending digest records in the leads table.
+async fn pending_digest_records(app: &testkit::TestApp) -> usize {
+    app.rows()
+        .await
+        .iter()
+        .filter(|r| {
+            r["RowKey"]
+                .as_str()
+                .is_some_and(|k| k.starts_with("P.digest."))
+        })
+        .count()
 }
 
 #[tokio::test]
@@ -193,8 +209,6 @@ async fn two_concurrent_runs_send_one_email() {
     // Two first runs race (no checkpoint yet: both try to create it), then
     // two later runs race on the checkpoint's version.
     for (round, expected) in [(0, "Frank"), (1, "Heidi")] {
-        app.clock
-            .advance(marketplace_leads::digest::SETTLE + std::time::Duration::from_secs(1));
         let now = app.clock.now();
         let (first, second) = (app.digest(), app.digest());
         let (a, b) = tokio::join!(first.run(now, false), second.run(now, false));
@@ -236,8 +250,6 @@ async fn two_concurrent_runs_send_one_email() {
 async fn dry_run_sends_nothing_and_moves_nothing() {
     let app = spawn_app().await;
     assert_eq!(app.post_lead(lead("Ivan")).await.status(), 201);
-    app.clock
-        .advance(marketplace_leads::digest::SETTLE + std::time::Duration::from_secs(1));
     let report = app.digest().run(app.clock.now(), true).await.unwrap();
     let Outcome::DryRun { text } = report.outcome else {
         panic!("dry run expected: {report:?}");
@@ -258,8 +270,6 @@ async fn dry_run_sends_nothing_and_moves_nothing() {
 async fn manual_run_endpoint_runs_the_digest() {
     let app = spawn_app().await;
     assert_eq!(app.post_lead(lead("Judy")).await.status(), 201);
-    app.clock
-        .advance(marketplace_leads::digest::SETTLE + std::time::Duration::from_secs(1));
     let response = app
         .post("/admin/functions/LeadDigest")
         .json(&serde_json::json!({"input": ""}))
@@ -276,41 +286,49 @@ async fn manual_run_endpoint_runs_the_digest() {
 
 #[tokio::test]
 async fn a_run_that_died_after_claiming_is_resent_after_its_lease() {
-    use marketplace_leads::store::{Checkpoint, Claim, LeadStore};
+    use futures::TryStreamExt;
+    use marketplace_leads::store::outbox::DIGEST;
+    use marketplace_leads::store::{Checkpoint, Claim, ClaimState};
     let app = spawn_app().await;
     assert_eq!(app.post_lead(lead("Kim")).await.status(), 201);
-    app.clock
-        .advance(marketplace_leads::digest::SETTLE + std::time::Duration::from_secs(1));
     let now = app.clock.now();
 
-    // A run claimed the window and died before sending or checkpointing.
-    let store = LeadStore::new(&app.settings.storage).unwrap();
-    let start = now - std::time::Duration::from_secs(3600);
+    // A run claimed Kim's record and died before sending.
+    let store = app.store();
+    store.ensure_tables().await.unwrap();
+    let days = store.pending_days(now).await.unwrap();
+    let items: Vec<_> = store
+        .pending(Some(DIGEST), days, None)
+        .try_concat()
+        .await
+        .unwrap();
+    assert_eq!(items.len(), 1);
+    let run_id = uuid::Uuid::new_v4();
     let claim = Checkpoint {
-        reported_through: start,
         claim: Some(Claim {
-            run_id: uuid::Uuid::new_v4(),
-            window_end: now - marketplace_leads::digest::SETTLE,
+            run_id,
             claimed_at: now,
+            counted_until: now,
+            state: ClaimState::Sending,
         }),
+        outbox: true,
+        ..Checkpoint::default()
     };
     store.write_checkpoint(&claim, None).await.unwrap();
+    store.stamp_digest_run(&items, run_id).await.unwrap();
 
     // While the claim is fresh, other runs stand back.
     let report = app.digest().run(now, false).await.unwrap();
     assert_eq!(report.outcome, Outcome::AnotherRunInProgress);
     assert!(shared_maildev().emails_to(&app.recipient).await.is_empty());
 
-    // After the lease, the same window is sent.
+    // After the lease, the same records are sent.
     app.clock.advance(marketplace_leads::digest::CLAIM_LEASE);
     let report = app.digest().run(app.clock.now(), false).await.unwrap();
     assert!(matches!(report.outcome, Outcome::Sent { .. }));
     assert_eq!(report.lead_count, 1);
     let (checkpoint, _) = store.checkpoint().await.unwrap().unwrap();
     assert_eq!(checkpoint.claim, None);
-    assert_eq!(
-        checkpoint.reported_through,
-        now - marketplace_leads::digest::SETTLE
-    );
+    assert_eq!(pending_digest_records(&app).await, 0);
     app.stop().await;
 }

@@ -1,8 +1,8 @@
 //! LeadIngest against a real Azurite: statuses, stored columns read back
 //! with a plain client, de-duplication, concurrency, storage outage.
 
-use crate::helpers::{spawn_app, spawn_app_with, testdata, AppOptions, Azurite};
 use serde_json::Value;
+use testkit::{spawn_app, spawn_app_with, testdata, AppOptions, Azurite};
 
 #[tokio::test]
 async fn every_sample_payload_gets_the_right_status_and_columns() {
@@ -99,7 +99,24 @@ async fn invalid_json_gets_400_and_stores_nothing() {
         let body: Value = response.json().await.unwrap();
         assert!(body["error"].is_string());
     }
-    assert!(app.rows().await.is_empty());
+    // No lead, marker or pending record; each refused body is kept, verbatim.
+    let rows = app.rows().await;
+    assert!(
+        rows.iter().all(|r| r["PartitionKey"] == "quarantine"),
+        "{rows:?}"
+    );
+    assert_eq!(rows.len(), 6);
+    let kept: Vec<Vec<u8>> = rows
+        .iter()
+        .map(|r| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .decode(r["Body"].as_str().unwrap())
+                .unwrap()
+        })
+        .collect();
+    assert!(kept.contains(&testdata("invalid-missing-comma.json")));
+    assert!(kept.contains(&b"[]".to_vec()) && kept.contains(&Vec::new()));
     app.stop().await;
 }
 
@@ -107,8 +124,13 @@ async fn invalid_json_gets_400_and_stores_nothing() {
 async fn oversized_body_gets_413() {
     let app = spawn_app().await;
     let big = format!(r#"{{"Description":"{}"}}"#, "x".repeat(65 * 1024));
-    assert_eq!(app.post_lead(big).await.status(), 413);
-    assert!(app.rows().await.is_empty());
+    assert_eq!(app.post_lead(big.clone()).await.status(), 413);
+    // Not stored as a lead; its first 64 KiB are kept, with its length.
+    let rows = app.rows().await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["PartitionKey"], "quarantine");
+    assert_eq!(rows[0]["Status"], 413);
+    assert_eq!(rows[0]["Length"], big.len().to_string());
     app.stop().await;
 }
 
@@ -219,8 +241,8 @@ async fn storage_outage_gives_503_and_nothing_half_written() {
     let rows = app.rows().await;
     assert_eq!(
         rows.len(),
-        2,
-        "the first lead and its marker, nothing else: {rows:?}"
+        3,
+        "the first lead, its marker and its pending digest record, nothing else: {rows:?}"
     );
     assert!(rows
         .iter()

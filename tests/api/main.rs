@@ -1,7 +1,6 @@
 //! API tests: the real binary's routes against a real Azurite and a real
-//! MailDev, started by the harness in `helpers` on free loopback ports.
+//! MailDev, started by the shared harness (`testkit`) on free loopback ports.
 
 mod digest;
-mod helpers;
 mod ingest;
 mod protocol;

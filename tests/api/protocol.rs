@@ -1,10 +1,10 @@
 //! The Functions host's side of the custom-handler protocol, sent exactly as
 //! the host sends it.
 
-use crate::helpers::{free_port, spawn_app_with, testdata, AppOptions};
 use serde_json::Value;
+use testkit::{free_port, spawn_app_with, testdata, AppOptions};
 
-async fn host_app() -> crate::helpers::TestApp {
+async fn host_app() -> testkit::TestApp {
     // Under the host, the handler binds FUNCTIONS_CUSTOMHANDLER_PORT.
     spawn_app_with(AppOptions {
         host_port: Some(free_port()),
@@ -16,7 +16,7 @@ async fn host_app() -> crate::helpers::TestApp {
 }
 
 /// `POST /LeadDigest` as the host invokes a timer function.
-async fn invoke_timer(app: &crate::helpers::TestApp, payload: &'static str) -> reqwest::Response {
+async fn invoke_timer(app: &testkit::TestApp, payload: &'static str) -> reqwest::Response {
     app.post("/LeadDigest")
         .header(
             "X-Azure-Functions-InvocationId",
@@ -97,9 +97,6 @@ async fn timer_invocation_with_populated_schedule_status_sends_the_digest() {
         app.post_lead(testdata("seed-example.json")).await.status(),
         201
     );
-    // The digest reports leads older than its settle margin: let it pass.
-    app.clock
-        .advance(marketplace_leads::digest::SETTLE + std::time::Duration::from_secs(1));
     let payload = r#"{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":{"Last":"2023-09-07T10:00:00+00:00","Next":"2023-09-07T12:00:00+00:00","LastUpdated":"2023-09-07T11:00:00.1234567+00:00"},"IsPastDue":true}},"Metadata":{"sys":{"MethodName":"LeadDigest","UtcNow":"2023-09-07T11:40:45.004275Z","RandGuid":"35e6e68c-5d6b-4f0e-9f4b-1b2c3d4e5f60"}}}"#;
     let response = invoke_timer(&app, payload).await;
     assert_eq!(response.status(), 200);
@@ -107,7 +104,7 @@ async fn timer_invocation_with_populated_schedule_status_sends_the_digest() {
     let log = body["Logs"][0].as_str().unwrap();
     assert!(log.starts_with("digest sent: 1 lead(s)"), "{log}");
     assert_eq!(
-        crate::helpers::shared_maildev()
+        testkit::shared_maildev()
             .emails_to(&app.recipient)
             .await
             .len(),
