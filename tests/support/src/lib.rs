@@ -7,12 +7,14 @@
 //! - [`tables`] — tables read with a plain client.
 //! - [`data`] — the shared lead payloads.
 //! - [`fakes`] — local fakes of remote services (credentials, ACS, CRMs, receivers).
+//! - [`faults`] — a fault-injecting proxy in front of Azurite.
 //!
 //! Logs of the application print only when `TEST_LOG` is set.
 
 pub mod app;
 pub mod data;
 pub mod fakes;
+pub mod faults;
 pub mod services;
 pub mod tables;
 

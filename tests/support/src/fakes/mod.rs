@@ -3,7 +3,10 @@
 //! the service's documented statuses and bodies.
 //!
 //! - [`credential`] — an Azure token credential.
+//! - [`receiver`] — an HTTP receiver (webhook endpoint, Teams Workflows URL).
 
 pub mod credential;
+pub mod receiver;
 
 pub use credential::FakeCredential;
+pub use receiver::{Answer, Receiver};
