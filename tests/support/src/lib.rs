@@ -8,6 +8,7 @@
 //! - [`data`] — the shared lead payloads.
 //! - [`fakes`] — local fakes of remote services (credentials, ACS, CRMs, receivers).
 //! - [`faults`] — a fault-injecting proxy in front of Azurite.
+//! - [`process`] — the real binary as a child process.
 //!
 //! Logs of the application print only when `TEST_LOG` is set.
 
@@ -15,6 +16,7 @@ pub mod app;
 pub mod data;
 pub mod fakes;
 pub mod faults;
+pub mod process;
 pub mod services;
 pub mod tables;
 
