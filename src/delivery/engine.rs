@@ -23,8 +23,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use time::{Date, OffsetDateTime};
 
-/// A claimed delivery is held this long: well beyond one attempt's bound.
-pub const CLAIM_LEASE: Duration = Duration::from_secs(2 * 60);
+/// A claimed delivery is held this long: well beyond one attempt's bound
+/// (a request is given 15 s), and short enough that a crashed instance's
+/// deliveries go out again within a minute or two.
+pub const CLAIM_LEASE: Duration = Duration::from_secs(60);
 /// One HTTP exchange with a destination.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -267,6 +269,15 @@ impl Deliverer {
             let now = OffsetDateTime::now_utc();
             let mut next: Option<OffsetDateTime> = None;
             for destination in &self.inner.destinations {
+                if let Destination::Notify(_) = destination {
+                    // Emails are planned together (the hourly cap combines
+                    // what waits), so a new lead's email goes with the
+                    // others due.
+                    if let Err(e) = self.sweep_destination(destination, now).await {
+                        tracing::warn!(error = %e, "could not send a new lead's email; the sweep will");
+                    }
+                    continue;
+                }
                 let item = self
                     .inner
                     .store
@@ -298,6 +309,25 @@ impl Deliverer {
             }
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// Attempts the due deliveries of one destination.
+    async fn sweep_destination(
+        &self,
+        destination: &Destination,
+        now: OffsetDateTime,
+    ) -> Result<SweepReport, StoreError> {
+        let store = &self.inner.store;
+        let days = store.pending_days(now).await?;
+        let mut due = Vec::new();
+        let mut pages = std::pin::pin!(store.pending(Some(destination.name()), days, None));
+        while let Some(page) = pages.try_next().await? {
+            due.extend(page.into_iter().filter(|item| is_due(item, now)));
+            if due.len() >= MAX_DUE_PER_SWEEP {
+                break;
+            }
+        }
+        Ok(self.deliver_due(destination, due, now).await)
     }
 
     /// The earliest next attempt among a lead's pending deliveries.

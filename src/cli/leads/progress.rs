@@ -16,8 +16,15 @@ pub fn thousands(n: u64) -> String {
 
 /// `1 lead`, `2 leads`.
 pub fn count(n: u64, noun: &str) -> String {
-    let s = if n == 1 { "" } else { "s" };
-    format!("{} {noun}{s}", thousands(n))
+    if n == 1 {
+        return format!("1 {noun}");
+    }
+    // "delivery" → "deliveries", "body" → "bodies"; "lead" → "leads".
+    let plural = match noun.strip_suffix('y') {
+        Some(stem) if !stem.ends_with(['a', 'e', 'i', 'o', 'u']) => format!("{stem}ies"),
+        _ => format!("{noun}s"),
+    };
+    format!("{} {plural}", thousands(n))
 }
 
 /// "exported 12,000 leads…" on stderr, rewritten in place after each page;
@@ -75,5 +82,8 @@ mod tests {
         assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(count(1, "lead"), "1 lead");
         assert_eq!(count(12_000, "lead"), "12,000 leads");
+        assert_eq!(count(2, "delivery"), "2 deliveries");
+        assert_eq!(count(0, "body"), "0 bodies");
+        assert_eq!(count(3, "day"), "3 days");
     }
 }

@@ -1,0 +1,231 @@
+//! Deliveries under faults: a receiver down for a while, failing twice,
+//! refusing for good (then fixed), a crash between sending and recording,
+//! a receiver that never answers.
+
+use super::*;
+use std::process::Command;
+use testkit::shared_maildev;
+
+#[tokio::test]
+async fn a_receiver_down_for_a_while_gets_everything_once() {
+    let mut s = setup().await;
+    s.webhook.stop();
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        ids.push(post(&s.app, lead(&format!("Down{i}"))).await);
+    }
+    // The first attempts fail (nothing listens) and wait for their retry.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(s.webhook.received().is_empty());
+    assert_eq!(
+        records(&s.app, "P", "webhook").await,
+        6,
+        "all still pending"
+    );
+
+    s.webhook.restart().await;
+    until(&s.app, Duration::from_secs(60), async || {
+        records(&s.app, "S", "webhook").await == 6
+    })
+    .await;
+    let received = s.webhook.received();
+    let by_id = by_webhook_id(&received);
+    assert_eq!(by_id.len(), 6);
+    assert!(by_id.values().all(|n| *n == 1), "each once: {by_id:?}");
+    report!(
+        "receiver down, then back: 6 leads, {} requests, {} ids",
+        received.len(),
+        by_id.len()
+    );
+    s.app.stop().await;
+}
+
+#[tokio::test]
+async fn failing_twice_then_answering_delivers_under_one_id() {
+    let s = setup().await;
+    s.webhook
+        .script([Answer::Status(500), Answer::RetryAfter(503, 1)]);
+    post(&s.app, lead("Flaky")).await;
+    until(&s.app, Duration::from_secs(60), async || {
+        records(&s.app, "S", "webhook").await == 1
+    })
+    .await;
+    let received = s.webhook.received();
+    assert_eq!(received.len(), 3, "500, 503, then 200");
+    let by_id = by_webhook_id(&received);
+    assert_eq!(by_id.len(), 1, "the same webhook-id each time: {by_id:?}");
+    for request in &received {
+        super::destinations::verified(request);
+    }
+    report!(
+        "500, 503 then 200: delivered after {} attempts, one webhook-id",
+        received.len()
+    );
+    s.app.stop().await;
+}
+
+#[tokio::test]
+async fn refused_for_good_is_dead_reported_and_delivered_once_fixed() {
+    let s = setup().await;
+    s.webhook.answer(Answer::Status(410));
+    s.teams.answer(Answer::Status(401));
+    let id = post(&s.app, lead("Gone")).await;
+    until(&s.app, Duration::from_secs(30), async || {
+        records(&s.app, "X", "webhook").await == 1 && records(&s.app, "X", "teams").await == 1
+    })
+    .await;
+    assert_eq!(s.webhook.received().len(), 1, "a 410 is not retried");
+    assert_eq!(s.teams.received().len(), 1, "a 401 is not retried");
+
+    // The next digest says so.
+    let report = s.app.run_digest().await.unwrap();
+    assert!(matches!(
+        report.outcome,
+        marketplace_leads::digest::Outcome::Sent { .. }
+    ));
+    let digest = shared_maildev().emails_to(&s.app.recipient).await;
+    let text = digest[0]["text"].as_str().unwrap();
+    assert!(text.contains("could not be delivered (2)"), "{text}");
+    assert!(
+        text.contains(&id) && text.contains("HTTP 410") && text.contains("HTTP 401"),
+        "{text}"
+    );
+
+    // Fixed: `deliveries retry` puts them back, and they go out, once.
+    s.webhook.answer(Answer::Status(200));
+    s.teams.answer(Answer::Status(202));
+    let output = Command::new(env!("CARGO_BIN_EXE_handler"))
+        .args(["deliveries", "retry", "--dead", "--since", "1h"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env(
+            "LEADS_STORAGE",
+            testkit::shared_azurite().connection_string(),
+        )
+        .env("LEADS_TABLE", &s.app.table)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("2 deliveries put back"), "{stdout}");
+    until(&s.app, Duration::from_secs(30), async || {
+        records(&s.app, "S", "webhook").await == 1 && records(&s.app, "S", "teams").await == 1
+    })
+    .await;
+    assert_eq!(records(&s.app, "X", "webhook").await, 0);
+    let by_id = by_webhook_id(&s.webhook.received());
+    assert_eq!(
+        by_id.len(),
+        1,
+        "the retry carries the same webhook-id: {by_id:?}"
+    );
+    report!("410/401: dead, in the digest, delivered after `deliveries retry`");
+    s.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_crash_between_sending_and_recording_resends_under_the_same_id() {
+    let s = setup().await;
+    // Nothing is delivered until the test says so.
+    s.webhook.answer(Answer::Status(503));
+    post(&s.app, lead("Crash")).await;
+    until(&s.app, Duration::from_secs(30), async || {
+        !s.webhook.received().is_empty()
+    })
+    .await;
+    // A sweep claimed it, sent it, and died before recording the outcome:
+    // the claim stays until its lease runs out.
+    let store = s.app.store();
+    let now = s.app.clock.now();
+    let days = store.pending_days(now).await.unwrap();
+    use futures::TryStreamExt;
+    let items: Vec<_> = store
+        .pending(Some("webhook"), days, None)
+        .try_concat()
+        .await
+        .unwrap();
+    assert_eq!(items.len(), 1);
+    let batch = uuid::Uuid::new_v4();
+    store
+        .claim(
+            &items[0],
+            batch,
+            now + marketplace_leads::delivery::engine::CLAIM_LEASE,
+        )
+        .await
+        .unwrap();
+    s.webhook.answer(Answer::Status(200));
+    // While claimed, no one else touches it.
+    let report = deliverer(&s.app).sweep(now).await.unwrap();
+    assert_eq!(report.delivered, 0);
+    // After the lease, it goes out with the same key it was claimed under.
+    until(&s.app, Duration::from_secs(30), async || {
+        records(&s.app, "S", "webhook").await == 1
+    })
+    .await;
+    let last = s.webhook.received().pop().unwrap();
+    assert_eq!(
+        last.header("webhook-id"),
+        Some(format!("msg_{}", batch.simple()).as_str())
+    );
+    s.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_receiver_that_never_answers_does_not_slow_ingest() {
+    async fn p99(app: &TestApp, label: &str) -> Duration {
+        let mut times = Vec::new();
+        for i in 0..100 {
+            let started = Instant::now();
+            assert_eq!(
+                app.post_lead(lead(&format!("{label}{i}"))).await.status(),
+                201
+            );
+            times.push(started.elapsed());
+        }
+        times.sort();
+        times[98]
+    }
+    let plain = spawn_app_with(AppOptions::default()).await;
+    let baseline = p99(&plain, "Plain").await;
+    plain.stop().await;
+
+    // Only destinations that never answer: what is measured is their effect.
+    let webhook = Receiver::start().await;
+    let teams = Receiver::start().await;
+    webhook.answer(Answer::Hang);
+    teams.answer(Answer::Hang);
+    let app = spawn_app_with(AppOptions {
+        extra: vec![
+            ("WEBHOOK_URL".into(), webhook.url("/hooks/leads")),
+            ("WEBHOOK_SECRET".into(), SECRET.into()),
+            ("TEAMS_WEBHOOK_URL".into(), teams.url("/workflows/leads")),
+        ],
+        ..AppOptions::default()
+    })
+    .await;
+    let hanging = p99(&app, "Hang").await;
+    report!(
+        "LeadIngest p99 with receivers that never answer: {hanging:?} against {baseline:?} with no destination (×{:.2})",
+        hanging.as_secs_f64() / baseline.as_secs_f64()
+    );
+    assert!(
+        hanging < baseline * 3 + Duration::from_millis(50),
+        "{hanging:?} against {baseline:?}"
+    );
+    // And the deliveries were attempted all the while (each then hangs).
+    let started = Instant::now();
+    while webhook.received().len() < 100 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{} attempted",
+            webhook.received().len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.stop().await;
+}
