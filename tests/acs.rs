@@ -14,13 +14,13 @@ use hmac::{Hmac, Mac};
 use marketplace_leads::domain::{EmailAddress, Recipients, Secret};
 use marketplace_leads::email::acs::{AcsAuth, AcsMailer};
 use marketplace_leads::email::{Email, Receipt, SendError};
-use testkit::fakes::FakeCredential;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use testkit::fakes::FakeCredential;
 use url::Url;
 use uuid::Uuid;
 use warp::http::{HeaderMap, Method, Response};
@@ -116,7 +116,6 @@ impl FakeAcs {
         Url::parse(&format!("http://{}/", self.addr)).unwrap()
     }
 
-
     /// Scripts the next send of `email`: the answers to `emails:send` and to
     /// the polls that follow.
     /// What the service accepts from now on.
@@ -138,7 +137,6 @@ impl FakeAcs {
     fn problems(&self) -> Vec<String> {
         self.state.lock().unwrap().problems.clone()
     }
-
 
     fn unanswered(&self) -> (usize, usize) {
         let state = self.state.lock().unwrap();
@@ -620,7 +618,10 @@ async fn an_identity_token_for_acs_is_sent_as_bearer() {
 
     assert_eq!(fake.problems(), Vec::<String>::new());
     let scopes = credential.scopes();
-    assert!(!scopes.is_empty() && scopes.iter().all(|s| s == ACS_SCOPE), "{scopes:?}");
+    assert!(
+        !scopes.is_empty() && scopes.iter().all(|s| s == ACS_SCOPE),
+        "{scopes:?}"
+    );
     let requests = fake.requests();
     assert_eq!(requests.len(), 4);
     let expected = format!("Bearer {}", credential.current_token());
@@ -664,7 +665,10 @@ async fn a_refused_identity_token_is_not_reused() {
     );
     send(&mailer, &second).await.unwrap();
     let last = fake.requests().pop().unwrap();
-    assert_ne!(last.header("authorization"), Some(format!("Bearer {revoked}").as_str()));
+    assert_ne!(
+        last.header("authorization"),
+        Some(format!("Bearer {revoked}").as_str())
+    );
     assert_eq!(fake.problems(), Vec::<String>::new());
 }
 

@@ -7,12 +7,12 @@ use futures::StreamExt;
 use marketplace_leads::domain::Lead;
 use marketplace_leads::store::outbox::DIGEST;
 use marketplace_leads::store::{SaveOutcome, PAGE_ROWS as EXPORT_PAGE_ROWS};
-use testkit::{shared_azurite, spawn_app_with, AppOptions, Azurite, TestApp};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration as StdDuration, Instant};
+use testkit::{shared_azurite, spawn_app_with, AppOptions, Azurite, TestApp};
 use time::format_description::well_known::Rfc3339;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -223,9 +223,15 @@ async fn a_window_returns_exactly_the_leads_inside_it() {
     // Relative forms count back from now; the leads above are years old.
     let recent = lead(&case_lead("two-hours-ago", "Contoso Analytics"));
     let now = OffsetDateTime::now_utc();
-    store.save(&recent, now - Duration::hours(2), &[DIGEST]).await.unwrap();
+    store
+        .save(&recent, now - Duration::hours(2), &[DIGEST])
+        .await
+        .unwrap();
     let older = lead(&case_lead("thirty-hours-ago", "Contoso Analytics"));
-    store.save(&older, now - Duration::hours(30), &[DIGEST]).await.unwrap();
+    store
+        .save(&older, now - Duration::hours(30), &[DIGEST])
+        .await
+        .unwrap();
     let output = leads(&storage, &app.table, &["list", "--since", "24h"]).await;
     succeeded(&output);
     let text = String::from_utf8(output.stdout).unwrap();

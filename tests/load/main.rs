@@ -14,7 +14,6 @@
 //! Counts are printed to stderr (not captured), so a normal `cargo test`
 //! run shows them. Timing is printed, never asserted beyond generous bounds.
 
-
 mod digest_faults;
 mod ingest;
 

@@ -135,10 +135,13 @@ async fn proxy_connection(client: tokio::net::TcpStream, upstream: u16, fault: A
                 // hears nothing until it gives up.
                 tokio::spawn(async move {
                     tokio::time::sleep(wait).await;
-                    if let Ok(mut late) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await {
+                    if let Ok(mut late) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                    {
                         let _ = late.write_all(&request).await;
                         let mut sink = [0u8; 4096];
-                        let _ = tokio::time::timeout(Duration::from_secs(10), late.read(&mut sink)).await;
+                        let _ = tokio::time::timeout(Duration::from_secs(10), late.read(&mut sink))
+                            .await;
                     }
                 });
                 while matches!(from_client.read(&mut chunk).await, Ok(n) if n > 0) {}

@@ -60,10 +60,13 @@ pub struct Receiver {
 impl Receiver {
     /// Listening on a free loopback port, answering 200.
     pub async fn start() -> Self {
-        Self::start_on(0, Arc::new(Mutex::new(State {
-            otherwise: Some(Answer::Status(200)),
-            ..State::default()
-        })))
+        Self::start_on(
+            0,
+            Arc::new(Mutex::new(State {
+                otherwise: Some(Answer::Status(200)),
+                ..State::default()
+            })),
+        )
         .await
     }
 
@@ -72,42 +75,44 @@ impl Receiver {
         let route = warp::path::full()
             .and(warp::header::headers_cloned())
             .and(warp::body::bytes())
-            .then(move |path: warp::path::FullPath, headers: HeaderMap, body: Bytes| {
-                let state = shared.clone();
-                async move {
-                    let answer = {
-                        let mut state = state.lock().unwrap();
-                        state.received.push(Received {
-                            at: Instant::now(),
-                            path: path.as_str().to_owned(),
-                            headers,
-                            body,
-                        });
-                        state
-                            .script
-                            .pop_front()
-                            .or(state.otherwise.clone())
-                            .unwrap_or(Answer::Status(200))
-                    };
-                    let (status, retry_after) = match answer {
-                        Answer::Status(status) => (status, None),
-                        Answer::RetryAfter(status, seconds) => (status, Some(seconds)),
-                        Answer::Hang => {
-                            std::future::pending::<()>().await;
-                            unreachable!()
+            .then(
+                move |path: warp::path::FullPath, headers: HeaderMap, body: Bytes| {
+                    let state = shared.clone();
+                    async move {
+                        let answer = {
+                            let mut state = state.lock().unwrap();
+                            state.received.push(Received {
+                                at: Instant::now(),
+                                path: path.as_str().to_owned(),
+                                headers,
+                                body,
+                            });
+                            state
+                                .script
+                                .pop_front()
+                                .or(state.otherwise.clone())
+                                .unwrap_or(Answer::Status(200))
+                        };
+                        let (status, retry_after) = match answer {
+                            Answer::Status(status) => (status, None),
+                            Answer::RetryAfter(status, seconds) => (status, Some(seconds)),
+                            Answer::Hang => {
+                                std::future::pending::<()>().await;
+                                unreachable!()
+                            }
+                        };
+                        let mut response = Response::builder()
+                            .status(StatusCode::from_u16(status).unwrap_or(StatusCode::OK))
+                            .header("content-type", "application/json");
+                        if let Some(seconds) = retry_after {
+                            response = response.header("retry-after", seconds.to_string());
                         }
-                    };
-                    let mut response = Response::builder()
-                        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::OK))
-                        .header("content-type", "application/json");
-                    if let Some(seconds) = retry_after {
-                        response = response.header("retry-after", seconds.to_string());
+                        response
+                            .body(format!("{{\"received\":true,\"status\":{status}}}"))
+                            .expect("a response")
                     }
-                    response
-                        .body(format!("{{\"received\":true,\"status\":{status}}}"))
-                        .expect("a response")
-                }
-            });
+                },
+            );
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .expect("bind the receiver");
