@@ -718,3 +718,74 @@ async fn a_multi_page_export_streams_in_bounded_memory() {
 async fn a_100k_lead_export_streams_in_bounded_memory() {
     export_in_bounded_memory(100_000).await;
 }
+
+#[tokio::test]
+async fn refused_bodies_are_listed_and_shown_exactly_as_received() {
+    let app = spawn().await;
+    let storage = shared_azurite().connection_string();
+    let body = testkit::testdata("invalid-missing-comma.json");
+    assert_eq!(app.post_lead(body.clone()).await.status(), 400);
+    let output = leads(&storage, &app.table, &["rejected", "--since", "1h"]).await;
+    succeeded(&output);
+    let listed = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(listed.contains("1 body refused"), "{listed}");
+    assert!(listed.contains("not valid JSON"), "{listed}");
+    let id = listed
+        .lines()
+        .nth(1)
+        .and_then(|line| line.split_whitespace().nth(2))
+        .expect("the id column")
+        .to_owned();
+    let shown = leads(
+        &storage,
+        &app.table,
+        &["rejected", "--since", "1h", "--show", &id],
+    )
+    .await;
+    assert!(shown.status.success());
+    assert_eq!(shown.stdout, body, "byte for byte");
+}
+
+#[tokio::test]
+async fn an_export_never_replaces_anything_but_a_regular_file() {
+    let app = spawn().await;
+    let storage = shared_azurite().connection_string();
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("precious.txt");
+    std::fs::write(&target, "precious").unwrap();
+    let link = dir.path().join("leads.csv");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    for refused in [
+        link.display().to_string(),
+        "/dev/null".to_owned(),
+        dir.path().display().to_string(),
+    ] {
+        let output = leads(
+            &storage,
+            &app.table,
+            &["export", "--format", "csv", "--output", &refused],
+        )
+        .await;
+        assert_eq!(output.status.code(), Some(1), "{refused}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--output"), "{stderr}");
+    }
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
+    let file = dir.path().join("new.csv");
+    let output = leads(
+        &storage,
+        &app.table,
+        &[
+            "export",
+            "--format",
+            "csv",
+            "--output",
+            &file.display().to_string(),
+        ],
+    )
+    .await;
+    assert!(output.status.success());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "personal data: readable by its owner only");
+}

@@ -155,3 +155,137 @@ async fn proxy_connection(client: tokio::net::TcpStream, upstream: u16, fault: A
     }
     answers.abort();
 }
+
+/// An SMTP proxy in front of MailDev that, once told, lets a message
+/// through and then drops the connection instead of passing on the
+/// server's answer to the end of `DATA`: the message is accepted, but the
+/// sender cannot know it — an ambiguous send.
+pub struct SmtpProxy {
+    pub port: u16,
+    drop_after_data: Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SmtpProxy {
+    pub async fn start(upstream: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the SMTP proxy");
+        let port = listener.local_addr().expect("the proxy's address").port();
+        let drop_after_data = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let shared = drop_after_data.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(smtp_connection(client, upstream, shared.clone()));
+            }
+        });
+        Self {
+            port,
+            drop_after_data,
+            task,
+        }
+    }
+
+    /// The next message gets through, and its sender hears nothing back.
+    pub fn drop_after_next_data(&self) {
+        self.drop_after_data
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn smtp_url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for SmtpProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn smtp_connection(
+    client: tokio::net::TcpStream,
+    upstream: u16,
+    drop_after_data: Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::Ordering;
+    let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await else {
+        return;
+    };
+    let (mut from_client, mut to_client) = client.into_split();
+    let (mut from_server, mut to_server) = server.into_split();
+    // Set once the client has sent a message's final "\r\n.\r\n".
+    let message_sent = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sent = message_sent.clone();
+    let upload = tokio::spawn(async move {
+        let mut tail = Vec::new();
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            match from_client.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    tail.extend_from_slice(&chunk[..n]);
+                    if tail.windows(5).any(|w| w == b"\r\n.\r\n") {
+                        sent.store(true, Ordering::SeqCst);
+                    }
+                    let keep = tail.len().saturating_sub(4);
+                    tail.drain(..keep);
+                    if to_server.write_all(&chunk[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    let mut chunk = [0u8; 4096];
+    loop {
+        match from_server.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if message_sent.load(Ordering::SeqCst)
+                    && drop_after_data.swap(false, Ordering::SeqCst)
+                {
+                    // The server accepted it ("250 ..."); the client never hears so.
+                    break;
+                }
+                if to_client.write_all(&chunk[..n]).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    upload.abort();
+}
+
+/// An SMTP server that accepts connections and then says nothing, ever:
+/// a mail server that is stopped (SIGSTOP) or hung.
+pub struct SilentSmtp {
+    pub port: u16,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SilentSmtp {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the silent server");
+        let port = listener.local_addr().expect("its address").port();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((connection, _)) = listener.accept().await {
+                held.push(connection);
+            }
+        });
+        Self { port, task }
+    }
+
+    pub fn smtp_url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for SilentSmtp {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
