@@ -1,8 +1,12 @@
 // Marketplace leads: one resource group holding the Flex Consumption Function App
-// (custom handler `handler`, functions LeadIngest and LeadDigest), its storage
-// (host, deployment package, leads and digest-state tables), monitoring, Azure
-// Communication Services email for the hourly digest, and an alert that mails the
-// digest recipients when either function fails.
+// (custom handler `handler`, functions LeadIngest, LeadDigest and LeadDeliver), its
+// storage (host, deployment package, leads and digest-state tables), monitoring, Azure
+// Communication Services email for the hourly digest and per-lead email, and an alert
+// that mails the digest recipients when a function fails or a delivery dies.
+//
+// Per-lead destinations (email, Teams, webhook, Dataverse, HubSpot) are off unless their
+// parameters are given; secrets are @secure() parameters, read by main.bicepparam from
+// the environment, never committed and never in an output.
 //
 // Deploy:  DIGEST_TO='sales@contoso.com' az deployment group create -g <rg> -p infra/main.bicepparam
 // Publish: scripts/build-release && func azure functionapp publish <functionAppName>
@@ -45,6 +49,51 @@ param acsDataLocation string = 'United States'
 ])
 param instanceMemoryMB int = 512
 
+// ---------------------------------------------------------------- acting on each lead (all optional)
+
+@description('Email each lead to these addresses (";" or ","), through Communication Services. Empty: off.')
+param notifyTo string = ''
+
+@description('Per-lead emails per rolling hour; beyond it waiting leads are combined into the next email. Azure-managed email domains allow 10 an hour, custom domains 100.')
+@minValue(1)
+@maxValue(10000)
+param notifyMaxPerHour int = 10
+
+@description('Microsoft Teams Workflows URL ("Post to a channel when a webhook request is received"). It carries its own signature: a secret. Empty: off.')
+@secure()
+param teamsWebhookUrl string = ''
+
+@description('Any HTTPS endpoint (Zapier, Make, n8n, your own): each lead as a JSON POST signed per Standard Webhooks. Empty: off.')
+param webhookUrl string = ''
+
+@description('The webhook signing secret, whsec_ followed by base64 of at least 24 random bytes (`echo whsec_$(openssl rand -base64 32)`). Required with webhookUrl.')
+@secure()
+param webhookSecret string = ''
+
+@description('Dynamics 365 / Dataverse environment URL, https://<org>.crm.dynamics.com: a lead record per lead. Empty: off.')
+param dataverseUrl string = ''
+
+@description('With dataverseUrl: an app registration (tenant, client id, client secret) instead of the Function App\'s managed identity. Leave all three empty to use the managed identity.')
+param dataverseTenantId string = ''
+param dataverseClientId string = ''
+@secure()
+param dataverseClientSecret string = ''
+
+@description('HubSpot private app access token (scope crm.objects.contacts.write): a contact per lead. Empty: off.')
+@secure()
+param hubspotToken string = ''
+
+@description('Also write Partner Center\'s test leads (MSFT_TEST...) to the CRMs.')
+param crmIncludeTestLeads bool = false
+
+@description('A delivery still failing after this many hours is dead (logged at error, reported in the next digest).')
+@minValue(1)
+@maxValue(336)
+param deliveryMaxAgeHours int = 24
+
+@description('NCRONTAB for LeadDeliver, the sweep that retries what the first attempt left (function.json reads %DELIVERY_SCHEDULE%). Each run is billed at least one second of instance memory.')
+param deliverySchedule string = '0 */1 * * * *'
+
 // ---------------------------------------------------------------- names and constants
 
 // Storage account names are 3-24 lowercase letters/digits and globally unique; appName may
@@ -55,6 +104,9 @@ var digestTableName = '${leadsTableName}Digest'
 
 // Digest recipients as a clean list: "a@x.com; b@y.com," -> ['a@x.com', 'b@y.com'].
 var digestRecipients = filter(map(split(replace(digestTo, ',', ';'), ';'), address => trim(address)), address => !empty(address))
+
+// LeadDeliver runs only when some destination is switched on.
+var anyDestination = !empty(notifyTo) || !empty(teamsWebhookUrl) || !empty(webhookUrl) || !empty(dataverseUrl) || !empty(hubspotToken)
 
 // Built-in role definition GUIDs (identical in every tenant).
 var roleStorageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
@@ -239,6 +291,65 @@ resource app 'Microsoft.Web/sites@2025-03-01' = {
           name: 'ACS_ENDPOINT'
           value: 'https://${acs.properties.hostName}'
         }
+        // Acting on each lead: a blank value is a destination switched off.
+        {
+          name: 'NOTIFY_TO'
+          value: notifyTo
+        }
+        {
+          name: 'NOTIFY_MAX_PER_HOUR'
+          value: string(notifyMaxPerHour)
+        }
+        {
+          name: 'TEAMS_WEBHOOK_URL'
+          value: teamsWebhookUrl
+        }
+        {
+          name: 'WEBHOOK_URL'
+          value: webhookUrl
+        }
+        {
+          name: 'WEBHOOK_SECRET'
+          value: webhookSecret
+        }
+        {
+          name: 'DATAVERSE_URL'
+          value: dataverseUrl
+        }
+        {
+          name: 'DATAVERSE_TENANT_ID'
+          value: dataverseTenantId
+        }
+        {
+          name: 'DATAVERSE_CLIENT_ID'
+          value: dataverseClientId
+        }
+        {
+          name: 'DATAVERSE_CLIENT_SECRET'
+          value: dataverseClientSecret
+        }
+        {
+          name: 'HUBSPOT_TOKEN'
+          value: hubspotToken
+        }
+        {
+          name: 'CRM_INCLUDE_TEST_LEADS'
+          value: string(crmIncludeTestLeads)
+        }
+        {
+          name: 'DELIVERY_MAX_AGE_HOURS'
+          value: string(deliveryMaxAgeHours)
+        }
+        {
+          // function.json of LeadDeliver reads it: it must always be set.
+          name: 'DELIVERY_SCHEDULE'
+          value: deliverySchedule
+        }
+        {
+          // The host's own switch: no destination, no LeadDeliver runs (and none billed).
+          name: 'AzureWebJobs.LeadDeliver.Disabled'
+          value: string(!anyDestination)
+        }
       ]
     }
     functionAppConfig: {
@@ -345,13 +456,18 @@ resource failureActionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
   }
 }
 
-// A failed invocation of either function. 401/403 are callers without a valid function key,
-// rejected by the host before the handler runs: noise, not a failure of ours.
+// A failed invocation of a function, or a delivery given up for good (logged at error as
+// "delivery failed for good"). 401/403 are callers without a valid function key, rejected
+// by the host before the handler runs: noise, not a failure of ours.
 var failedInvocationsQuery = '''
-requests
-| where operation_Name in ('LeadDigest', 'LeadIngest')
-| where success == false
-| where resultCode !in ('401', '403')
+union
+  (requests
+    | where operation_Name in ('LeadDigest', 'LeadIngest', 'LeadDeliver')
+    | where success == false
+    | where resultCode !in ('401', '403')),
+  (traces
+    | where severityLevel >= 3
+    | where message has 'delivery failed for good')
 '''
 
 resource failureAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
@@ -359,8 +475,8 @@ resource failureAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   location: location
   kind: 'LogAlert'
   properties: {
-    displayName: '${appName}: LeadDigest or LeadIngest failed'
-    description: 'A LeadDigest run or a LeadIngest call failed. Look at the function\'s invocations and logs in Application Insights; a failed digest is retried on the next run from its checkpoint.'
+    displayName: '${appName}: a function failed or a delivery died'
+    description: 'A LeadIngest call, a LeadDigest or LeadDeliver run failed, or a destination gave up on a lead. Look at the invocations and logs in Application Insights; a failed digest is retried on the next run, a dead delivery is listed by `handler deliveries list --status dead`.'
     severity: 1
     enabled: true
     scopes: [

@@ -13,5 +13,22 @@ param leadsTableName = 'MarketplaceLeads'
 param acsDataLocation = 'United States'
 param instanceMemoryMB = 512
 
+// Acting on each lead: every destination is off unless its variables are set when you
+// deploy, e.g. WEBHOOK_URL=... WEBHOOK_SECRET=whsec_... az deployment group create ...
+// Secrets are read from the environment so they are never committed.
+param notifyTo = readEnvironmentVariable('NOTIFY_TO', '')
+param notifyMaxPerHour = 10
+param teamsWebhookUrl = readEnvironmentVariable('TEAMS_WEBHOOK_URL', '')
+param webhookUrl = readEnvironmentVariable('WEBHOOK_URL', '')
+param webhookSecret = readEnvironmentVariable('WEBHOOK_SECRET', '')
+param dataverseUrl = readEnvironmentVariable('DATAVERSE_URL', '')
+param dataverseTenantId = readEnvironmentVariable('DATAVERSE_TENANT_ID', '')
+param dataverseClientId = readEnvironmentVariable('DATAVERSE_CLIENT_ID', '')
+param dataverseClientSecret = readEnvironmentVariable('DATAVERSE_CLIENT_SECRET', '')
+param hubspotToken = readEnvironmentVariable('HUBSPOT_TOKEN', '')
+param crmIncludeTestLeads = false
+param deliveryMaxAgeHours = 24
+param deliverySchedule = '0 */1 * * * *'
+
 // appName (default: leads-<hash of the resource group>) and location (default: the resource
 // group's) are left to main.bicep; add `param appName = '...'` to choose the name yourself.

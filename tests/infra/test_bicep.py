@@ -43,7 +43,13 @@ APP_SETTINGS_MARKER = "// app-settings:azure:begin"
 
 # Settings the Bicep may set although the handler never reads them: the Functions host
 # reads them itself. Keep this list explicit and tiny.
-HOST_OWNED_SETTINGS = frozenset({"APPLICATIONINSIGHTS_CONNECTION_STRING"})
+HOST_OWNED_SETTINGS = frozenset(
+    {
+        "APPLICATIONINSIGHTS_CONNECTION_STRING",
+        # The host's switch for one function (LeadDeliver runs only with a destination).
+        "AzureWebJobs.LeadDeliver.Disabled",
+    }
+)
 
 # siteConfig properties that Flex Consumption rejects (ARM error 51021) or lists as
 # deprecated ("Flex Consumption plan deprecations" in the Functions app settings reference).
