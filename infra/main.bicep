@@ -527,3 +527,6 @@ output leadIngestUrl string = 'https://${app.properties.defaultHostName}/api/Lea
 
 @description('Prints the LeadIngest URL with its function key (run after the code is published; needs az login).')
 output getKeyCommand string = 'echo "https://${app.properties.defaultHostName}/api/LeadIngest?code=$(az functionapp function keys list -g ${resourceGroup().name} -n ${app.name} --function-name LeadIngest --query default -o tsv)"'
+
+@description('For Dynamics 365 through the managed identity: prints the application (client) ID to register as an application user in the Power Platform admin center.')
+output identityClientIdCommand string = 'az ad sp show --id ${app.identity.principalId} --query appId -o tsv'

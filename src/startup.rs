@@ -90,6 +90,11 @@ impl Application {
         self.state.digest.clone()
     }
 
+    /// The delivery engine the app runs (`None` with no destination).
+    pub fn deliverer(&self) -> Option<Deliverer> {
+        self.state.deliverer.clone()
+    }
+
     /// Serves until `shutdown` resolves; in-flight requests then finish.
     /// Standalone, it also runs the digest and delivery sweeps on their
     /// schedules, as the Functions host's timers would.

@@ -13,8 +13,9 @@ use clap::{Parser, Subcommand};
 use time::OffsetDateTime;
 
 /// Receives Microsoft commercial-marketplace leads, stores them in Azure
-/// Table storage and emails a digest of new leads. Configured by the same
-/// environment variables (app settings) as the deployed function app.
+/// Table storage, emails a digest of new leads and acts on each one.
+/// Configured by the same environment variables (app settings) as the
+/// deployed function app.
 #[derive(Parser)]
 #[command(name = "handler", version, about)]
 pub struct Cli {
@@ -24,8 +25,9 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Serve LeadIngest and LeadDigest (the default). Under the Functions
-    /// host it binds FUNCTIONS_CUSTOMHANDLER_PORT; standalone, 127.0.0.1:7071.
+    /// Serve LeadIngest, LeadDigest and LeadDeliver (the default). Under the
+    /// Functions host it binds FUNCTIONS_CUSTOMHANDLER_PORT; standalone,
+    /// 127.0.0.1:7071.
     Serve {
         /// Standalone port [env: HANDLER_PORT] [default: 7071]
         #[arg(long)]
@@ -42,7 +44,8 @@ pub enum Command {
         #[command(subcommand)]
         command: LeadsCommand,
     },
-    /// Per-lead deliveries (email, Teams, webhook): list, retry, backfill.
+    /// Per-lead deliveries (email, Teams, webhook, Dataverse, HubSpot): list,
+    /// retry, backfill.
     Deliveries {
         #[command(subcommand)]
         command: deliveries::DeliveriesCommand,

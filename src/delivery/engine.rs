@@ -13,6 +13,7 @@ use super::notify::{self, NotifyDestination};
 use super::teams::TeamsDestination;
 use super::webhook::WebhookDestination;
 use super::Destination;
+use crate::clock::Clock;
 use crate::configuration::{DataverseAuth, Settings};
 use crate::email::Mailer;
 use crate::store::outbox::DIGEST;
@@ -43,6 +44,9 @@ const HOUR: Duration = Duration::from_secs(3_600);
 /// the sweep's.
 const FAST_RETRY_WITHIN: Duration = Duration::from_secs(30);
 const FAST_ROUNDS: usize = 3;
+/// First attempts in flight at once per destination (see
+/// [`Deliverer::deliver_new`]).
+const FAST_LANE: usize = 4;
 
 /// What a sweep did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +74,10 @@ impl SweepReport {
     }
 }
 
+/// Holds new leads' first attempts off; see [`Deliverer::quiesce`].
+#[derive(Debug)]
+pub struct Quiesced(#[allow(dead_code)] Vec<tokio::sync::OwnedSemaphorePermit>);
+
 /// Delivers leads to the configured destinations. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Deliverer {
@@ -85,6 +93,10 @@ struct Inner {
     table: String,
     /// Whether Partner Center's test leads go to the CRMs.
     crm_test_leads: bool,
+    /// Admits new leads' first attempts, one lane per destination (in
+    /// the order of `destinations`), so a hanging destination holds up
+    /// none of the others.
+    lanes: Vec<Arc<tokio::sync::Semaphore>>,
 }
 
 impl Deliverer {
@@ -161,11 +173,15 @@ impl Deliverer {
         Ok(Some(Self {
             inner: Arc::new(Inner {
                 store,
-                destinations,
                 http,
                 max_age: delivery.max_age,
                 table: settings.storage.leads_table.clone(),
                 crm_test_leads: delivery.crm.include_test_leads,
+                lanes: destinations
+                    .iter()
+                    .map(|_| Arc::new(tokio::sync::Semaphore::new(FAST_LANE)))
+                    .collect(),
+                destinations,
             }),
         }))
     }
@@ -262,53 +278,125 @@ impl Deliverer {
     }
 
     /// A new lead's first attempts, right after it was stored (in the
-    /// background: the caller does not wait). Whatever this leaves undone,
-    /// the sweep finishes. Takes the (cheaply cloned) engine, for `tokio::spawn`.
-    pub async fn deliver_new(self, lead_partition: String, lead_row_key: String) {
+    /// background: the caller does not wait), from the lead and the pending
+    /// records `save` just wrote — nothing is read back. Whatever this
+    /// leaves undone, the sweep finishes.
+    ///
+    /// Ingest comes first: at most [`FAST_LANE`] first attempts per
+    /// destination are in flight at once; beyond that (a burst, a hanging
+    /// receiver) the lead waits for the sweep, so deliveries never take the
+    /// storage, connections and CPU that ingest needs.
+    /// Takes the (cheaply cloned) engine, for `tokio::spawn`.
+    pub async fn deliver_new(self, lead: StoredLead, pending: Vec<PendingItem>, clock: Clock) {
+        let place = crate::store::outbox::lead_ref(&lead);
+        let mut items: Vec<PendingItem> = pending
+            .into_iter()
+            .filter(|item| item.consumer != DIGEST)
+            .collect();
+        let engine = &self;
+        let lead = &lead;
         for _ in 0..FAST_ROUNDS {
-            let now = OffsetDateTime::now_utc();
+            let now = clock.now();
+            let attempts = items.iter().filter_map(|item| {
+                let (destination, lane) = engine.lane(&item.consumer)?;
+                let Ok(permit) = lane.clone().try_acquire_owned() else {
+                    tracing::debug!(
+                        lead_id = %lead.id, destination = destination.name(),
+                        "first attempts of this destination at their limit; the sweep delivers"
+                    );
+                    return None;
+                };
+                Some(async move {
+                    let retry = engine.first_attempt(destination, item, lead, now).await;
+                    drop(permit);
+                    retry
+                })
+            });
+            let retried: Vec<&'static str> = futures::future::join_all(attempts)
+                .await
+                .into_iter()
+                .flatten()
+                .collect();
+            // What failed has its next attempt recorded: read those back.
+            items.clear();
             let mut next: Option<OffsetDateTime> = None;
-            for destination in &self.inner.destinations {
-                if let Destination::Notify(_) = destination {
-                    // Emails are planned together (the hourly cap combines
-                    // what waits), so a new lead's email goes with the
-                    // others due.
-                    if let Err(e) = self.sweep_destination(destination, now).await {
-                        tracing::warn!(error = %e, "could not send a new lead's email; the sweep will");
-                    }
-                    continue;
-                }
-                let item = self
+            for name in retried {
+                if let Ok(Some(item)) = self
                     .inner
                     .store
-                    .pending_of(&lead_partition, destination.name(), &lead_row_key)
-                    .await;
-                let item = match item {
-                    Ok(Some(item)) => item,
-                    Ok(None) => continue,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "could not read a new lead's delivery; the sweep will");
-                        continue;
-                    }
-                };
-                if is_due(&item, now) {
-                    self.deliver_due(destination, vec![item], now).await;
-                } else if let Some(at) = item.next_attempt_at {
+                    .pending_of(&place.partition, name, &place.row_key)
+                    .await
+                {
+                    let at = item.next_attempt_at.unwrap_or(now);
                     next = Some(next.map_or(at, |n| n.min(at)));
+                    items.push(item);
                 }
             }
-            // Re-read: what just failed has its next attempt recorded.
-            let Some(at) = next.or(self.next_attempt(&lead_partition, &lead_row_key).await) else {
-                return;
-            };
-            let wait: Duration = (at - OffsetDateTime::now_utc())
-                .try_into()
-                .unwrap_or_default();
+            let Some(at) = next else { return };
+            let wait: Duration = (at - clock.now()).try_into().unwrap_or_default();
             if wait > FAST_RETRY_WITHIN {
                 return;
             }
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// Waits for the first attempts in flight to end and keeps new ones
+    /// off (their leads are left to the sweep) while the guard lives: for
+    /// a caller about to move the clock past their claims.
+    pub async fn quiesce(&self) -> Quiesced {
+        let mut held = Vec::new();
+        for lane in &self.inner.lanes {
+            if let Ok(permits) = lane.clone().acquire_many_owned(FAST_LANE as u32).await {
+                held.push(permits);
+            }
+        }
+        Quiesced(held)
+    }
+
+    fn lane(&self, name: &str) -> Option<(&Destination, &Arc<tokio::sync::Semaphore>)> {
+        let at = self
+            .inner
+            .destinations
+            .iter()
+            .position(|d| d.name() == name)?;
+        Some((&self.inner.destinations[at], &self.inner.lanes[at]))
+    }
+
+    /// One destination's attempt at a new lead; the destination's name if
+    /// it is to be retried.
+    async fn first_attempt(
+        &self,
+        destination: &Destination,
+        item: &PendingItem,
+        lead: &StoredLead,
+        now: OffsetDateTime,
+    ) -> Option<&'static str> {
+        if let Destination::Notify(email) = destination {
+            // Emails are planned together (the hourly cap combines what
+            // waits), so a new lead's email goes with the others due — but
+            // only when a send is free: otherwise the backlog is the
+            // sweep's, and one budget read is all a new lead costs.
+            let budget = self
+                .inner
+                .store
+                .send_budget(notify::NAME, email.max_per_hour as usize, HOUR, now)
+                .await;
+            if matches!(budget, Ok(budget) if budget.left > 0) {
+                if let Err(e) = self.sweep_destination(destination, now).await {
+                    tracing::warn!(error = %e, "could not send a new lead's email; the sweep will");
+                }
+            }
+            return None;
+        }
+        if !is_due(item, now) {
+            return None;
+        }
+        let batch = item.claim_batch.unwrap_or_else(|| self.delivery_id(item));
+        let report = self
+            .deliver_batch(destination, batch, vec![item.clone()], Some(lead), now)
+            .await;
+        (report.retrying > 0).then_some(destination.name())
     }
 
     /// Attempts the due deliveries of one destination.
@@ -328,23 +416,6 @@ impl Deliverer {
             }
         }
         Ok(self.deliver_due(destination, due, now).await)
-    }
-
-    /// The earliest next attempt among a lead's pending deliveries.
-    async fn next_attempt(&self, partition: &str, row_key: &str) -> Option<OffsetDateTime> {
-        let mut next = None;
-        for destination in &self.inner.destinations {
-            if let Ok(Some(item)) = self
-                .inner
-                .store
-                .pending_of(partition, destination.name(), row_key)
-                .await
-            {
-                let at = item.next_attempt_at.unwrap_or(OffsetDateTime::UNIX_EPOCH);
-                next = Some(next.map_or(at, |n: OffsetDateTime| n.min(at)));
-            }
-        }
-        next
     }
 
     fn destination(&self, name: &str) -> Option<&Destination> {
@@ -388,7 +459,7 @@ impl Deliverer {
             ),
         };
         let done: Vec<SweepReport> = futures::stream::iter(batches)
-            .map(|(batch, items)| self.deliver_batch(destination, batch, items, now))
+            .map(|(batch, items)| self.deliver_batch(destination, batch, items, None, now))
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
@@ -489,12 +560,15 @@ impl Deliverer {
         }
     }
 
-    /// Claims the batch's records, delivers their leads, records the outcome.
+    /// Claims the batch's records, delivers their leads, records the
+    /// outcome. `known` is the lead of a one-record batch when the caller
+    /// has it already (a new lead); otherwise each lead is read.
     async fn deliver_batch(
         &self,
         destination: &Destination,
         batch: uuid::Uuid,
         items: Vec<PendingItem>,
+        known: Option<&StoredLead>,
         now: OffsetDateTime,
     ) -> SweepReport {
         let store = &self.inner.store;
@@ -516,6 +590,10 @@ impl Deliverer {
                     continue;
                 }
             };
+            if let Some(lead) = known.filter(|lead| lead.id == item.lead_id) {
+                held.push((item, lead.clone()));
+                continue;
+            }
             match store.lead(&item.lead_partition, &item.lead_row_key).await {
                 Ok(Some(lead)) => held.push((item, lead)),
                 Ok(None) => {

@@ -36,7 +36,7 @@ pub mod notify;
 pub mod teams;
 pub mod webhook;
 
-pub use engine::{Deliverer, SweepReport};
+pub use engine::{Deliverer, Quiesced, SweepReport};
 
 use crate::store::StoredLead;
 use attempt::Attempt;

@@ -7,7 +7,7 @@ use super::AppState;
 use crate::digest::DigestError;
 use crate::domain::{Lead, LeadError};
 use crate::functions::{InvokeResponse, TimerInvocation};
-use crate::store::{SaveOutcome, StoreError};
+use crate::store::{keys, SaveOutcome, Saved, StoreError, StoredLead};
 use bytes::Bytes;
 use serde::Serialize;
 use std::sync::Arc;
@@ -42,8 +42,8 @@ pub(super) async fn ingest(body: BodyRead, state: Arc<AppState>) -> Response {
     let bytes = lead.raw.len();
 
     let consumers = state.consumers_for(lead.is_test);
-    match state.store.save(&lead, received_at, &consumers).await {
-        Ok(outcome) => {
+    match state.store.save_lead(&lead, received_at, &consumers).await {
+        Ok(Saved { outcome, pending }) => {
             let (id, status, label) = match &outcome {
                 SaveOutcome::Created(id) => (id, StatusCode::CREATED, "created"),
                 SaveOutcome::Duplicate(id) => (id, StatusCode::OK, "duplicate"),
@@ -57,12 +57,16 @@ pub(super) async fn ingest(body: BodyRead, state: Arc<AppState>) -> Response {
             // The first delivery attempts start now, in the background: the
             // answer never waits for a destination, and what this leaves
             // undone the LeadDeliver sweep finishes.
-            if let (SaveOutcome::Created(_), Some(deliverer)) = (&outcome, &state.deliverer) {
-                let stored = crate::store::outbox::lead_ref_of(&lead, received_at);
+            if let (SaveOutcome::Created(id), Some(deliverer)) = (&outcome, &state.deliverer) {
+                let stored = StoredLead {
+                    id: id.to_string(),
+                    received_at: keys::truncate_to_micros(received_at),
+                    lead,
+                };
                 tokio::spawn(
                     deliverer
                         .clone()
-                        .deliver_new(stored.partition, stored.row_key),
+                        .deliver_new(stored, pending, state.clock.clone()),
                 );
             }
             reply::with_status(

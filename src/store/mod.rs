@@ -68,6 +68,15 @@ pub enum SaveOutcome {
     Duplicate(LeadId),
 }
 
+/// A lead just saved, with the pending records written with it.
+#[derive(Debug, Clone)]
+pub struct Saved {
+    pub outcome: SaveOutcome,
+    /// For a new lead, its pending records as written (with versions);
+    /// empty for a duplicate, or when the versions are not known.
+    pub pending: Vec<PendingItem>,
+}
+
 /// A lead read back from the table.
 #[derive(Debug, Clone)]
 pub struct StoredLead {
@@ -143,13 +152,25 @@ impl LeadStore {
     /// record for each of `consumers` (the digest and the delivery
     /// destinations). Returns only after the service has committed them all
     /// (or found the lead already there, in which case nothing is added).
-    #[tracing::instrument(skip_all, fields(fingerprint = %lead.fingerprint.short_hex(8)))]
     pub async fn save(
         &self,
         lead: &Lead,
         received_at: OffsetDateTime,
         consumers: &[&str],
     ) -> Result<SaveOutcome, StoreError> {
+        Ok(self.save_lead(lead, received_at, consumers).await?.outcome)
+    }
+
+    /// [`save`](Self::save), also giving back the pending records just
+    /// written, with their versions: a new lead's first delivery claims
+    /// them without reading them back.
+    #[tracing::instrument(skip_all, fields(fingerprint = %lead.fingerprint.short_hex(8)))]
+    pub async fn save_lead(
+        &self,
+        lead: &Lead,
+        received_at: OffsetDateTime,
+        consumers: &[&str],
+    ) -> Result<Saved, StoreError> {
         let received_at = keys::truncate_to_micros(received_at);
         let lead_ref = outbox::lead_ref_of(lead, received_at);
         let (partition, row_key) = (lead_ref.partition.clone(), lead_ref.row_key.clone());
@@ -191,18 +212,39 @@ impl LeadStore {
             .iter()
             .find(|op| !op.status_code.is_success());
         match failed.map(|op| op.status_code) {
-            None => Ok(SaveOutcome::Created(id)),
+            None => {
+                // The transaction's answers come in the order of its
+                // operations: marker, row, then the pending records.
+                let written = pending
+                    .into_iter()
+                    .zip(response.operation_responses.iter().skip(2))
+                    .filter_map(|(mut record, answer)| {
+                        let etag = answer.etag.as_ref()?;
+                        record.insert("odata.etag".into(), Value::from(etag.to_string()));
+                        outbox::pending_item(&record)
+                    })
+                    .collect();
+                Ok(Saved {
+                    outcome: SaveOutcome::Created(id),
+                    pending: written,
+                })
+            }
             Some(StatusCode::Conflict) => {
                 // An attempt that timed out may have committed after all, and
-                // a retry then finds its own marker: that lead is new.
-                if self
+                // a retry then finds its own marker: that lead is new (its
+                // records' versions unknown: the sweep delivers it).
+                let outcome = if self
                     .marker_points_to(&partition, &lead.fingerprint, &row_key)
                     .await?
                 {
-                    Ok(SaveOutcome::Created(id))
+                    SaveOutcome::Created(id)
                 } else {
-                    Ok(SaveOutcome::Duplicate(id))
-                }
+                    SaveOutcome::Duplicate(id)
+                };
+                Ok(Saved {
+                    outcome,
+                    pending: Vec::new(),
+                })
             }
             Some(status) => Err(StoreError::Rejected {
                 operation: "save a lead",

@@ -136,7 +136,11 @@ async fn every_lead_reaches_every_destination_once() {
 
     // Email: one per lead, no customer text in the subject.
     let emails = maildev.emails_to(&s.notify_to).await;
-    assert_eq!(emails.len(), 5);
+    let sent: Vec<_> = emails
+        .iter()
+        .map(|e| (e["subject"].clone(), e["messageId"].clone()))
+        .collect();
+    assert_eq!(emails.len(), 5, "{sent:?}");
     for email in &emails {
         let subject = email["subject"].as_str().unwrap();
         assert!(
@@ -169,6 +173,87 @@ async fn every_lead_reaches_every_destination_once() {
         emails.len()
     );
     s.app.stop().await;
+}
+
+/// A new lead is delivered by its first attempt, which reads nothing
+/// back: per destination one claim and one settling transaction, the
+/// storage work a delivery cannot do without.
+#[tokio::test]
+async fn a_new_lead_is_delivered_at_once_reading_nothing_back() {
+    let azurite = testkit::Azurite::start();
+    let proxy = testkit::faults::StorageProxy::start(azurite.port).await;
+    let webhook = Receiver::start().await;
+    let teams = Receiver::start().await;
+    teams.answer(Answer::Status(202));
+    let app = spawn_app_with(AppOptions {
+        storage: proxy.connection_string(),
+        extra: vec![
+            ("WEBHOOK_URL".into(), webhook.url("/hooks/leads")),
+            ("WEBHOOK_SECRET".into(), SECRET.into()),
+            ("TEAMS_WEBHOOK_URL".into(), teams.url("/workflows/leads")),
+            // No sweep: what arrives came by the first attempt.
+            ("DELIVERY_SCHEDULE".into(), "0 0 0 1 1 *".into()),
+        ],
+        ..AppOptions::default()
+    })
+    .await;
+    app.store().ensure_tables().await.unwrap();
+    proxy.take_requests();
+
+    let started = Instant::now();
+    let id = post(&app, lead("Eve")).await;
+    while webhook.received().is_empty() || teams.received().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "not delivered by the first attempt"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let delivered_in = started.elapsed();
+    assert_eq!(
+        verified(&webhook.received()[0])["data"]["leadId"],
+        id.as_str()
+    );
+    // What the lead cost storage, as the proxy saw it, once both outcomes
+    // are recorded (the save and two settling transactions).
+    let mut requests = Vec::new();
+    while requests
+        .iter()
+        .filter(|r: &&String| r.contains("$batch"))
+        .count()
+        < 3
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "not recorded: {requests:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        requests.extend(proxy.take_requests());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    requests.extend(proxy.take_requests());
+    assert_eq!(records(&app, "S", "webhook").await, 1);
+    assert_eq!(records(&app, "S", "teams").await, 1);
+    let count = |method: &str, what: &str| {
+        requests
+            .iter()
+            .filter(|r| r.starts_with(method) && r.contains(what))
+            .count()
+    };
+    assert_eq!(
+        count("POST", "$batch"),
+        3,
+        "save, then settle per destination: {requests:#?}"
+    );
+    assert_eq!(count("MERGE", "P.webhook.L"), 1, "one claim: {requests:#?}");
+    assert_eq!(count("MERGE", "P.teams.L"), 1, "one claim: {requests:#?}");
+    assert_eq!(count("GET", ""), 0, "nothing read back: {requests:#?}");
+    assert_eq!(requests.len(), 5, "{requests:#?}");
+    report!(
+        "first attempt: delivered {delivered_in:?} after posting, {} storage requests for the lead and two destinations",
+        requests.len()
+    );
+    app.stop().await;
 }
 
 #[tokio::test]

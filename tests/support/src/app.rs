@@ -21,6 +21,8 @@ pub struct TestApp {
     pub settings: Settings,
     pub clock: Clock,
     pub client: reqwest::Client,
+    /// The app's own delivery engine (its first attempts share its lane).
+    deliverer: Option<Deliverer>,
     pub tables: TableServiceClient,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -77,6 +79,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         .await
         .expect("build the application");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let deliverer = app.deliverer();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
         let _ = stop_rx.await;
@@ -106,6 +109,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         settings,
         clock,
         client: reqwest::Client::new(),
+        deliverer,
         tables,
         stop: Some(stop_tx),
         server: Some(server),
@@ -151,7 +155,7 @@ impl TestApp {
     /// The delivery engine, as the LeadDeliver timer runs it; `None` with no
     /// destination configured.
     pub fn deliverer(&self) -> Option<Deliverer> {
-        Deliverer::from_settings(self.store(), &self.settings).expect("a deliverer")
+        self.deliverer.clone()
     }
 
     /// Every row of the leads table, read with a plain client (not ours).

@@ -28,6 +28,8 @@ pub enum Fault {
 pub struct StorageProxy {
     pub port: u16,
     fault: Arc<Mutex<Fault>>,
+    /// The request line of every request forwarded, in order.
+    seen: Arc<Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -38,13 +40,30 @@ impl StorageProxy {
             .expect("bind the proxy");
         let port = listener.local_addr().expect("the proxy's address").port();
         let fault = Arc::new(Mutex::new(Fault::Pass));
-        let shared = fault.clone();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (shared, log) = (fault.clone(), seen.clone());
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                tokio::spawn(proxy_connection(client, upstream, shared.clone()));
+                tokio::spawn(proxy_connection(
+                    client,
+                    upstream,
+                    shared.clone(),
+                    log.clone(),
+                ));
             }
         });
-        Self { port, fault, task }
+        Self {
+            port,
+            fault,
+            seen,
+            task,
+        }
+    }
+
+    /// The request lines forwarded since the last call (`GET /…`,
+    /// `MERGE /…`, `POST /…/$batch`), oldest first; the log is emptied.
+    pub fn take_requests(&self) -> Vec<String> {
+        std::mem::take(&mut *self.seen.lock().unwrap())
     }
 
     pub fn set(&self, fault: Fault) {
@@ -78,7 +97,12 @@ fn current(fault: &Mutex<Fault>) -> Fault {
 
 /// Forwards one client connection request by request (the storage client
 /// sends every body with a `Content-Length`), answering straight back.
-async fn proxy_connection(client: tokio::net::TcpStream, upstream: u16, fault: Arc<Mutex<Fault>>) {
+async fn proxy_connection(
+    client: tokio::net::TcpStream,
+    upstream: u16,
+    fault: Arc<Mutex<Fault>>,
+    seen: Arc<Mutex<Vec<String>>>,
+) {
     if matches!(current(&fault), Fault::Cut) {
         return;
     }
@@ -148,6 +172,9 @@ async fn proxy_connection(client: tokio::net::TcpStream, upstream: u16, fault: A
                 break;
             }
             Fault::Hold(..) => {}
+        }
+        if let Some(line) = text.lines().next() {
+            seen.lock().unwrap().push(line.to_owned());
         }
         if to_server.write_all(&request).await.is_err() {
             break;
