@@ -472,7 +472,7 @@ impl Deliverer {
     /// Groups the emails due: a batch whose outcome is unknown goes out
     /// again as it was; the rest one email per lead while the hour's budget
     /// lasts, its last send combining what still waits. What the budget
-    /// cannot cover is deferred until a send frees up.
+    /// cannot cover waits for a later sweep.
     async fn email_batches(
         &self,
         email: &NotifyDestination,
@@ -530,17 +530,9 @@ impl Deliverer {
                 deferred.extend(combined);
             }
         }
-        deferred.extend(fresh);
-        let until = budget
-            .next_free_at
-            .filter(|at| *at > now)
-            .unwrap_or(now + Duration::from_secs(60));
-        for item in &deferred {
-            if let Err(e) = store.defer(item, until).await {
-                tracing::debug!(error = %e, "could not defer an email; the next sweep looks again");
-            }
-        }
-        report.waiting += deferred.len();
+        // What waits stays due, unwritten: the next sweep plans again
+        // (reading the records back costs less than rewriting each).
+        report.waiting += deferred.len() + fresh.len();
         (batches, report)
     }
 

@@ -211,24 +211,6 @@ impl LeadStore {
         .map_err(conflict_on_precondition)
     }
 
-    /// Not now (the hour's sends are used up): try at `next`, no attempt
-    /// counted.
-    pub async fn defer(&self, item: &PendingItem, next: OffsetDateTime) -> Result<(), StoreError> {
-        let mut change = Map::new();
-        put_datetime(&mut change, "NextAttemptAt", next);
-        let client = self
-            .leads
-            .partition_key_client(&item.partition)
-            .entity_client(&item.row_key);
-        let condition = IfMatchCondition::Etag(Etag::from(item.version.as_str()));
-        retrying("defer a delivery", || async {
-            client.merge(&change, condition.clone())?.await
-        })
-        .await
-        .map(|_| ())
-        .map_err(conflict_on_precondition)
-    }
-
     /// `consumer`'s pending record of one lead, if there is one.
     pub async fn pending_of(
         &self,
