@@ -10,3 +10,8 @@ pub mod receiver;
 
 pub use credential::FakeCredential;
 pub use receiver::{Answer, Receiver};
+pub mod crm;
+pub mod dataverse;
+pub mod hubspot;
+pub use dataverse::DataverseFake;
+pub use hubspot::HubSpotFake;
