@@ -30,3 +30,22 @@ pub fn client_secret_credential(
         secret.to_owned(),
     ))
 }
+
+/// Whether Microsoft Entra ID answered a token request with a refusal that
+/// no retry can fix — a wrong or expired client secret, an unknown client
+/// or tenant, a bad scope — rather than failing to answer.
+pub fn is_refused(error: &azure_core::Error) -> bool {
+    use oauth2::basic::{BasicErrorResponse, BasicErrorResponseType as Refusal};
+    type TokenError = oauth2::RequestTokenError<azure_core::Error, BasicErrorResponse>;
+    match error.downcast_ref::<TokenError>() {
+        Some(oauth2::RequestTokenError::ServerResponse(answer)) => matches!(
+            answer.error(),
+            Refusal::InvalidClient
+                | Refusal::UnauthorizedClient
+                | Refusal::InvalidRequest
+                | Refusal::InvalidGrant
+                | Refusal::InvalidScope
+        ),
+        _ => false,
+    }
+}

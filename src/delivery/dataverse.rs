@@ -109,6 +109,15 @@ impl DataverseDestination {
     ) -> Attempt {
         let token = match self.credential.get_token(&[&self.scope]).await {
             Ok(token) => token,
+            Err(e) if crate::identity::is_refused(&e) => {
+                return Attempt::Dead {
+                    status: "token refused".into(),
+                    error: "Microsoft Entra ID refused the app registration: check \
+                            DATAVERSE_TENANT_ID, DATAVERSE_CLIENT_ID and DATAVERSE_CLIENT_SECRET \
+                            (an expired secret?)"
+                        .into(),
+                };
+            }
             Err(_) => {
                 // The credential's own text can name tenants and endpoints;
                 // the operator gets what to check instead.
@@ -154,15 +163,18 @@ impl DataverseDestination {
                 if status.as_u16() == 401 {
                     let _ = self.credential.clear_cache().await;
                 }
+                let hint = "add the identity as an application user of the environment \
+                            with a security role that can create leads (README: Dynamics 365)";
+                // Dataverse's own reason first: the stored error is cut at
+                // 300 characters.
+                let said = super::attempt::excerpt(&body);
                 Attempt::Dead {
                     status: format!("HTTP {}", status.as_u16()),
-                    error: format!(
-                        "Dataverse refused the identity: add it as an application user of the \
-                         environment (Power Platform admin center > Environments > Settings > \
-                         Users + permissions > Application users) with a security role that can \
-                         create leads, e.g. Salesperson; {}",
-                        super::attempt::excerpt(&body)
-                    ),
+                    error: if said.is_empty() {
+                        hint.to_owned()
+                    } else {
+                        format!("{said} — {hint}")
+                    },
                 }
             }
             _ => Attempt::of_answer(status, wait, &body),

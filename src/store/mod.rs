@@ -197,15 +197,23 @@ impl LeadStore {
             }
             batch.await
         };
-        let response = match retrying("save a lead", insert).await {
-            // The table is created in the background at start-up; a lead
-            // that arrives first (or after someone deleted it) creates it.
-            Err(e) if e.is_status(StatusCode::NotFound) => {
-                self.ensure_tables().await?;
-                retrying("save a lead", insert).await?
-            }
-            other => other?,
+        // The table is created in the background at start-up; a lead that
+        // arrives first (or after someone deleted it) creates it. The
+        // service says so on the request or, as a transaction is answered,
+        // inside it.
+        let mut answer = retrying("save a lead", insert).await;
+        let no_table = match &answer {
+            Err(e) => e.is_status(StatusCode::NotFound),
+            Ok(response) => response
+                .operation_responses
+                .iter()
+                .any(|op| op.status_code == StatusCode::NotFound),
         };
+        if no_table {
+            self.ensure_tables().await?;
+            answer = retrying("save a lead", insert).await;
+        }
+        let response = answer?;
 
         let failed = response
             .operation_responses

@@ -85,6 +85,24 @@ async fn every_sample_payload_gets_the_right_status_and_columns() {
     app.stop().await;
 }
 
+/// The table is created at start-up in the background; a lead that
+/// arrives when it is missing (first, or after someone deleted it) is
+/// stored all the same, not refused.
+#[tokio::test]
+async fn a_lead_finds_its_table_missing_and_is_stored() {
+    let app = spawn_app().await;
+    app.store().ensure_tables().await.unwrap();
+    app.tables
+        .table_client(&app.table)
+        .delete()
+        .await
+        .expect("delete the leads table");
+    let response = app.post_lead(testdata("appsource-contact-me.json")).await;
+    assert_eq!(response.status(), 201);
+    assert_eq!(app.lead_rows().await.len(), 1);
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn invalid_json_gets_400_and_stores_nothing() {
     let app = spawn_app().await;
