@@ -10,8 +10,58 @@ use marketplace_leads::startup::Application;
 use marketplace_leads::telemetry;
 use std::process::ExitCode;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    let runtime = match runtime(std::env::var("HANDLER_RUNTIME").ok().as_deref()) {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("handler: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    runtime.block_on(run())
+}
+
+/// The tokio runtime: multi-thread with ONE worker by default.
+/// `HANDLER_RUNTIME` (undocumented: for `cargo bench --bench ingest`, which
+/// compares flavours) picks `current_thread`, `multi_thread` (one worker
+/// per core, what `#[tokio::main]` gave) or `multi_thread:N`.
+// Why one worker: the handler waits on storage, not on CPU. Measured by the
+// benchmark against one worker per core, it spends x0.90 the CPU per lead at
+// 1 connection and x0.83 at 16 with the same p99 (bench-results/latest.md),
+// and a Flex Consumption instance of 2,048 MB has about one core anyway.
+fn runtime(flavour: Option<&str>) -> Result<tokio::runtime::Runtime, String> {
+    let multi_thread = |workers: Option<usize>| {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        if let Some(workers) = workers {
+            builder.worker_threads(workers);
+        }
+        builder
+    };
+    let mut builder = match flavour.map(str::trim) {
+        None | Some("") => multi_thread(Some(1)),
+        Some("multi_thread") => multi_thread(None),
+        Some("current_thread") => tokio::runtime::Builder::new_current_thread(),
+        Some(other) => {
+            let workers = other
+                .strip_prefix("multi_thread:")
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|n| (1..=64).contains(n))
+                .ok_or_else(|| {
+                    format!(
+                        "HANDLER_RUNTIME must be current_thread, multi_thread or \
+                         multi_thread:N (N from 1 to 64), not {other:?}"
+                    )
+                })?;
+            multi_thread(Some(workers))
+        }
+    };
+    builder
+        .enable_all()
+        .build()
+        .map_err(|e| format!("could not start the async runtime: {e}"))
+}
+
+async fn run() -> ExitCode {
     let command = Cli::parse()
         .command
         .unwrap_or(Command::Serve { port: None });
