@@ -232,6 +232,10 @@ async fn a_new_lead_is_delivered_at_once_reading_nothing_back() {
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     requests.extend(proxy.take_requests());
+    // The app creates its tables in the background at start-up; on a busy
+    // machine that can land after the test's own `ensure_tables`. It is not
+    // the lead's cost.
+    requests.retain(|r| !r.starts_with("POST /devstoreaccount1/Tables "));
     assert_eq!(records(&app, "S", "webhook").await, 1);
     assert_eq!(records(&app, "S", "teams").await, 1);
     let count = |method: &str, what: &str| {

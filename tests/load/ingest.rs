@@ -3,8 +3,9 @@
 
 use super::*;
 use futures::StreamExt;
+use marketplace_leads::store::WRITE_DEADLINE;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -228,15 +229,15 @@ fn report_verdict(what: &str, verdict: &Verdict, elapsed: Duration) {
     );
     report!(
         "  2xx {} (of which 200 duplicate {}), refused {:?}, no answer {}; \
-         stored lead rows {}, markers {}; refused but stored {:?}, unanswered but stored {:?}",
+         stored lead rows {}, markers {}; refused but stored {}, unanswered but stored {}",
         verdict.accepted,
         verdict.accepted_as_duplicate,
         verdict.refused,
         verdict.no_answer,
         verdict.lead_rows,
         verdict.markers,
-        verdict.refused_but_stored,
-        verdict.unanswered_but_stored,
+        verdict.refused_but_stored.len(),
+        verdict.unanswered_but_stored.len(),
     );
 }
 
@@ -272,6 +273,9 @@ async fn ten_thousand_leads_over_64_connections_are_each_stored_once() {
     );
     app.stop().await;
 }
+
+/// Re-posting the refused leads gives up after this many rounds.
+const REPOST_ROUNDS: usize = 5;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn azurite_restarted_under_load_loses_no_acknowledged_lead() {
@@ -338,45 +342,73 @@ async fn azurite_restarted_under_load_loses_no_acknowledged_lead() {
     );
 
     // The documented recovery: post each refused lead's body (logged with
-    // `lead NOT stored`) again. One whose write had landed anyway is
-    // answered 200 duplicate; every lead is then stored exactly once.
+    // `lead NOT confirmed stored`) again, until it is answered 2xx. One whose
+    // earlier write had landed is answered 200 duplicate, and only such a
+    // one. Rounds, because Azurite restarted from disk stalls for seconds
+    // at a time while it saves its whole database (real Table storage does
+    // not), so a re-post can be refused too.
     let day = time::OffsetDateTime::now_utc().date();
-    let again: Vec<usize> = answers
-        .iter()
-        .enumerate()
-        .filter(|(_, a)| !matches!(a, Answer::Accepted { .. }))
-        .map(|(i, _)| i)
-        .collect();
-    let reposted = post_leads(
-        &app.address,
-        again.iter().map(|i| lead_body(&run, *i)).collect(),
-        Arc::default(),
-    )
-    .await;
-    let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
-    for answer in &reposted {
-        if let Answer::Accepted { status, .. } | Answer::Refused { status } = answer {
-            *statuses.entry(*status).or_default() += 1;
+    let mut answers = answers;
+    let mut rounds = Vec::new();
+    let mut duplicates = 0;
+    for _ in 0..REPOST_ROUNDS {
+        // A refused write still queued in a stalled Azurite lands within
+        // the write deadline; let it, so that `landed` is the whole truth.
+        tokio::time::sleep(WRITE_DEADLINE + Duration::from_secs(1)).await;
+        let before = verify(&app, &run, &answers).await;
+        let landed: BTreeSet<usize> = before
+            .refused_but_stored
+            .iter()
+            .chain(&before.unanswered_but_stored)
+            .copied()
+            .collect();
+        let again: Vec<usize> = answers
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| !matches!(a, Answer::Accepted { .. }))
+            .map(|(i, _)| i)
+            .collect();
+        if again.is_empty() {
+            break;
         }
+        let reposted = post_leads(
+            &app.address,
+            again.iter().map(|i| lead_body(&run, *i)).collect(),
+            Arc::default(),
+        )
+        .await;
+        let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
+        for (i, answer) in again.iter().zip(reposted) {
+            if let Answer::Accepted { status, .. } | Answer::Refused { status } = &answer {
+                *statuses.entry(*status).or_default() += 1;
+                match status {
+                    200 => {
+                        assert!(
+                            landed.contains(i),
+                            "lead {i}: 200 duplicate, yet it was not stored"
+                        );
+                        duplicates += 1;
+                    }
+                    201 => assert!(!landed.contains(i), "lead {i}: stored, yet 201 again"),
+                    _ => {}
+                }
+            }
+            answers[*i] = answer;
+        }
+        rounds.push((again.len(), statuses));
     }
     report!(
-        "  re-posted the {} refused leads: {statuses:?} (200 = its earlier write had landed)",
-        again.len()
+        "  re-posted the refused leads, round by round (count, answers; 200 = its earlier write had landed): {rounds:?}"
     );
-    let mut answers = answers;
-    for (i, answer) in again.iter().zip(reposted) {
-        answers[*i] = answer;
-    }
     let after = verify(&app, &run, &answers).await;
     assert_promises_kept(&after);
     if time::OffsetDateTime::now_utc().date() == day {
         // Duplicates are recognised within a UTC day.
         assert_eq!(after.accepted, LEADS, "every lead stored after re-posting");
         assert_eq!(after.lead_rows, LEADS, "and each exactly once");
-        assert_eq!(
-            statuses.get(&200).copied().unwrap_or(0),
-            verdict.refused_but_stored.len() + verdict.unanswered_but_stored.len(),
-            "exactly the refused leads that had been stored are duplicates"
+        assert!(
+            duplicates >= verdict.refused_but_stored.len() + verdict.unanswered_but_stored.len(),
+            "every refused lead that had been stored is a duplicate"
         );
     }
     app.stop().await;
