@@ -33,52 +33,70 @@ pub fn init_stderr() {
         .try_init();
 }
 
-/// Query parameters and settings whose value is a credential.
+/// Query parameters and settings whose value is a credential (the key
+/// before its `=`, compared without regard to ASCII case).
 const SECRET_KEYS: [&str; 6] = [
-    "sig=",
-    "signature=",
-    "accountkey=",
-    "accesskey=",
-    "sharedaccesssignature=",
-    "code=",
+    "sig",
+    "signature",
+    "accountkey",
+    "accesskey",
+    "sharedaccesssignature",
+    "code",
 ];
 
 /// `line` with the value of every credential-looking `key=value` (a SAS
 /// `sig=`, an `AccountKey=`, a function key's `code=`) and every `Bearer`
 /// token replaced by `REDACTED`.
+///
+/// One pass, no allocation for a clean line: it runs on every log line, so
+/// it looks only at the word before each `=` and at words starting `b`.
 pub fn redact(line: &str) -> std::borrow::Cow<'_, str> {
-    let lower = line.to_ascii_lowercase();
+    let bytes = line.as_bytes();
+    let is_word = |b: u8| b.is_ascii_alphanumeric();
+    let value_end = |start: usize| {
+        bytes[start..]
+            .iter()
+            .position(|&b| {
+                matches!(b, b'&' | b';' | b'\'' | b'"' | b',' | b')' | b']' | b'}')
+                    || b.is_ascii_whitespace()
+            })
+            .map_or(bytes.len(), |n| start + n)
+    };
     let mut spans: Vec<(usize, usize)> = Vec::new();
-    for key in SECRET_KEYS.iter().chain(["bearer "].iter()) {
-        let mut from = 0;
-        while let Some(found) = lower[from..].find(key) {
-            let start = from + found + key.len();
-            // A key must start a word: `sig=` but not `xsig=`.
-            let at_word_start =
-                from + found == 0 || !lower.as_bytes()[from + found - 1].is_ascii_alphanumeric();
-            let end = start
-                + lower[start..]
-                    .find(|c: char| {
-                        matches!(c, '&' | ';' | '\'' | '"' | ',' | ')' | ']' | '}')
-                            || c.is_whitespace()
-                    })
-                    .unwrap_or(lower.len() - start);
-            if at_word_start && end > start {
-                spans.push((start, end));
+    for (at, &b) in bytes.iter().enumerate() {
+        let start = match b {
+            b'=' => {
+                // The key is the word right before `=`, whole: `sig=` but
+                // not `xsig=`.
+                let key_start = bytes[..at]
+                    .iter()
+                    .rposition(|&b| !is_word(b))
+                    .map_or(0, |n| n + 1);
+                let key = &line[key_start..at];
+                if !SECRET_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key)) {
+                    continue;
+                }
+                at + 1
             }
-            from = end.max(start);
+            b'b' | b'B' if at == 0 || !is_word(bytes[at - 1]) => {
+                match bytes.get(at..at + 7) {
+                    Some(word) if word.eq_ignore_ascii_case(b"bearer ") => at + 7,
+                    _ => continue,
+                }
+            }
+            _ => continue,
+        };
+        let end = value_end(start);
+        if end > start && spans.last().is_none_or(|&(_, last)| start >= last) {
+            spans.push((start, end));
         }
     }
     if spans.is_empty() {
         return line.into();
     }
-    spans.sort_unstable();
     let mut out = String::with_capacity(line.len());
     let mut at = 0;
     for (start, end) in spans {
-        if start < at {
-            continue;
-        }
         out.push_str(&line[at..start]);
         out.push_str("REDACTED");
         at = end;
@@ -165,6 +183,14 @@ mod tests {
             redact("HMAC-SHA256 SignedHeaders=x&Signature=abc="),
             "HMAC-SHA256 SignedHeaders=x&Signature=REDACTED"
         );
+        assert_eq!(
+            redact("TableEndpoint=https://a/;SharedAccessSignature=sv=1&sig=s3cr3t"),
+            "TableEndpoint=https://a/;SharedAccessSignature=REDACTED&sig=REDACTED"
+        );
+        assert_eq!(
+            redact("authorization=\"bearer t0k3n\" code=k,sig=z"),
+            "authorization=\"bearer REDACTED\" code=REDACTED,sig=REDACTED"
+        );
     }
 
     #[test]
@@ -172,6 +198,8 @@ mod tests {
         for line in [
             "lead stored lead_id=20261122-00 status=201",
             "xsig=1 design=ok",
+            "subscriber set up; bearer",
+            "status=201 outcome=created bytes=384",
             "",
         ] {
             assert!(

@@ -164,7 +164,7 @@ impl LeadStore {
     /// [`save`](Self::save), also giving back the pending records just
     /// written, with their versions: a new lead's first delivery claims
     /// them without reading them back.
-    #[tracing::instrument(skip_all, fields(fingerprint = %lead.fingerprint.short_hex(8)))]
+    #[tracing::instrument(level = "debug", skip_all, fields(fingerprint = %lead.fingerprint.short_hex(8)))]
     pub async fn save_lead(
         &self,
         lead: &Lead,
