@@ -10,6 +10,10 @@ use marketplace_leads::startup::Application;
 use marketplace_leads::telemetry;
 use std::process::ExitCode;
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let runtime = match runtime(std::env::var("HANDLER_RUNTIME").ok().as_deref()) {
         Ok(runtime) => runtime,
