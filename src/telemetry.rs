@@ -78,12 +78,10 @@ pub fn redact(line: &str) -> std::borrow::Cow<'_, str> {
                 }
                 at + 1
             }
-            b'b' | b'B' if at == 0 || !is_word(bytes[at - 1]) => {
-                match bytes.get(at..at + 7) {
-                    Some(word) if word.eq_ignore_ascii_case(b"bearer ") => at + 7,
-                    _ => continue,
-                }
-            }
+            b'b' | b'B' if at == 0 || !is_word(bytes[at - 1]) => match bytes.get(at..at + 7) {
+                Some(word) if word.eq_ignore_ascii_case(b"bearer ") => at + 7,
+                _ => continue,
+            },
             _ => continue,
         };
         let end = value_end(start);
