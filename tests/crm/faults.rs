@@ -27,10 +27,7 @@ async fn crms_down_for_a_minute_get_every_lead_once_after() {
         &crm.app,
         Duration::from_secs(10),
         Duration::from_secs(120),
-        async || {
-            records(&crm.app, "S", "dataverse").await == 20
-                && records(&crm.app, "S", "hubspot").await == 20
-        },
+        async || crm.delivered_to_both(20).await,
     )
     .await;
     assert_each_once(&crm, &ids, &names).await;
@@ -121,10 +118,7 @@ async fn throttled_in_bursts_each_lead_waits_its_retry_after_and_lands_once() {
         &crm.app,
         Duration::from_secs(5),
         Duration::from_secs(120),
-        async || {
-            records(&crm.app, "S", "dataverse").await == 20
-                && records(&crm.app, "S", "hubspot").await == 20
-        },
+        async || crm.delivered_to_both(20).await,
     )
     .await;
     assert_each_once(&crm, &ids, &names).await;
@@ -169,10 +163,7 @@ async fn a_repeated_create_is_refused_by_the_crm_and_counts_as_delivered() {
         &crm.app,
         Duration::from_secs(60),
         Duration::from_secs(30),
-        async || {
-            records(&crm.app, "S", "dataverse").await == 1
-                && records(&crm.app, "S", "hubspot").await == 1
-        },
+        async || crm.delivered_to_both(1).await,
     )
     .await;
     // Queued again (as a lost answer, a restore or a manual requeue would).

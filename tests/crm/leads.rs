@@ -33,10 +33,7 @@ async fn test_leads_stay_out_of_the_crms_unless_asked_for() {
         &crm.app,
         Duration::from_secs(60),
         Duration::from_secs(30),
-        async || {
-            records(&crm.app, "S", "dataverse").await == 1
-                && records(&crm.app, "S", "hubspot").await == 1
-        },
+        async || crm.delivered_to_both(1).await,
     )
     .await;
     let record = crm
@@ -123,10 +120,7 @@ async fn hostile_text_stays_literal_in_both_crms() {
         &crm.app,
         Duration::from_secs(60),
         Duration::from_secs(30),
-        async || {
-            records(&crm.app, "S", "dataverse").await == 1
-                && records(&crm.app, "S", "hubspot").await == 1
-        },
+        async || crm.delivered_to_both(1).await,
     )
     .await;
     let columns = crm.dataverse.record(record_id(&id)).unwrap().columns;

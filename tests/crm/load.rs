@@ -18,10 +18,7 @@ async fn five_hundred_leads_are_each_written_once_to_each_crm() {
         &crm.app,
         Duration::from_secs(60),
         Duration::from_secs(240),
-        async || {
-            records(&crm.app, "S", "dataverse").await == 500
-                && records(&crm.app, "S", "hubspot").await == 500
-        },
+        async || crm.delivered_to_both(500).await,
     )
     .await;
     let delivered = started.elapsed();

@@ -25,16 +25,10 @@ use marketplace_leads::delivery::Deliverer;
 use serde_json::{Map, Value};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
+use testkit::fakes::FaultControls;
 use testkit::{spawn_app_with, AppOptions, TestApp};
 
-/// Prints past the test harness's capture: the counts are the point.
-macro_rules! report {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
-    }};
-}
-pub(crate) use report;
+pub(crate) use testkit::report;
 
 /// A lead whose customer says who it is (`<name>@contoso.example`).
 pub fn lead(name: &str) -> String {
@@ -76,6 +70,14 @@ impl Crm {
             problems.is_empty(),
             "requests broke the rules: {problems:#?}"
         );
+    }
+
+    /// Whether each CRM has exactly `n` delivered records (one read of
+    /// the table for both).
+    pub async fn delivered_to_both(&self, n: usize) -> bool {
+        let rows = self.app.rows().await;
+        let delivered = |destination| records_in(&rows, "S", destination).count();
+        delivered("dataverse") == n && delivered("hubspot") == n
     }
 
     pub fn summary(&self) -> String {
@@ -160,12 +162,20 @@ pub async fn sweep_after(app: &TestApp, step: Duration) {
 /// Delivery records in the leads table, by state (`P`, `S`, `X`) and
 /// destination.
 pub async fn rows(app: &TestApp, state: &str, destination: &str) -> Vec<Map<String, Value>> {
-    let prefix = format!("{state}.{destination}.L");
-    app.rows()
-        .await
-        .into_iter()
-        .filter(|r| r["RowKey"].as_str().is_some_and(|k| k.starts_with(&prefix)))
+    records_in(&app.rows().await, state, destination)
+        .cloned()
         .collect()
+}
+
+/// The delivery records of `destination` in `state` among `rows`.
+fn records_in<'a>(
+    rows: &'a [Map<String, Value>],
+    state: &str,
+    destination: &str,
+) -> impl Iterator<Item = &'a Map<String, Value>> {
+    let prefix = format!("{state}.{destination}.L");
+    rows.iter()
+        .filter(move |r| r["RowKey"].as_str().is_some_and(|k| k.starts_with(&prefix)))
 }
 
 pub async fn records(app: &TestApp, state: &str, destination: &str) -> usize {

@@ -6,7 +6,7 @@ use super::*;
 use std::path::Path;
 use testkit::fakes::crm::Fault;
 use testkit::fakes::dataverse::TokenKind;
-use testkit::process::HandlerProcess;
+use testkit::process::{post_lead, HandlerProcess};
 
 fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_handler"))
@@ -24,17 +24,6 @@ fn env(app: &TestApp, settings: Vec<(String, String)>) -> Vec<(String, String)> 
     ];
     env.extend(settings);
     env
-}
-
-async fn post_to(client: &reqwest::Client, address: &str, body: String) -> u16 {
-    client
-        .post(format!("{address}/api/LeadIngest"))
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
 }
 
 async fn wait_for(what: &str, bound: Duration, mut done: impl AsyncFnMut() -> bool) {
@@ -62,7 +51,7 @@ async fn a_sigkill_in_mid_delivery_leaves_one_record_per_lead() {
     let leads = 10;
     for i in 0..leads {
         assert_eq!(
-            post_to(&client, &first.address(), lead(&format!("Kill{i}"))).await,
+            post_lead(&client, &first.address(), lead(&format!("Kill{i}"))).await,
             201
         );
     }

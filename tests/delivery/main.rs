@@ -21,14 +21,7 @@ use testkit::{spawn_app_with, AppOptions, TestApp};
 /// A Standard Webhooks secret (32 bytes, base64), as a user would make one.
 pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwZ2xKZVdZdjA=";
 
-/// Prints past the test harness's capture: the counts are the point.
-macro_rules! report {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
-    }};
-}
-pub(crate) use report;
+pub(crate) use testkit::report;
 
 /// A lead whose customer says who it is.
 pub fn lead(name: &str) -> String {

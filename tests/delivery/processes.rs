@@ -2,7 +2,7 @@
 //! two instances delivering from one table.
 
 use super::*;
-use testkit::process::HandlerProcess;
+use testkit::process::{post_lead, HandlerProcess};
 
 fn env(app: &TestApp, webhook: &Receiver, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = vec![
@@ -23,17 +23,6 @@ fn env(app: &TestApp, webhook: &Receiver, extra: &[(&str, &str)]) -> Vec<(String
     env
 }
 
-async fn post_to(client: &reqwest::Client, address: &str, body: String) -> u16 {
-    client
-        .post(format!("{address}/api/LeadIngest"))
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
 #[tokio::test]
 async fn a_sigkill_with_deliveries_pending_loses_none() {
     // The app only gives the test its table; the processes do the work.
@@ -47,7 +36,7 @@ async fn a_sigkill_with_deliveries_pending_loses_none() {
     );
     for i in 0..10 {
         assert_eq!(
-            post_to(&client, &first.address(), lead(&format!("Kill{i}"))).await,
+            post_lead(&client, &first.address(), lead(&format!("Kill{i}"))).await,
             201
         );
     }
@@ -90,7 +79,7 @@ async fn two_instances_on_one_table_deliver_nothing_twice() {
     for i in 0..leads {
         let address = if i % 2 == 0 { a.address() } else { b.address() };
         assert_eq!(
-            post_to(&client, &address, lead(&format!("Twin{i}"))).await,
+            post_lead(&client, &address, lead(&format!("Twin{i}"))).await,
             201
         );
     }

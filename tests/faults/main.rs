@@ -9,14 +9,7 @@ mod connections;
 mod digest;
 mod secrets;
 
-/// Prints past the test harness's capture: the counts are the point.
-macro_rules! report {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
-    }};
-}
-pub(crate) use report;
+pub(crate) use testkit::report;
 
 /// A lead whose customer says who it is.
 pub fn lead(name: &str) -> String {

@@ -17,7 +17,6 @@
 mod digest_faults;
 mod ingest;
 
-use std::io::Write as _;
 use std::time::Duration;
 use testkit::AppOptions;
 
@@ -32,14 +31,7 @@ pub(crate) const LOAD_BOUND: Duration = Duration::from_secs(300);
 /// These tests measure throughput and stop services: one at a time.
 pub(crate) static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Prints past the test harness's capture: the counts are the point.
-macro_rules! report {
-    ($($arg:tt)*) => {{
-        let _ = writeln!(std::io::stderr(), $($arg)*);
-    }};
-}
-
-pub(crate) use report;
+pub(crate) use testkit::report;
 
 pub(crate) fn options(storage: String, smtp_url: Option<String>) -> AppOptions {
     AppOptions {

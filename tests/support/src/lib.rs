@@ -27,6 +27,42 @@ pub use services::{
 };
 pub use tables::read_table;
 
+/// Prints past the test harness's capture: in these tests the counts are
+/// the point.
+#[macro_export]
+macro_rules! report {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// Serves `route` on 127.0.0.1:`port` (0: any free port) until the
+/// returned sender is dropped or sent to: the loop of every local fake.
+pub async fn serve_locally<F>(
+    route: F,
+    port: u16,
+) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>)
+where
+    F: warp::Filter + Clone + Send + Sync + 'static,
+    F::Extract: warp::Reply,
+{
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("bind a local server");
+    let addr = listener.local_addr().expect("the local server's address");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(
+        warp::serve(route)
+            .incoming(listener)
+            .graceful(async {
+                let _ = stopped.await;
+            })
+            .run(),
+    );
+    (addr, stop)
+}
+
 /// Application logs on stdout, when `TEST_LOG` is set.
 pub fn init_logs() {
     if std::env::var_os("TEST_LOG").is_some() {

@@ -74,3 +74,15 @@ impl Drop for HandlerProcess {
         let _ = self.child.wait();
     }
 }
+
+/// Posts `body` to the LeadIngest of the handler at `address`: its status.
+pub async fn post_lead(client: &reqwest::Client, address: &str, body: String) -> u16 {
+    client
+        .post(format!("{address}/api/LeadIngest"))
+        .body(body)
+        .send()
+        .await
+        .expect("the handler answers")
+        .status()
+        .as_u16()
+}

@@ -68,6 +68,40 @@ impl Faults {
     }
 }
 
+/// The controls both CRM fakes share: faults scripted or standing, an
+/// outage by the test clock, answers held back.
+pub trait FaultControls {
+    fn server(&self) -> &Server;
+    fn clock(&self) -> &SharedClock;
+    fn with_faults(&self, change: impl FnOnce(&mut Faults));
+
+    /// Times requests (and `unavailable_for`) by `clock`: the test app's.
+    fn set_clock(&self, clock: Clock) {
+        self.clock().set(clock);
+    }
+
+    /// Faults for the next requests, in order.
+    fn script(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.with_faults(|f| f.script.extend(faults));
+    }
+
+    /// The fault of every request after the scripted ones.
+    fn set_fault(&self, fault: Fault) {
+        self.with_faults(|f| f.otherwise = fault);
+    }
+
+    /// Answers 503 for `duration` from now, by the fake's clock.
+    fn unavailable_for(&self, duration: Duration) {
+        let until = self.clock().now() + duration;
+        self.with_faults(|f| f.unavailable_until = Some(until));
+    }
+
+    /// Sends every held answer now.
+    fn release_holds(&self) {
+        self.server().release();
+    }
+}
+
 /// One request as received, with the answer's status.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -264,19 +298,7 @@ impl Server {
                     }
                 },
             );
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .expect("bind a fake");
-        let addr = listener.local_addr().expect("the fake's address");
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(
-            warp::serve(route)
-                .incoming(listener)
-                .graceful(async {
-                    let _ = stopped.await;
-                })
-                .run(),
-        );
+        let (addr, stop) = crate::serve_locally(route, 0).await;
         Self {
             addr,
             release,

@@ -23,12 +23,10 @@
 //! within their maximum lengths). What breaks a rule is answered as
 //! Dataverse would and listed in [`DataverseFake::problems`].
 
-use super::crm::{Answer, Fault, Faults, Incoming, Request, Server, SharedClock};
-use marketplace_leads::clock::Clock;
+use super::crm::{Answer, Fault, FaultControls, Faults, Incoming, Request, Server, SharedClock};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use time::OffsetDateTime;
 
 pub const TENANT_ID: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
@@ -164,32 +162,6 @@ impl DataverseFake {
             ("IDENTITY_ENDPOINT".into(), self.identity_endpoint()),
             ("IDENTITY_HEADER".into(), IDENTITY_HEADER.into()),
         ]
-    }
-
-    /// Times requests (and `unavailable_for`) by `clock`: the test app's.
-    pub fn set_clock(&self, clock: Clock) {
-        self.clock.set(clock);
-    }
-
-    /// Faults for the next Web API requests, in order.
-    pub fn script(&self, faults: impl IntoIterator<Item = Fault>) {
-        self.state.lock().unwrap().faults.script.extend(faults);
-    }
-
-    /// The fault of every Web API request after the scripted ones.
-    pub fn set_fault(&self, fault: Fault) {
-        self.state.lock().unwrap().faults.otherwise = fault;
-    }
-
-    /// Answers 503 for `duration` from now, by the fake's clock.
-    pub fn unavailable_for(&self, duration: Duration) {
-        let until = self.clock.now() + duration;
-        self.state.lock().unwrap().faults.unavailable_until = Some(until);
-    }
-
-    /// Sends every held answer now.
-    pub fn release_holds(&self) {
-        self.server.release();
     }
 
     /// Web API requests, in arrival order.
@@ -694,5 +666,19 @@ fn entity_created(base: &str, id: uuid::Uuid) -> Answer {
 fn record_problems(state: &Mutex<State>, id: uuid::Uuid, found: &[String]) {
     for text in found {
         problem(state, format!("leads({id}): {text}"));
+    }
+}
+
+impl FaultControls for DataverseFake {
+    fn server(&self) -> &Server {
+        &self.server
+    }
+
+    fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    fn with_faults(&self, change: impl FnOnce(&mut Faults)) {
+        change(&mut self.state.lock().unwrap().faults);
     }
 }

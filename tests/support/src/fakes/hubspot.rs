@@ -16,12 +16,12 @@
 //! the `RATE_LIMIT` body of the secondly limit, `503`, `401`, `403`
 //! `MISSING_SCOPES`, answers held after the write took effect.
 
-use super::crm::{iso_millis, Answer, Fault, Faults, Incoming, Request, Server, SharedClock};
-use marketplace_leads::clock::Clock;
+use super::crm::{
+    iso_millis, Answer, Fault, FaultControls, Faults, Incoming, Request, Server, SharedClock,
+};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use time::OffsetDateTime;
 
 /// The private app's access token the fake accepts.
@@ -110,27 +110,6 @@ impl HubSpotFake {
             ("HUBSPOT_TOKEN".into(), token.into()),
             ("HUBSPOT_API_URL".into(), self.url()),
         ]
-    }
-
-    pub fn set_clock(&self, clock: Clock) {
-        self.clock.set(clock);
-    }
-
-    pub fn script(&self, faults: impl IntoIterator<Item = Fault>) {
-        self.state.lock().unwrap().faults.script.extend(faults);
-    }
-
-    pub fn set_fault(&self, fault: Fault) {
-        self.state.lock().unwrap().faults.otherwise = fault;
-    }
-
-    pub fn unavailable_for(&self, duration: Duration) {
-        let until = self.clock.now() + duration;
-        self.state.lock().unwrap().faults.unavailable_until = Some(until);
-    }
-
-    pub fn release_holds(&self) {
-        self.server.release();
     }
 
     pub fn requests(&self) -> Vec<Request> {
@@ -480,4 +459,18 @@ fn contacts_api(state: &Mutex<State>, incoming: &Incoming, now: OffsetDateTime) 
     };
     answer.hold = hold;
     answer
+}
+
+impl FaultControls for HubSpotFake {
+    fn server(&self) -> &Server {
+        &self.server
+    }
+
+    fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    fn with_faults(&self, change: impl FnOnce(&mut Faults)) {
+        change(&mut self.state.lock().unwrap().faults);
+    }
 }

@@ -13,5 +13,6 @@ pub use receiver::{Answer, Receiver};
 pub mod crm;
 pub mod dataverse;
 pub mod hubspot;
+pub use crm::FaultControls;
 pub use dataverse::DataverseFake;
 pub use hubspot::HubSpotFake;

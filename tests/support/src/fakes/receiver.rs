@@ -113,19 +113,7 @@ impl Receiver {
                     }
                 },
             );
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .expect("bind the receiver");
-        let addr = listener.local_addr().expect("the receiver's address");
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(
-            warp::serve(route)
-                .incoming(listener)
-                .graceful(async {
-                    let _ = stopped.await;
-                })
-                .run(),
-        );
+        let (addr, stop) = crate::serve_locally(route, port).await;
         Self {
             addr,
             state,
