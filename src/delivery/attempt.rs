@@ -19,6 +19,9 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60 * 60);
 /// Characters of an answer kept to explain a failure.
 const EXCERPT_CHARS: usize = 200;
+/// Bytes of an answer's body read: enough for [`EXCERPT_CHARS`] of any
+/// UTF-8. A receiver can answer with any size; we never hold more.
+const ANSWER_BYTES: usize = 4 * EXCERPT_CHARS;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Attempt {
@@ -68,6 +71,15 @@ impl Attempt {
         }
     }
 
+    /// The outcome of sending a request whose answer means nothing more
+    /// than its status.
+    pub async fn of_sent(sent: reqwest::Result<reqwest::Response>, now: OffsetDateTime) -> Self {
+        match sent {
+            Err(e) => Self::unanswered(&e),
+            Ok(response) => Answer::read(response, now).await.attempt(),
+        }
+    }
+
     /// The outcome an HTTP answer means.
     pub fn of_answer(
         status: reqwest::StatusCode,
@@ -94,8 +106,59 @@ impl Attempt {
     }
 }
 
+/// What a receiver answered, read only as far as explaining it needs:
+/// its status, its `Retry-After`, and the first [`ANSWER_BYTES`] of its
+/// body (the rest is never read; the connection is then dropped).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: reqwest::StatusCode,
+    pub retry_after: Option<Duration>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub async fn read(mut response: reqwest::Response, now: OffsetDateTime) -> Self {
+        let status = response.status();
+        let retry_after = retry_after(response.headers(), now);
+        let mut body = Vec::new();
+        // A body that breaks off is still what was said so far.
+        while let Ok(Some(chunk)) = response.chunk().await {
+            let room = ANSWER_BYTES - body.len();
+            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if body.len() == ANSWER_BYTES {
+                break;
+            }
+        }
+        Self {
+            status,
+            retry_after,
+            body,
+        }
+    }
+
+    /// The outcome this answer means.
+    pub fn attempt(&self) -> Attempt {
+        Attempt::of_answer(self.status, self.retry_after, &self.body)
+    }
+
+    /// Dead: the service refused our credentials. `hint` says what to set
+    /// up; it comes first, so that cutting the stored error (at 300
+    /// characters) only ever shortens the service's own words after it.
+    pub fn refused(&self, hint: &str) -> Attempt {
+        let said = excerpt(&self.body);
+        Attempt::Dead {
+            status: format!("HTTP {}", self.status.as_u16()),
+            error: if said.is_empty() {
+                hint.to_owned()
+            } else {
+                format!("{hint} — {said}")
+            },
+        }
+    }
+}
+
 /// The start of an answer's body, on one line: what the receiver said.
-pub fn excerpt(body: &[u8]) -> String {
+fn excerpt(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(&body[..body.len().min(4 * EXCERPT_CHARS)]);
     text::truncated(text::single_line(&text).trim(), EXCERPT_CHARS).into_owned()
 }
@@ -181,6 +244,46 @@ mod tests {
         );
         assert_eq!(excerpt(&[b'x'; 10_000]).chars().count(), EXCERPT_CHARS);
         assert_eq!(excerpt(b"\xff\xfe ok"), "\u{FFFD}\u{FFFD} ok");
+    }
+
+    /// A receiver that answers 500 with a body that never ends: the
+    /// attempt must end with a short excerpt, not read until memory or the
+    /// request time-out runs out.
+    #[tokio::test]
+    async fn an_endless_answer_is_read_only_as_far_as_its_excerpt() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let receiver = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = socket.read(&mut request).await;
+            let head = "HTTP/1.1 500 Internal Server Error\r\ntransfer-encoding: chunked\r\n\r\n";
+            socket.write_all(head.as_bytes()).await.unwrap();
+            let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, "e".repeat(64 * 1024));
+            let mut sent = 0usize;
+            while socket.write_all(chunk.as_bytes()).await.is_ok() {
+                sent += 64 * 1024;
+            }
+            sent
+        });
+        let http = reqwest::Client::new();
+        let now = time::macros::datetime!(2026-11-22 10:00:00 UTC);
+        let sent = http.post(format!("http://{address}/")).send().await;
+        let attempt = tokio::time::timeout(Duration::from_secs(10), Attempt::of_sent(sent, now))
+            .await
+            .expect("the attempt ends without reading the whole answer");
+        let Attempt::Retry { status, error, .. } = attempt else {
+            panic!("a 500 is retried: {attempt:?}");
+        };
+        assert_eq!(status, "HTTP 500");
+        assert_eq!(error.chars().count(), EXCERPT_CHARS);
+        // The answer was dropped, so the receiver's writes fail.
+        let sent = tokio::time::timeout(Duration::from_secs(10), receiver)
+            .await
+            .expect("the receiver's connection is closed")
+            .unwrap();
+        assert!(sent < 64 << 20, "{sent} bytes were sent before it closed");
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! The bearer token is for the resource `DATAVERSE_URL`, from the app's
 //! managed identity or an app registration's client secret.
 
-use super::attempt::{retry_after, Attempt};
+use super::attempt::{Answer, Attempt};
 use super::crm::{fit, note};
 use crate::store::StoredLead;
 use azure_core::auth::TokenCredential;
@@ -148,36 +148,24 @@ impl DataverseDestination {
             .json(&LeadRecord::new(lead))
             .send()
             .await;
-        let response = match sent {
+        let answer = match sent {
             Err(e) => return Attempt::unanswered(&e),
-            Ok(response) => response,
+            Ok(response) => Answer::read(response, now).await,
         };
-        let status = response.status();
-        let wait = retry_after(response.headers(), now);
-        let body = response.bytes().await.unwrap_or_default();
-        match status.as_u16() {
+        match answer.status.as_u16() {
             412 => Attempt::Delivered {
                 status: "HTTP 412 (the record was already there)".into(),
             },
             401 | 403 => {
-                if status.as_u16() == 401 {
+                if answer.status.as_u16() == 401 {
                     let _ = self.credential.clear_cache().await;
                 }
-                let hint = "add the identity as an application user of the environment \
-                            with a security role that can create leads (README: Dynamics 365)";
-                // Dataverse's own reason first: the stored error is cut at
-                // 300 characters.
-                let said = super::attempt::excerpt(&body);
-                Attempt::Dead {
-                    status: format!("HTTP {}", status.as_u16()),
-                    error: if said.is_empty() {
-                        hint.to_owned()
-                    } else {
-                        format!("{said} — {hint}")
-                    },
-                }
+                answer.refused(
+                    "add the identity as an application user of the environment with a \
+                     security role that can create leads (README: Dynamics 365)",
+                )
             }
-            _ => Attempt::of_answer(status, wait, &body),
+            _ => answer.attempt(),
         }
     }
 }

@@ -8,7 +8,7 @@
 //! The lead's note, offer, action and lead id go into the contact's
 //! standard `message` property.
 
-use super::attempt::{excerpt, retry_after, Attempt};
+use super::attempt::{Answer, Attempt};
 use super::crm::{fit, note};
 use crate::domain::{EmailAddress, Secret};
 use crate::store::StoredLead;
@@ -125,19 +125,13 @@ impl HubSpotDestination {
     }
 
     async fn answer(&self, response: reqwest::Response, now: OffsetDateTime) -> Attempt {
-        let status = response.status();
-        let wait = retry_after(response.headers(), now);
-        let body = response.bytes().await.unwrap_or_default();
-        match status.as_u16() {
-            401 | 403 => Attempt::Dead {
-                status: format!("HTTP {}", status.as_u16()),
-                error: format!(
-                    "HubSpot refused HUBSPOT_TOKEN: use a private app's access token with the \
-                     scope crm.objects.contacts.write (Settings > Integrations > Private apps); {}",
-                    excerpt(&body)
-                ),
-            },
-            _ => Attempt::of_answer(status, wait, &body),
+        let answer = Answer::read(response, now).await;
+        match answer.status.as_u16() {
+            401 | 403 => answer.refused(
+                "HubSpot refused HUBSPOT_TOKEN: use a private app's access token with the scope \
+                 crm.objects.contacts.write (Settings > Integrations > Private apps)",
+            ),
+            _ => answer.attempt(),
         }
     }
 }

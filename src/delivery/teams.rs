@@ -5,7 +5,7 @@
 //! ASCII punctuation character backslash-escaped (CommonMark's rule): it
 //! shows literally, never as a link, list or emphasis.
 
-use super::attempt::{retry_after, Attempt};
+use super::attempt::Attempt;
 use crate::domain::{text, EmailAddress, Secret};
 use crate::store::StoredLead;
 use serde_json::{json, Value};
@@ -122,15 +122,7 @@ impl TeamsDestination {
         now: OffsetDateTime,
     ) -> Attempt {
         let sent = http.post(self.url.expose()).json(&card(lead)).send().await;
-        match sent {
-            Err(e) => Attempt::unanswered(&e),
-            Ok(response) => {
-                let status = response.status();
-                let wait = retry_after(response.headers(), now);
-                let body = response.bytes().await.unwrap_or_default();
-                Attempt::of_answer(status, wait, &body)
-            }
-        }
+        Attempt::of_sent(sent, now).await
     }
 }
 

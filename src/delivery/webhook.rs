@@ -4,7 +4,7 @@
 //! id, the same for one lead and destination across every retry: a
 //! receiver that saw it already can drop the repeat.
 
-use super::attempt::{retry_after, Attempt};
+use super::attempt::Attempt;
 use crate::domain::Secret;
 use crate::store::StoredLead;
 use serde::Serialize;
@@ -148,14 +148,6 @@ impl WebhookDestination {
             .body(body)
             .send()
             .await;
-        match sent {
-            Err(e) => Attempt::unanswered(&e),
-            Ok(response) => {
-                let status = response.status();
-                let wait = retry_after(response.headers(), now);
-                let body = response.bytes().await.unwrap_or_default();
-                Attempt::of_answer(status, wait, &body)
-            }
-        }
+        Attempt::of_sent(sent, now).await
     }
 }
