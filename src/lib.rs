@@ -3,25 +3,27 @@
 //! Azure Table storage, and emails a digest of new leads on a schedule.
 //!
 //! Layout, one module per concept. Dependencies point one way, down this
-//! list's layers (a module uses only modules of lower layers, and its own
-//! layer's where said):
+//! list's layers: a module uses only modules of lower layers, and its own
+//! layer's only where said (`tests/infra/test_layering.py` checks it).
 //!
 //! 1. [`domain`] — the lead, email addresses, `Secret`, `TimeRange`, safe text.
 //!    [`clock`] — the time source (tests move it instead of sleeping).
-//! 2. [`configuration`] — settings from the environment, validated once;
-//!    it uses [`schedule`] (NCRONTAB schedules).
-//!    [`retry`] — one retry loop with backoff and a deadline.
-//!    [`identity`] — the app's Azure identity (managed identity, `az login`).
-//! 3. [`store`] — Azure Table storage, the only module that knows
+//! 2. [`schedule`] — NCRONTAB schedules. [`retry`] — one retry loop with
+//!    backoff and a deadline. [`identity`] — the app's Azure identity
+//!    (managed identity, app registration, `az login`). [`telemetry`] —
+//!    logging, and redacting credentials from what leaves the process.
+//! 3. [`configuration`] — settings from the environment, validated once;
+//!    they build the components below.
+//! 4. [`store`] — Azure Table storage, the only module that knows
 //!    `azure_data_tables`. [`email`] — ACS and SMTP transports.
-//! 4. [`digest`] — the digest run: pending records, claim, rendering, sending.
-//!    [`delivery`] — acting on each lead: email, Teams, signed webhooks
-//!    (it renders its email with the digest's rendering).
-//! 5. [`http`] — the endpoints (warp filters and handlers), speaking the
-//!    [`functions`] custom-handler protocol. [`cli`] — the command line,
-//!    `leads list|export` included.
-//! 6. [`startup`] — builds the application and runs it until stopped;
-//!    [`telemetry`] — logging.
+//! 5. [`digest`] — the digest run: pending records, claim, rendering, sending.
+//!    [`delivery`] — acting on each lead: email, Teams, signed webhooks,
+//!    Dataverse and HubSpot (it renders its email with the digest's
+//!    rendering).
+//! 6. [`functions`] — the custom-handler protocol.
+//! 7. [`http`] — the endpoints (warp filters and handlers). [`cli`] — the
+//!    command line: `leads`, `deliveries`, `digest`.
+//! 8. [`startup`] — builds the application and runs it until stopped.
 
 pub mod cli;
 pub mod clock;

@@ -17,18 +17,36 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 SRC = REPO / "src"
 
-# The layers of src/lib.rs's layout map, lowest first. A module may use modules
-# of its own layer only where listed in SAME_LAYER_USES.
-LAYERS: list[set[str]] = [
-    {"domain", "clock"},
-    {"schedule", "retry", "identity", "telemetry"},
-    {"configuration"},
-    {"store", "email"},
-    {"digest", "delivery"},
-    {"functions"},
-    {"http", "cli"},
-    {"startup"},
-]
+# A numbered item of src/lib.rs's layout map (`//! 3. [`store`] — …`) and the
+# lines that continue it (`//!    …`).
+MAP_ITEM = re.compile(r"^//! (\d+)\. (.*)$")
+MAP_CONTINUED = re.compile(r"^//!    (.*)$")
+MODULE_LINK = re.compile(r"\[`([a-z_]+)`\]")
+
+
+def layout_map(lib_rs: str) -> list[set[str]]:
+    """The layers of src/lib.rs's layout map, lowest first: the modules
+    linked in each numbered item."""
+    layers: list[set[str]] = []
+    current: set[str] | None = None
+    for line in lib_rs.splitlines():
+        item = MAP_ITEM.match(line)
+        if item:
+            assert int(item.group(1)) == len(layers) + 1, f"layout map numbering: {line!r}"
+            current = set(MODULE_LINK.findall(item.group(2)))
+            layers.append(current)
+            continue
+        continued = MAP_CONTINUED.match(line)
+        if continued and current is not None:
+            current.update(MODULE_LINK.findall(continued.group(1)))
+        else:
+            current = None
+    return layers
+
+
+# The layers, lowest first, as src/lib.rs documents them. A module may use
+# modules of its own layer only where listed in SAME_LAYER_USES.
+LAYERS: list[set[str]] = layout_map((SRC / "lib.rs").read_text(encoding="utf-8"))
 SAME_LAYER_USES: set[tuple[str, str]] = {
     # The per-lead email is rendered as a digest of its leads.
     ("delivery", "digest"),
@@ -118,6 +136,14 @@ def layer_violations(graph: dict[str, set[str]]) -> list[str]:
     return problems
 
 
+def test_the_layout_map_names_every_module_once():
+    mapped = [module for layer in LAYERS for module in layer]
+    assert len(mapped) == len(set(mapped)), f"a module in two layers: {mapped}"
+    declared = set(re.findall(r"^pub mod ([a-z_]+);", (SRC / "lib.rs").read_text(encoding="utf-8"), re.M))
+    on_disk = {module_of(path) for path in SRC.rglob("*.rs")} - {"lib", "main"}
+    assert set(mapped) == declared == on_disk
+
+
 def test_every_module_is_in_a_layer():
     graph = dependency_graph()
     for module in graph:
@@ -130,6 +156,11 @@ def test_no_module_uses_a_module_that_uses_it_back():
 
 def test_dependencies_point_down_the_layers():
     assert layer_violations(dependency_graph()) == []
+
+
+def test_the_layout_map_is_read_item_by_item():
+    lib_rs = "//! Intro [`nope`].\n//!\n//! 1. [`domain`] — x.\n//!    [`clock`] — y.\n//! 2. [`store`].\n//!\n//! [`later`]\n"
+    assert layout_map(lib_rs) == [{"domain", "clock"}, {"store"}]
 
 
 def test_the_check_finds_a_cycle_and_an_upward_use():
