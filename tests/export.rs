@@ -5,8 +5,9 @@
 
 use futures::StreamExt;
 use marketplace_leads::domain::Lead;
+use marketplace_leads::retry::{Decision, RetryPolicy};
 use marketplace_leads::store::outbox::DIGEST;
-use marketplace_leads::store::{SaveOutcome, PAGE_ROWS as EXPORT_PAGE_ROWS};
+use marketplace_leads::store::{LeadStore, SaveOutcome, PAGE_ROWS as EXPORT_PAGE_ROWS};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -549,28 +550,39 @@ fn run_measuring_peak_rss(mut command: Command) -> (std::process::ExitStatus, u6
     }
 }
 
-/// Saves one lead as Partner Center would send it: a refusal (Azurite under
-/// the whole suite's load sometimes drops a connection) is followed by a
-/// resend, and a duplicate after a refusal means the first write landed.
-/// Returns how many attempts it took; a duplicate at the first attempt, or
-/// five refusals, is an error.
+/// A sender's resends. The store retries within its own write deadline;
+/// under the whole suite's load Azurite sometimes drops connections for
+/// longer, and then the sender sends again, as Partner Center does.
+const RESEND: RetryPolicy = RetryPolicy {
+    first_backoff: StdDuration::from_millis(200),
+    max_backoff: StdDuration::from_secs(2),
+    deadline: StdDuration::from_secs(60),
+    max_attempts: 5,
+};
+
+/// Saves one lead as a sender would, resending after a refusal. A resend of
+/// a write that landed after all is still `Created` (its marker points to
+/// its own row), so `Duplicate` is an error. Returns the attempts it took.
 async fn save_like_a_sender(
-    store: &marketplace_leads::store::LeadStore,
+    store: &LeadStore,
     lead: &Lead,
     at: OffsetDateTime,
 ) -> Result<u32, String> {
-    const ATTEMPTS: u32 = 5;
-    let mut last_error = String::new();
-    for attempt in 1..=ATTEMPTS {
-        match store.save(lead, at, &[DIGEST]).await {
-            Ok(SaveOutcome::Created(_)) => return Ok(attempt),
-            Ok(SaveOutcome::Duplicate(_)) if attempt > 1 => return Ok(attempt),
-            Ok(SaveOutcome::Duplicate(id)) => return Err(format!("{id:?} is a duplicate at once")),
-            Err(error) => last_error = format!("{error:?}"),
-        }
-        tokio::time::sleep(StdDuration::from_millis(200 * u64::from(attempt))).await;
-    }
-    Err(format!("refused {ATTEMPTS} times, last: {last_error}"))
+    RESEND
+        .run(
+            |attempt| async move {
+                match store.save(lead, at, &[DIGEST]).await {
+                    Ok(SaveOutcome::Created(_)) => Ok(attempt.number),
+                    other => Err(other),
+                }
+            },
+            |failed| match failed {
+                Err(_) => Decision::Retry { after: None },
+                Ok(_) => Decision::Stop,
+            },
+        )
+        .await
+        .map_err(|gave_up| format!("after {} attempt(s): {:?}", gave_up.attempts, gave_up.error))
 }
 
 /// Inserts `count` leads through the store (64 saves in flight) into a
@@ -587,7 +599,7 @@ async fn export_in_bounded_memory(count: usize) {
     store.ensure_tables().await.unwrap();
 
     let started = Instant::now();
-    let failed = futures::stream::iter(0..count)
+    let saved = futures::stream::iter(0..count)
         .map(|i| {
             let store = store.clone();
             async move {
@@ -606,11 +618,11 @@ async fn export_in_bounded_memory(count: usize) {
         .buffer_unordered(IN_FLIGHT)
         .collect::<Vec<_>>()
         .await;
-    let resent = failed
+    let resent = saved
         .iter()
-        .filter(|saved| matches!(saved, Ok(n) if *n > 1))
+        .filter(|s| matches!(s, Ok(n) if *n > 1))
         .count();
-    let failed: Vec<_> = failed.into_iter().filter(Result::is_err).collect();
+    let failed: Vec<_> = saved.into_iter().filter(Result::is_err).collect();
     assert!(failed.is_empty(), "every lead stored: {:?}", failed.first());
     let took = started.elapsed();
     println!(

@@ -159,7 +159,7 @@ impl Answer {
 
 /// The start of an answer's body, on one line: what the receiver said.
 fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(4 * EXCERPT_CHARS)]);
+    let text = String::from_utf8_lossy(&body[..body.len().min(ANSWER_BYTES)]);
     text::truncated(text::single_line(&text).trim(), EXCERPT_CHARS).into_owned()
 }
 
