@@ -24,12 +24,25 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use time::{Date, OffsetDateTime};
 
-/// A claimed delivery is held this long: well beyond one attempt's bound
-/// (a request is given 15 s), and short enough that a crashed instance's
-/// deliveries go out again within a minute or two.
-pub const CLAIM_LEASE: Duration = Duration::from_secs(60);
+/// A sweep starts no delivery after this; what is left stays due for the
+/// next sweep. So a sweep ends within this plus one attempt, whatever its
+/// receivers do, and every claim it makes is still held when its attempt
+/// ends (see [`CLAIM_LEASE`]).
+pub const SWEEP_BUDGET: Duration = Duration::from_secs(20);
 /// One HTTP exchange with a destination.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// One attempt at an HTTP destination, a token fetch included: enforced.
+const HTTP_ATTEMPT_BOUND: Duration = Duration::from_secs(2 * REQUEST_TIMEOUT.as_secs());
+/// Claiming before an attempt and recording its outcome after.
+const BOOKKEEPING: Duration = Duration::from_secs(10);
+/// A claimed delivery to an HTTP destination is held this long: it is
+/// claimed within [`SWEEP_BUDGET`] of the sweep's time, its attempt ends
+/// within [`HTTP_ATTEMPT_BOUND`], and its outcome is recorded after; and a
+/// crashed instance's deliveries go out again within a minute or two. An
+/// email is held longer, by its mailer's send budget ([`lease`]).
+pub const CLAIM_LEASE: Duration = Duration::from_secs(
+    SWEEP_BUDGET.as_secs() + HTTP_ATTEMPT_BOUND.as_secs() + BOOKKEEPING.as_secs(),
+);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Deliveries in flight at once in a sweep.
 const CONCURRENCY: usize = 8;
@@ -260,10 +273,14 @@ impl Deliverer {
                 }
             }
         }
-        for (name, items) in due {
-            if let Some(destination) = self.destination(name) {
-                report.add(self.deliver_due(destination, items, now).await);
-            }
+        // Destinations side by side: one that hangs holds up no other.
+        let deadline = started + SWEEP_BUDGET;
+        let per_destination = due.into_iter().filter_map(|(name, items)| {
+            let destination = self.destination(name)?;
+            Some(self.deliver_due(destination, items, now, deadline))
+        });
+        for one in futures::future::join_all(per_destination).await {
+            report.add(one);
         }
         store.raise_cursor(days, oldest, now).await?;
         tracing::info!(
@@ -415,7 +432,8 @@ impl Deliverer {
                 break;
             }
         }
-        Ok(self.deliver_due(destination, due, now).await)
+        let deadline = Instant::now() + SWEEP_BUDGET;
+        Ok(self.deliver_due(destination, due, now, deadline).await)
     }
 
     fn destination(&self, name: &str) -> Option<&Destination> {
@@ -436,12 +454,14 @@ impl Deliverer {
         uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, name.as_bytes())
     }
 
-    /// Attempts `items` of one destination, each in its batch.
+    /// Attempts `items` of one destination, each in its batch; no batch
+    /// starts after `deadline` (its items wait for the next sweep).
     async fn deliver_due(
         &self,
         destination: &Destination,
         items: Vec<PendingItem>,
         now: OffsetDateTime,
+        deadline: Instant,
     ) -> SweepReport {
         let (batches, mut report) = match destination {
             Destination::Notify(email) => self.email_batches(email, items, now).await,
@@ -458,7 +478,10 @@ impl Deliverer {
                 SweepReport::default(),
             ),
         };
+        let mut left: usize = batches.iter().map(|(_, items)| items.len()).sum();
         let done: Vec<SweepReport> = futures::stream::iter(batches)
+            .take_while(|_| std::future::ready(Instant::now() < deadline))
+            .inspect(|(_, items)| left -= items.len())
             .map(|(batch, items)| self.deliver_batch(destination, batch, items, None, now))
             .buffer_unordered(CONCURRENCY)
             .collect()
@@ -466,6 +489,7 @@ impl Deliverer {
         for one in done {
             report.add(one);
         }
+        report.waiting += left;
         report
     }
 
@@ -566,7 +590,7 @@ impl Deliverer {
         let store = &self.inner.store;
         let started = Instant::now();
         let mut report = SweepReport::default();
-        let until = now + CLAIM_LEASE;
+        let until = now + lease(destination);
         let mut held: Vec<(PendingItem, StoredLead)> = Vec::new();
         for item in items {
             let item = match store.claim(&item, batch, until).await {
@@ -604,9 +628,20 @@ impl Deliverer {
             return report;
         }
         let leads: Vec<StoredLead> = held.iter().map(|(_, lead)| lead.clone()).collect();
-        let attempt = destination
-            .deliver(&self.inner.http, &leads, batch, now)
-            .await;
+        // The lease counts on this bound, so it is enforced here, whatever
+        // a destination's own time-outs (a token fetch, a mail server).
+        let bound = attempt_bound(destination);
+        let attempt = tokio::time::timeout(
+            bound,
+            destination.deliver(&self.inner.http, &leads, batch, now),
+        )
+        .await
+        .unwrap_or_else(|_| Attempt::Retry {
+            status: "timed out".into(),
+            error: format!("no outcome within {} s", bound.as_secs()),
+            after: None,
+            maybe_done: true,
+        });
         let duration_ms = started.elapsed().as_millis() as u64;
         let lead_ids: Vec<&str> = held.iter().map(|(item, _)| item.lead_id.as_str()).collect();
         for (item, _) in &held {
@@ -696,6 +731,20 @@ impl Deliverer {
 }
 
 /// Not waiting for a later attempt, and not held by another instance.
+/// The longest one attempt at `destination` may take.
+fn attempt_bound(destination: &Destination) -> Duration {
+    match destination {
+        Destination::Notify(email) => email.send_budget(),
+        _ => HTTP_ATTEMPT_BOUND,
+    }
+}
+
+/// How long a claim on a delivery to `destination` is held (see
+/// [`CLAIM_LEASE`]).
+fn lease(destination: &Destination) -> Duration {
+    SWEEP_BUDGET + attempt_bound(destination) + BOOKKEEPING
+}
+
 fn is_due(item: &PendingItem, now: OffsetDateTime) -> bool {
     item.next_attempt_at.is_none_or(|at| at <= now)
         && item.claimed_until.is_none_or(|until| until <= now)

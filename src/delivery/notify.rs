@@ -52,6 +52,11 @@ pub fn plan(waiting: usize, sends_left: usize) -> Plan {
 }
 
 impl NotifyDestination {
+    /// The longest one send takes, whatever the provider does.
+    pub fn send_budget(&self) -> std::time::Duration {
+        self.mailer.send_budget()
+    }
+
     /// Sends one email of `leads` whose idempotency key (`Message-ID`,
     /// `Operation-Id`) is `batch`.
     pub async fn deliver(&self, leads: &[StoredLead], batch: uuid::Uuid) -> Attempt {

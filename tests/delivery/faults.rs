@@ -237,3 +237,51 @@ async fn a_receiver_that_never_answers_does_not_slow_ingest() {
     );
     app.stop().await;
 }
+
+/// A sweep against a receiver that never answers starts no attempt after
+/// its budget: it ends within the budget plus one attempt, leaves the rest
+/// due for the next sweep, and so never outlives the claims it made.
+#[tokio::test]
+async fn a_sweep_against_a_hanging_receiver_ends_within_its_budget() {
+    use marketplace_leads::delivery::engine::{CLAIM_LEASE, SWEEP_BUDGET};
+    let webhook = Receiver::start().await;
+    webhook.answer(Answer::Hang);
+    let app = spawn_app_with(AppOptions {
+        extra: vec![
+            ("WEBHOOK_URL".into(), webhook.url("/hooks/leads")),
+            ("WEBHOOK_SECRET".into(), SECRET.into()),
+        ],
+        ..AppOptions::default()
+    })
+    .await;
+    let leads = 40;
+    for i in 0..leads {
+        post(&app, lead(&format!("Budget{i}"))).await;
+    }
+    let started = Instant::now();
+    let report = deliverer(&app).sweep(app.clock.now()).await.unwrap();
+    let took = started.elapsed();
+    report!(
+        "sweep against a hanging receiver: {leads} due, ended after {:.1} s \
+         (budget {SWEEP_BUDGET:?}, lease {CLAIM_LEASE:?}): {report:?}",
+        took.as_secs_f64()
+    );
+    // One attempt at an HTTP destination is given 15 s by its client.
+    assert!(
+        took < SWEEP_BUDGET + Duration::from_secs(20),
+        "the sweep took {took:?}"
+    );
+    assert!(took < CLAIM_LEASE, "its claims outlive it: {took:?}");
+    assert_eq!(report.delivered, 0);
+    assert!(
+        report.waiting > 0,
+        "what it did not start stays due: {report:?}"
+    );
+    assert_eq!(
+        report.retrying + report.waiting,
+        leads,
+        "every due lead is counted: {report:?}"
+    );
+    assert_eq!(records(&app, "P", "webhook").await, leads, "none lost");
+    app.stop().await;
+}
