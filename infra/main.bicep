@@ -4,7 +4,7 @@
 // Communication Services email for the hourly digest and per-lead email, and an alert
 // that mails the digest recipients when a function fails or a delivery dies.
 //
-// Per-lead destinations (email, Teams, webhook, Dataverse, HubSpot) are off unless their
+// Per-lead destinations (email, Teams, webhook, Dataverse, HubSpot, Salesforce, Marketo) are off unless their
 // parameters are given; secrets are @secure() parameters, read by main.bicepparam from
 // the environment, never committed and never in an output.
 //
@@ -79,12 +79,40 @@ param dataverseClientId string = ''
 @secure()
 param dataverseClientSecret string = ''
 
-@description('HubSpot private app access token (scope crm.objects.contacts.write): a contact per lead. Empty: off.')
+@description('HubSpot Service Key (Settings > Integrations > Service Keys; an existing private app token also works), scope crm.objects.contacts.write: a contact per lead. Empty: off.')
 @secure()
 param hubspotToken string = ''
 
+@description('Salesforce org My Domain URL, https://<domain>.my.salesforce.com: a Lead per lead, upserted by an External ID field. Needs an External Client App with the client credentials flow (README: Salesforce). Empty: off.')
+param salesforceUrl string = ''
+
+@description('With salesforceUrl: the External Client App\'s consumer key and consumer secret.')
+param salesforceClientId string = ''
+@secure()
+param salesforceClientSecret string = ''
+
+@description('With salesforceUrl: the unique, External ID Text field on Lead that holds our lead id.')
+param salesforceExternalIdField string = 'MarketplaceLeadId__c'
+
+@description('With salesforceUrl: the Lead Source picklist value to set (it must exist in the org). Empty: left unset.')
+param salesforceLeadSource string = ''
+
+@description('With salesforceUrl: the org has State and Country picklists, so send CountryCode (ISO 3166-1 alpha-2) instead of the free-text country.')
+param salesforceCountryPicklists bool = false
+
+@description('Marketo REST endpoint, https://<munchkin-id>.mktorest.com (Admin > Web Services): a lead per person, created or updated by email. Empty: off.')
+param marketoUrl string = ''
+
+@description('With marketoUrl: the Custom Service\'s client id and client secret (Admin > LaunchPoint > View Details).')
+param marketoClientId string = ''
+@secure()
+param marketoClientSecret string = ''
+
 @description('Also write Partner Center\'s test leads (MSFT_TEST...) to the CRMs.')
 param crmIncludeTestLeads bool = false
+
+@description('Also write "do not contact" (DNC) leads to the CRMs, with each CRM\'s opt-out fields set. HubSpot never gets them: it has no such field.')
+param crmIncludeDnc bool = false
 
 @description('A delivery still failing after this many hours is dead (logged at error, reported in the next digest).')
 @minValue(1)
@@ -106,7 +134,7 @@ var digestTableName = '${leadsTableName}Digest'
 var digestRecipients = filter(map(split(replace(digestTo, ',', ';'), ';'), address => trim(address)), address => !empty(address))
 
 // LeadDeliver runs only when some destination is switched on.
-var anyDestination = !empty(notifyTo) || !empty(teamsWebhookUrl) || !empty(webhookUrl) || !empty(dataverseUrl) || !empty(hubspotToken)
+var anyDestination = !empty(notifyTo) || !empty(teamsWebhookUrl) || !empty(webhookUrl) || !empty(dataverseUrl) || !empty(hubspotToken) || !empty(salesforceUrl) || !empty(marketoUrl)
 
 // Built-in role definition GUIDs (identical in every tenant).
 var roleStorageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
@@ -333,8 +361,48 @@ resource app 'Microsoft.Web/sites@2025-03-01' = {
           value: hubspotToken
         }
         {
+          name: 'SALESFORCE_URL'
+          value: salesforceUrl
+        }
+        {
+          name: 'SALESFORCE_CLIENT_ID'
+          value: salesforceClientId
+        }
+        {
+          name: 'SALESFORCE_CLIENT_SECRET'
+          value: salesforceClientSecret
+        }
+        {
+          name: 'SALESFORCE_EXTERNAL_ID_FIELD'
+          value: salesforceExternalIdField
+        }
+        {
+          name: 'SALESFORCE_LEAD_SOURCE'
+          value: salesforceLeadSource
+        }
+        {
+          name: 'SALESFORCE_COUNTRY_PICKLISTS'
+          value: string(salesforceCountryPicklists)
+        }
+        {
+          name: 'MARKETO_URL'
+          value: marketoUrl
+        }
+        {
+          name: 'MARKETO_CLIENT_ID'
+          value: marketoClientId
+        }
+        {
+          name: 'MARKETO_CLIENT_SECRET'
+          value: marketoClientSecret
+        }
+        {
           name: 'CRM_INCLUDE_TEST_LEADS'
           value: string(crmIncludeTestLeads)
+        }
+        {
+          name: 'CRM_INCLUDE_DNC'
+          value: string(crmIncludeDnc)
         }
         {
           name: 'DELIVERY_MAX_AGE_HOURS'

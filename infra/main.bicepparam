@@ -26,7 +26,17 @@ param dataverseTenantId = readEnvironmentVariable('DATAVERSE_TENANT_ID', '')
 param dataverseClientId = readEnvironmentVariable('DATAVERSE_CLIENT_ID', '')
 param dataverseClientSecret = readEnvironmentVariable('DATAVERSE_CLIENT_SECRET', '')
 param hubspotToken = readEnvironmentVariable('HUBSPOT_TOKEN', '')
+param salesforceUrl = readEnvironmentVariable('SALESFORCE_URL', '')
+param salesforceClientId = readEnvironmentVariable('SALESFORCE_CLIENT_ID', '')
+param salesforceClientSecret = readEnvironmentVariable('SALESFORCE_CLIENT_SECRET', '')
+param salesforceExternalIdField = 'MarketplaceLeadId__c'
+param salesforceLeadSource = readEnvironmentVariable('SALESFORCE_LEAD_SOURCE', '')
+param salesforceCountryPicklists = false
+param marketoUrl = readEnvironmentVariable('MARKETO_URL', '')
+param marketoClientId = readEnvironmentVariable('MARKETO_CLIENT_ID', '')
+param marketoClientSecret = readEnvironmentVariable('MARKETO_CLIENT_SECRET', '')
 param crmIncludeTestLeads = false
+param crmIncludeDnc = false
 param deliveryMaxAgeHours = 24
 param deliverySchedule = '0 */1 * * * *'
 

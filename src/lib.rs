@@ -16,11 +16,13 @@
 //!    they build the components below.
 //! 4. [`store`] — Azure Table storage, the only module that knows
 //!    `azure_data_tables`. [`email`] — ACS and SMTP transports.
+//!    [`routing`] — which destinations get a lead.
 //! 5. [`digest`] — the digest run: pending records, claim, rendering, sending.
-//!    [`delivery`] — acting on each lead: email, Teams, signed webhooks,
-//!    Dataverse and HubSpot (it renders its email with the digest's
-//!    rendering).
-//! 6. [`functions`] — the custom-handler protocol.
+//!    [`delivery`] — acting on each lead: destinations behind one trait,
+//!    the engine that delivers, retries and settles (it renders its email
+//!    with the digest's rendering).
+//! 6. [`functions`] — the custom-handler protocol. [`intake`] — taking in
+//!    one lead: parse, quarantine, route, store, first attempts.
 //! 7. [`http`] — the endpoints (warp filters and handlers). [`cli`] — the
 //!    command line: `leads`, `deliveries`, `digest`.
 //! 8. [`startup`] — builds the application and runs it until stopped.
@@ -35,7 +37,9 @@ pub mod email;
 pub mod functions;
 pub mod http;
 pub mod identity;
+pub mod intake;
 pub mod retry;
+pub mod routing;
 pub mod schedule;
 pub mod startup;
 pub mod store;

@@ -6,6 +6,7 @@
 use clap::Parser;
 use marketplace_leads::cli::{self, Cli, Command};
 use marketplace_leads::configuration::{self, Settings};
+use marketplace_leads::delivery::Destinations;
 use marketplace_leads::startup::Application;
 use marketplace_leads::telemetry;
 use std::process::ExitCode;
@@ -75,7 +76,12 @@ async fn run() -> ExitCode {
         Command::Serve { .. } => telemetry::init(),
         _ => telemetry::init_stderr(),
     }
-    let settings = match Settings::from_env() {
+    // Every setting is checked before any command runs, each destination's
+    // own included (reading them does no I/O).
+    let settings = match Settings::from_env().and_then(|settings| {
+        Destinations::from_settings(&settings)?;
+        Ok(settings)
+    }) {
         Ok(settings) => settings,
         Err(error) => {
             eprintln!("handler: configuration error: {error}");

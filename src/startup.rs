@@ -10,6 +10,7 @@ use crate::configuration::Settings;
 use crate::delivery::Deliverer;
 use crate::digest::DigestRunner;
 use crate::http::{routes, AppState};
+use crate::intake::Intake;
 use crate::schedule::Schedule;
 use crate::store::LeadStore;
 use anyhow::Context as _;
@@ -66,12 +67,11 @@ impl Application {
             None
         };
         let digest = DigestRunner::from_settings(store.clone(), &settings);
-        let deliverer = Deliverer::from_settings(store.clone(), &settings)
-            .map_err(|e| anyhow::anyhow!("delivery: {e}"))?;
+        let deliverer = Deliverer::from_settings(store.clone(), &settings)?;
         Ok(Self {
             listener,
             state: AppState {
-                store,
+                intake: Intake::new(store, deliverer.clone(), clock.clone()),
                 digest,
                 deliverer,
                 required_key,
@@ -137,7 +137,9 @@ impl Application {
             port = self.port(),
             mode = if self.standalone { "standalone" } else { "functions-host" },
             table = %self.settings.storage.leads_table,
-            destinations = ?self.state.deliverer.as_ref().map(Deliverer::destinations),
+            destinations = ?self.state.deliverer.as_ref().map(|d| {
+                d.names().iter().map(ToString::to_string).collect::<Vec<_>>()
+            }),
             "listening on 127.0.0.1"
         );
         crate::http::server::serve(self.listener, routes(self.state), async move {

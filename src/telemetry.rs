@@ -33,38 +33,54 @@ pub fn init_stderr() {
         .try_init();
 }
 
-/// Query parameters and settings whose value is a credential (the key
-/// before its `=`, compared without regard to ASCII case).
-const SECRET_KEYS: [&str; 6] = [
+/// Query parameters, settings and JSON members whose value is a
+/// credential (the key before its `=` or `":`, compared without regard to
+/// ASCII case).
+const SECRET_KEYS: [&str; 12] = [
     "sig",
     "signature",
     "accountkey",
     "accesskey",
     "sharedaccesssignature",
     "code",
+    "access_token",
+    "refresh_token",
+    "client_secret",
+    "password",
+    "token",
+    "api_key",
 ];
 
-/// `line` with the value of every credential-looking `key=value` (a SAS
-/// `sig=`, an `AccountKey=`, a function key's `code=`) and every `Bearer`
-/// token replaced by `REDACTED`.
+/// Authorization schemes whose credential follows them.
+const SCHEMES: [&[u8]; 4] = [b"bearer ", b"basic ", b"sharedkey ", b"sharedkeylite "];
+
+/// `line` with every credential-looking value replaced by `REDACTED`: the
+/// value of a credential `key=value` (a SAS `sig=`, an `AccountKey=`, a
+/// function key's `code=`) or JSON member (`"access_token": "…"`), the
+/// credential after `Bearer`, `Basic` and `SharedKey`, a JSON Web Token
+/// anywhere, and the user information of a URL (`https://user:pass@…`).
 ///
 /// One pass, no allocation for a clean line: it runs on every log line, so
-/// it looks only at the word before each `=` and at words starting `b`.
+/// it looks only at the word before each `=` or `:`, at words starting with
+/// a scheme's letter and at `eyJ`.
 pub fn redact(line: &str) -> std::borrow::Cow<'_, str> {
     let bytes = line.as_bytes();
-    let is_word = |b: u8| b.is_ascii_alphanumeric();
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
     let value_end = |start: usize| {
         bytes[start..]
             .iter()
             .position(|&b| {
-                matches!(b, b'&' | b';' | b'\'' | b'"' | b',' | b')' | b']' | b'}')
-                    || b.is_ascii_whitespace()
+                matches!(
+                    b,
+                    b'&' | b';' | b'\'' | b'"' | b',' | b')' | b']' | b'}' | b'\\'
+                ) || b.is_ascii_whitespace()
             })
             .map_or(bytes.len(), |n| start + n)
     };
+    let is_secret_key = |key: &str| SECRET_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key));
     let mut spans: Vec<(usize, usize)> = Vec::new();
     for (at, &b) in bytes.iter().enumerate() {
-        let start = match b {
+        let span = match b {
             b'=' => {
                 // The key is the word right before `=`, whole: `sig=` but
                 // not `xsig=`.
@@ -72,19 +88,84 @@ pub fn redact(line: &str) -> std::borrow::Cow<'_, str> {
                     .iter()
                     .rposition(|&b| !is_word(b))
                     .map_or(0, |n| n + 1);
-                let key = &line[key_start..at];
-                if !SECRET_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key)) {
+                if !is_secret_key(&line[key_start..at]) {
                     continue;
                 }
-                at + 1
+                (at + 1, value_end(at + 1))
             }
-            b'b' | b'B' if at == 0 || !is_word(bytes[at - 1]) => match bytes.get(at..at + 7) {
-                Some(word) if word.eq_ignore_ascii_case(b"bearer ") => at + 7,
-                _ => continue,
-            },
+            // `"key": "value"`, `"key":"value"`, and the same escaped
+            // inside a JSON string (`\"key\":\"value\"`).
+            b':' if at > 0 && bytes[at - 1] == b'"' => {
+                let key_end = if at > 1 && bytes[at - 2] == b'\\' {
+                    at - 2
+                } else {
+                    at - 1
+                };
+                let key_start = bytes[..key_end]
+                    .iter()
+                    .rposition(|&b| !is_word(b))
+                    .map_or(0, |n| n + 1);
+                if key_start == 0 || bytes[key_start - 1] != b'"' {
+                    continue;
+                }
+                // A JSON `code` is an error code (Dataverse's
+                // `"code": "0x80040220"`), not a function key.
+                let key = &line[key_start..key_end];
+                if !is_secret_key(key) || key.eq_ignore_ascii_case("code") {
+                    continue;
+                }
+                let mut start = at + 1;
+                while bytes.get(start).is_some_and(|b| b.is_ascii_whitespace()) {
+                    start += 1;
+                }
+                if bytes.get(start) == Some(&b'\\') {
+                    start += 1;
+                }
+                if bytes.get(start) != Some(&b'"') {
+                    continue;
+                }
+                (start + 1, value_end(start + 1))
+            }
+            // `://user:pass@host`: everything between `//` and `@`.
+            b':' if bytes.get(at + 1..at + 3) == Some(b"//") => {
+                let start = at + 3;
+                let end = value_end(start);
+                let Some(userinfo) = bytes[start..end]
+                    .iter()
+                    .take_while(|&&b| b != b'/' && b != b'?' && b != b'#')
+                    .position(|&b| b == b'@')
+                else {
+                    continue;
+                };
+                (start, start + userinfo)
+            }
+            b'b' | b'B' | b's' | b'S' if at == 0 || !is_word(bytes[at - 1]) => {
+                let Some(scheme) = SCHEMES.iter().find(|scheme| {
+                    bytes
+                        .get(at..at + scheme.len())
+                        .is_some_and(|word| word.eq_ignore_ascii_case(scheme))
+                }) else {
+                    continue;
+                };
+                let start = at + scheme.len();
+                (start, value_end(start))
+            }
+            b'e' if (at == 0 || !is_word(bytes[at - 1]))
+                && bytes.get(at..at + 3) == Some(b"eyJ") =>
+            {
+                // A JSON Web Token: base64url header `{"` …, then a dot.
+                let end = bytes[at..]
+                    .iter()
+                    .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')))
+                    .map_or(bytes.len(), |n| at + n);
+                if !line[at..end].contains('.') {
+                    continue;
+                }
+                (at, end)
+            }
             _ => continue,
         };
-        let end = value_end(start);
+        let (start, end) = span;
         if end > start && spans.last().is_none_or(|&(_, last)| start >= last) {
             spans.push((start, end));
         }
@@ -192,12 +273,44 @@ mod tests {
     }
 
     #[test]
+    fn every_scheme_json_secret_token_and_userinfo_is_redacted() {
+        assert_eq!(
+            redact(r#""authorization": "SharedKey devstoreaccount1:Eby8vd+M/0Q==""#),
+            r#""authorization": "SharedKey REDACTED""#
+        );
+        assert_eq!(
+            redact("Authorization: Basic dXNlcjpwYXNz"),
+            "Authorization: Basic REDACTED"
+        );
+        assert_eq!(
+            redact(r#"{"access_token": "00D!AQ.x", "token":"pat-na1-1","name":"x"}"#),
+            r#"{"access_token": "REDACTED", "token":"REDACTED","name":"x"}"#
+        );
+        assert_eq!(
+            redact("POST https://user:p%40ss@hooks.example.com/x?y=1"),
+            "POST https://REDACTED@hooks.example.com/x?y=1"
+        );
+        assert_eq!(
+            redact("seen eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln here"),
+            "seen REDACTED here"
+        );
+        assert_eq!(
+            redact(r#"{\"client_secret\":\"s3cr3t\"}"#),
+            r#"{\"client_secret\":\"s3cr3t\"}"#.replace("s3cr3t", "REDACTED")
+        );
+    }
+
+    #[test]
     fn ordinary_lines_are_untouched() {
         for line in [
             "lead stored lead_id=20261122-00 status=201",
             "xsig=1 design=ok",
             "subscriber set up; bearer",
             "status=201 outcome=created bytes=384",
+            "see https://example.com/a@b and mailto:a@b.example",
+            "eyJ alone, basics, sharedkeys",
+            r#"{"name": "token bucket", "status": "basic"}"#,
+            r#"{"error":{"code":"0x80040220","message":"no"}}"#,
             "",
         ] {
             assert!(

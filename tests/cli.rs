@@ -88,6 +88,22 @@ fn bad_configuration_exits_at_start_naming_the_setting() {
             ],
             "NOTIFY_TO",
         ),
+        // A secret pasted with a line break inside would fail every attempt.
+        (
+            &[
+                ("LEADS_STORAGE", "UseDevelopmentStorage=true"),
+                ("HUBSPOT_TOKEN", "pat-na1-c2VjcmV0\nc2VjcmV0"),
+            ],
+            "HUBSPOT_TOKEN",
+        ),
+        // A route naming a destination that is not configured.
+        (
+            &[
+                ("LEADS_STORAGE", "UseDevelopmentStorage=true"),
+                ("TEAMS_OFFERS__sales", "fabrikam.*"),
+            ],
+            "TEAMS_OFFERS__sales",
+        ),
     ];
     for (env, setting) in cases {
         let output = handler()

@@ -6,7 +6,8 @@
 use futures::StreamExt;
 use marketplace_leads::domain::Lead;
 use marketplace_leads::retry::{Decision, RetryPolicy};
-use marketplace_leads::store::outbox::DIGEST;
+use marketplace_leads::store::Consumer;
+const DIGEST: Consumer = Consumer::Digest;
 use marketplace_leads::store::{LeadStore, SaveOutcome, PAGE_ROWS as EXPORT_PAGE_ROWS};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -447,6 +448,24 @@ async fn csv_round_trips_through_a_standard_reader_with_formulas_neutralised() {
     )
     .await;
     assert!(!output.status.success(), "--bom is for CSV");
+
+    // For a CRM import: values as they are, quoted as RFC 4180 says.
+    let output = leads(
+        &storage,
+        &app.table,
+        &["export", "--format", "csv", "--no-formula-guard"],
+    )
+    .await;
+    succeeded(&output);
+    let raw = dir.path().join("raw.csv");
+    std::fs::write(&raw, &output.stdout).unwrap();
+    let rows = python_csv(&raw);
+    assert_eq!(rows[1][3], "+81 3-1234-5678", "the phone as sent");
+    assert_eq!(rows[1][1], "+1");
+    assert_eq!(
+        rows[1][7], expected_hostile[7],
+        "still quoted, not neutralised"
+    );
 
     app.stop().await;
 }

@@ -14,7 +14,8 @@ use azure_data_tables::prelude::*;
 use marketplace_leads::configuration::Settings;
 use marketplace_leads::digest::{DigestRunner, Outcome};
 use marketplace_leads::domain::Lead;
-use marketplace_leads::store::outbox::DIGEST;
+use marketplace_leads::store::Consumer;
+const DIGEST: Consumer = Consumer::Digest;
 use marketplace_leads::store::LeadStore;
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
@@ -90,7 +91,8 @@ fn settings(storage: &str, table: &str, smtp_url: &str) -> Settings {
         ("DIGEST_FROM", "marketplace-leads@example.com".to_owned()),
         ("SMTP_URL", smtp_url.to_owned()),
     ]);
-    Settings::from_lookup(|name| env.get(name).cloned()).expect("the benchmark's settings")
+    Settings::from_vars(env.iter().map(|(k, v)| (k.to_string(), v.clone())))
+        .expect("the benchmark's settings")
 }
 
 /// `PartitionKey eq 'x'`, or the `ge`/`gt` and `le`/`lt` bounds, of a filter.

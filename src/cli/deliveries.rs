@@ -1,16 +1,16 @@
-//! `handler deliveries list|retry|backfill`: what was delivered where,
-//! what is waiting or dead (with the last answer), putting dead deliveries
-//! back in the queue once their destination is fixed, and delivering
-//! older leads to a destination added later.
+//! `handler deliveries list|show|retry|backfill`: what was delivered where,
+//! what is waiting or dead (with the last answer), one lead's deliveries
+//! in full, putting dead deliveries back in the queue once their
+//! destination is fixed, and delivering older leads to a destination
+//! added later (as its route says).
 
 use super::leads::progress::count;
 use super::leads::time_arg::{resolve_range, TimeArg};
 use super::table::{self, Column};
 use crate::configuration::Settings;
-use crate::delivery::Deliverer;
-use crate::domain::TimeRange;
-use crate::store::outbox::RecordState;
-use crate::store::{keys, DeliveryRecord, LeadStore, PendingDays};
+use crate::delivery::Destinations;
+use crate::domain::{text, DestinationName, TimeRange};
+use crate::store::{keys::LeadId, Consumer, DeliveryRecord, LeadStore, PendingDays, RecordState};
 use anyhow::Context as _;
 use futures::TryStreamExt;
 use std::io::{self, BufWriter, Write};
@@ -21,41 +21,73 @@ use time::{Duration, OffsetDateTime};
 const DEFAULT_SINCE: TimeArg = TimeArg::Ago(Duration::days(7));
 const TIME: &[FormatItem<'static>] = format_description!("[year]-[month]-[day] [hour]:[minute]");
 
+/// Which deliveries to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Status {
+    Pending,
+    Delivered,
+    Dead,
+}
+
+impl From<Status> for RecordState {
+    fn from(status: Status) -> Self {
+        match status {
+            Status::Pending => Self::Pending,
+            Status::Delivered => Self::Delivered,
+            Status::Dead => Self::Dead,
+        }
+    }
+}
+
 #[derive(Debug, clap::Subcommand)]
 pub enum DeliveriesCommand {
     /// List deliveries queued since --since: pending, delivered or dead,
-    /// with their attempts and the destination's last answer.
+    /// with their attempts and the destination's last answer (cut short;
+    /// `deliveries show <lead-id>` prints it whole).
     List {
         /// Which deliveries [default: pending]
         #[arg(long, value_enum)]
-        status: Option<RecordState>,
+        status: Option<Status>,
         /// Queued at or after this [default: 7d]
         #[arg(long, value_parser = TimeArg::parse)]
         since: Option<TimeArg>,
-        /// Only this destination (email, teams, webhook, dataverse, hubspot)
-        #[arg(long)]
-        destination: Option<String>,
+        /// Only this destination (email, teams, webhook, dataverse, hubspot,
+        /// or a named one such as teams:analytics)
+        #[arg(long, value_parser = DestinationName::parse)]
+        destination: Option<DestinationName>,
+    },
+    /// Show every delivery of one lead, each with the destination's whole
+    /// last answer (credentials removed).
+    Show {
+        /// The lead id (as in the digest, the log or `deliveries list`)
+        #[arg(value_parser = LeadId::parse)]
+        lead_id: LeadId,
     },
     /// Put dead deliveries back in the queue: one lead's, or all since
     /// --since (with --dead). Run it once the destination is fixed.
     Retry {
         /// The lead id (as in the digest, the log or `deliveries list`)
-        #[arg(conflicts_with = "dead", required_unless_present = "dead")]
-        lead_id: Option<String>,
+        #[arg(conflicts_with = "dead", required_unless_present = "dead", value_parser = LeadId::parse)]
+        lead_id: Option<LeadId>,
         /// Every dead delivery queued since --since
         #[arg(long)]
         dead: bool,
         /// With --dead: queued at or after this [default: 7d]
         #[arg(long, value_parser = TimeArg::parse)]
         since: Option<TimeArg>,
+        /// Only this destination's
+        #[arg(long, value_parser = DestinationName::parse)]
+        destination: Option<DestinationName>,
     },
     /// Deliver the leads received since --since to a destination configured
-    /// later. A lead the destination already has (delivered, pending or
-    /// dead) is not queued again, so running it twice changes nothing.
+    /// later, as its route says (offers, actions, test leads). A lead the
+    /// destination already has (delivered, pending or dead) is not queued
+    /// again, so running it twice changes nothing.
     Backfill {
-        /// The destination (email, teams, webhook, dataverse, hubspot)
-        #[arg(long)]
-        destination: String,
+        /// The destination (email, teams, webhook, dataverse, hubspot, or a
+        /// named one such as teams:analytics)
+        #[arg(long, value_parser = DestinationName::parse)]
+        destination: DestinationName,
         /// Leads received at or after this
         #[arg(long, value_parser = TimeArg::parse)]
         since: TimeArg,
@@ -72,24 +104,22 @@ pub async fn run(settings: &Settings, command: DeliveriesCommand) -> anyhow::Res
             destination,
         } => {
             let range = resolve_range(since, None, DEFAULT_SINCE, now)?;
-            list(
-                &store,
-                status.unwrap_or(RecordState::Pending),
-                range,
-                destination.as_deref(),
-            )
-            .await
+            let state = status.map_or(RecordState::Pending, RecordState::from);
+            list(&store, state, range, destination.as_ref()).await
         }
+        DeliveriesCommand::Show { lead_id } => show(&store, &lead_id, now).await,
         DeliveriesCommand::Retry {
             lead_id,
             dead: _,
             since,
+            destination,
         } => {
-            let (range, lead) = match &lead_id {
-                Some(id) => (lead_range(id, now)?, Some(id.as_str())),
-                None => (resolve_range(since, None, DEFAULT_SINCE, now)?, None),
+            let range = match &lead_id {
+                Some(id) => lead_range(id, now)?,
+                None => resolve_range(since, None, DEFAULT_SINCE, now)?,
             };
-            let requeued = retry(&store, range, lead, now).await?;
+            let requeued =
+                retry(&store, range, lead_id.as_ref(), destination.as_ref(), now).await?;
             println!(
                 "{} put back in the queue",
                 count(requeued as u64, "delivery")
@@ -100,30 +130,34 @@ pub async fn run(settings: &Settings, command: DeliveriesCommand) -> anyhow::Res
             Ok(())
         }
         DeliveriesCommand::Backfill { destination, since } => {
-            let deliverer =
-                Deliverer::from_settings(store.clone(), settings).map_err(anyhow::Error::msg)?;
-            let configured = deliverer
-                .as_ref()
-                .map(|d| d.destinations())
-                .unwrap_or_default();
+            // The routes only: building destinations reads settings, no I/O.
+            let destinations = Destinations::from_settings(settings)?;
+            let routes = destinations.routes();
             anyhow::ensure!(
-                configured.contains(&destination.as_str()),
-                "destination {destination:?} is not configured here (configured: {})",
-                if configured.is_empty() {
+                routes.route(&destination).is_some(),
+                "destination {destination} is not configured here (configured: {})",
+                if routes.is_empty() {
                     "none".to_owned()
                 } else {
-                    configured.join(", ")
+                    routes
+                        .names()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 }
             );
             let range = resolve_range(Some(since), None, DEFAULT_SINCE, now)?;
-            let deliverer = deliverer.context("no destination is configured")?;
             let queued = store
-                .backfill(&destination, range, now, |lead| {
-                    deliverer.accepts(&destination, lead.lead.is_test)
-                })
+                .backfill(
+                    &Consumer::Destination(destination.clone()),
+                    range,
+                    now,
+                    |lead| routes.accepts(&destination, &lead.lead),
+                )
                 .await?;
             println!(
-                "{} queued for {destination}; leads it already has were left alone",
+                "{} queued for {destination}; leads it already has, and leads its route \
+                 excludes, were left alone",
                 count(queued as u64, "lead")
             );
             Ok(())
@@ -131,31 +165,24 @@ pub async fn run(settings: &Settings, command: DeliveriesCommand) -> anyhow::Res
     }
 }
 
-/// A lead id (`20261122-<hex>`) names its receive day: its records are in
-/// that day's partition or a later one.
-fn lead_range(lead_id: &str, now: OffsetDateTime) -> anyhow::Result<TimeRange> {
-    let day = lead_id
-        .get(..8)
-        .and_then(|d| keys::parse_day_key(&format!("{}-{}-{}", &d[..4], &d[4..6], &d[6..8])))
-        .with_context(|| {
-            format!("{lead_id:?} is not a lead id (like 20261122-0123456789abcdef)")
-        })?;
-    TimeRange::new(day.midnight().assume_utc(), now + Duration::SECOND)
-        .context("that lead id is in the future")
+/// A lead's records are in its receive day's partition or a later one.
+fn lead_range(lead_id: &LeadId, now: OffsetDateTime) -> anyhow::Result<TimeRange> {
+    TimeRange::new(
+        lead_id.day().midnight().assume_utc(),
+        now + Duration::SECOND,
+    )
+    .context("that lead id is in the future")
 }
 
 fn days(range: TimeRange) -> PendingDays {
-    PendingDays {
-        first: range.start.date(),
-        last: range.end.date(),
-    }
+    PendingDays::new(range.start.date(), range.end.date())
 }
 
 async fn list(
     store: &LeadStore,
     state: RecordState,
     range: TimeRange,
-    destination: Option<&str>,
+    destination: Option<&DestinationName>,
 ) -> anyhow::Result<()> {
     const COLUMNS: [Column; 7] = [
         Column {
@@ -164,7 +191,7 @@ async fn list(
         },
         Column {
             heading: "DESTINATION",
-            max_width: 12,
+            max_width: 20,
         },
         Column {
             heading: "STATUS",
@@ -194,7 +221,25 @@ async fn list(
             rows.push(cells(&COLUMNS, record));
         }
     }
-    let summary = format!("{} {}", count(rows.len() as u64, "delivery"), state.label());
+    let mut summary = format!("{} {}", count(rows.len() as u64, "delivery"), state.label());
+    if state != RecordState::Dead {
+        // Dead ones are what needs a person: say so even when listing others.
+        let mut dead = 0usize;
+        let mut pages =
+            std::pin::pin!(store.delivery_records(RecordState::Dead, destination, days(range)));
+        while let Some(page) = pages.try_next().await? {
+            dead += page
+                .iter()
+                .filter(|r| range.contains(r.enqueued_at))
+                .count();
+        }
+        if dead > 0 {
+            summary.push_str(&format!(
+                "; {} dead: handler deliveries list --status dead",
+                count(dead as u64, "delivery")
+            ));
+        }
+    }
     let mut out = BufWriter::new(io::stdout());
     let written = table::write_table(&mut out, &COLUMNS, &rows)
         .and_then(|()| writeln!(out, "{summary}"))
@@ -205,18 +250,23 @@ async fn list(
     }
 }
 
-fn cells(columns: &[Column], record: &DeliveryRecord) -> Vec<String> {
-    let time =
-        |at: Option<OffsetDateTime>| at.and_then(|at| at.format(TIME).ok()).unwrap_or_default();
-    let answer = match (&record.last_status, &record.last_error) {
+fn answer(record: &DeliveryRecord) -> String {
+    match (&record.last_status, &record.last_error) {
         (Some(status), Some(error)) if !error.is_empty() => format!("{status}: {error}"),
         (Some(status), _) => status.clone(),
         (None, _) => String::new(),
-    };
+    }
+}
+
+fn time(at: Option<OffsetDateTime>) -> String {
+    at.and_then(|at| at.format(TIME).ok()).unwrap_or_default()
+}
+
+fn cells(columns: &[Column], record: &DeliveryRecord) -> Vec<String> {
     let lead = if record.lead.is_test {
         format!("{} (test)", record.lead.id)
     } else {
-        record.lead.id.clone()
+        record.lead.id.to_string()
     };
     table::row(
         columns,
@@ -227,22 +277,71 @@ fn cells(columns: &[Column], record: &DeliveryRecord) -> Vec<String> {
             &record.attempts.to_string(),
             &time(Some(record.enqueued_at)),
             &time(record.at),
-            &answer,
+            &answer(record),
         ],
     )
+}
+
+async fn show(store: &LeadStore, lead_id: &LeadId, now: OffsetDateTime) -> anyhow::Result<()> {
+    let range = lead_range(lead_id, now)?;
+    let mut records = store.delivery_records_of(lead_id, days(range)).await?;
+    records.sort_by(|a, b| a.destination.cmp(&b.destination));
+    let mut out = BufWriter::new(io::stdout());
+    let mut text_out = String::new();
+    if records.is_empty() {
+        text_out.push_str(&format!("no deliveries of lead {lead_id}\n"));
+    }
+    for record in &records {
+        let line =
+            |label: &str, value: &str| format!("  {label:<12} {}\n", text::single_line(value));
+        text_out.push_str(&format!("{}\n", text::single_line(&record.destination)));
+        text_out.push_str(&line("status", record.state.label()));
+        text_out.push_str(&line("attempts", &record.attempts.to_string()));
+        text_out.push_str(&line(
+            "queued",
+            &format!("{} UTC", time(Some(record.enqueued_at))),
+        ));
+        let when = match record.state {
+            RecordState::Pending => "next attempt",
+            RecordState::Delivered => "delivered",
+            RecordState::Dead => "given up",
+        };
+        if record.at.is_some() {
+            text_out.push_str(&line(when, &format!("{} UTC", time(record.at))));
+        }
+        let said = answer(record);
+        if !said.is_empty() {
+            text_out.push_str(&line("last answer", &said));
+        }
+        if record.state == RecordState::Dead {
+            text_out.push_str(&format!(
+                "  once fixed: handler deliveries retry {lead_id} --destination {}\n",
+                record.destination
+            ));
+        }
+    }
+    let written = out
+        .write_all(text_out.as_bytes())
+        .and_then(|()| out.flush());
+    match written {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("Failed to write the deliveries"),
+    }
 }
 
 async fn retry(
     store: &LeadStore,
     range: TimeRange,
-    lead_id: Option<&str>,
+    lead_id: Option<&LeadId>,
+    destination: Option<&DestinationName>,
     now: OffsetDateTime,
 ) -> anyhow::Result<usize> {
     let mut dead = Vec::new();
-    let mut pages = std::pin::pin!(store.delivery_records(RecordState::Dead, None, days(range)));
+    let mut pages =
+        std::pin::pin!(store.delivery_records(RecordState::Dead, destination, days(range)));
     while let Some(page) = pages.try_next().await? {
         dead.extend(page.into_iter().filter(|record| match lead_id {
-            Some(id) => record.lead.id == id,
+            Some(id) => &record.lead.id == id,
             None => range.contains(record.enqueued_at),
         }));
     }
@@ -260,10 +359,27 @@ mod tests {
     #[test]
     fn a_lead_id_names_the_day_its_records_start() {
         let now = datetime!(2026-11-23 10:00 UTC);
-        let range = lead_range("20261120-0011223344556677", now).unwrap();
+        let id = LeadId::parse("20261120-0011223344556677").unwrap();
+        let range = lead_range(&id, now).unwrap();
         assert_eq!(range.start, datetime!(2026-11-20 00:00 UTC));
         assert!(range.contains(now));
-        assert!(lead_range("not-a-lead", now).is_err());
-        assert!(lead_range("20261340-00", now).is_err());
+    }
+
+    #[test]
+    fn a_malformed_lead_id_is_refused_not_a_panic() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(subcommand)]
+            command: DeliveriesCommand,
+        }
+        for bad in ["202é1122-0011", "not-a-lead", "20261340-0011223344556677"] {
+            let parsed = Cli::try_parse_from(["deliveries", "retry", bad]);
+            assert!(parsed.is_err(), "{bad}");
+        }
+        assert!(Cli::try_parse_from(["deliveries", "retry", "20261122-0011223344556677"]).is_ok());
+        assert!(
+            Cli::try_parse_from(["deliveries", "list", "--destination", "teams:sales"]).is_ok()
+        );
     }
 }

@@ -69,9 +69,11 @@ pub enum LeadsCommand {
     /// Salesforce and HubSpot import wizards. A cell that begins with =, +,
     /// -, @, tab or carriage return gets a leading ' so that spreadsheets do
     /// not run it as a formula (CSV injection); phone numbers such as
-    /// +81 3-1234-5678 therefore appear as '+81 3-1234-5678, an accepted
-    /// trade-off. JSON Lines: one object per lead with every stored column,
-    /// the raw payload as received in RawBody; nothing is neutralised.
+    /// +81 3-1234-5678 therefore appear as '+81 3-1234-5678 — for a CRM
+    /// import that keeps values as text, --no-formula-guard leaves them
+    /// as they are (and the file must then not be opened in a spreadsheet).
+    /// JSON Lines: one object per lead with every stored column, the raw
+    /// payload as received in RawBody; nothing is neutralised.
     ///
     /// Streams page by page in bounded memory; progress shows on stderr
     /// when it is a terminal. Partner Center's test leads are left out

@@ -9,23 +9,28 @@
 //!
 //! - [`storage`] — the storage account, its credentials and the tables.
 //! - [`email`] — the sender and the transport (ACS or SMTP).
-//! - [`delivery`] — the destinations each lead is delivered to;
-//!   [`crm`] — the CRMs among them (Dataverse, HubSpot).
+//! - [`delivery`] — how long deliveries are retried, and how often swept.
+//!   Each destination's own settings are read beside it
+//!   (`delivery::destinations`), from the [`environment`] read here.
+//! - [`environment`] — every setting as read once, names and labels.
+//! - [`values`] — parsers shared by settings (URLs, booleans, secrets).
 
-pub mod crm;
 pub mod delivery;
 pub mod email;
+pub mod environment;
 pub mod storage;
+pub mod values;
 
-pub use crm::{CrmSettings, DataverseAuth, DataverseSettings, HubSpotSettings};
-pub use delivery::{DeliverySettings, NotifySettings, WebhookSettings};
+pub use delivery::DeliverySettings;
 pub use email::{
     AcsAuth, AcsSettings, EmailSettings, SmtpSecurity, SmtpSettings, TransportSettings,
 };
+pub use environment::{Environment, Scope};
 pub use storage::{StorageAccount, StorageCredentials, StorageSettings};
 
 use crate::domain::{Recipients, Secret};
 use crate::schedule::Schedule;
+use std::borrow::Cow;
 use std::time::Duration;
 
 /// Names of the settings the handler reads. `tests/infra` checks the Bicep
@@ -64,7 +69,17 @@ pub mod setting {
     pub const AZURE_AUTHORITY_HOST: &str = "AZURE_AUTHORITY_HOST";
     pub const HUBSPOT_TOKEN: &str = "HUBSPOT_TOKEN";
     pub const HUBSPOT_API_URL: &str = "HUBSPOT_API_URL";
+    pub const SALESFORCE_URL: &str = "SALESFORCE_URL";
+    pub const SALESFORCE_CLIENT_ID: &str = "SALESFORCE_CLIENT_ID";
+    pub const SALESFORCE_CLIENT_SECRET: &str = "SALESFORCE_CLIENT_SECRET";
+    pub const SALESFORCE_EXTERNAL_ID_FIELD: &str = "SALESFORCE_EXTERNAL_ID_FIELD";
+    pub const SALESFORCE_LEAD_SOURCE: &str = "SALESFORCE_LEAD_SOURCE";
+    pub const SALESFORCE_COUNTRY_PICKLISTS: &str = "SALESFORCE_COUNTRY_PICKLISTS";
+    pub const MARKETO_URL: &str = "MARKETO_URL";
+    pub const MARKETO_CLIENT_ID: &str = "MARKETO_CLIENT_ID";
+    pub const MARKETO_CLIENT_SECRET: &str = "MARKETO_CLIENT_SECRET";
     pub const CRM_INCLUDE_TEST_LEADS: &str = "CRM_INCLUDE_TEST_LEADS";
+    pub const CRM_INCLUDE_DNC: &str = "CRM_INCLUDE_DNC";
     // app-settings:optional:end
 
     /// Set by the Functions host, never by users.
@@ -79,14 +94,23 @@ const DEFAULT_LOOKBACK_HOURS: u64 = 24;
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("setting {setting}: {reason}")]
 pub struct ConfigError {
-    pub setting: &'static str,
+    /// As the user wrote it (`TEAMS_WEBHOOK_URL__analytics`).
+    pub setting: Cow<'static, str>,
     pub reason: String,
 }
 
 impl ConfigError {
-    fn new(setting: &'static str, reason: impl Into<String>) -> Self {
+    pub fn new(setting: &'static str, reason: impl Into<String>) -> Self {
         Self {
-            setting,
+            setting: Cow::Borrowed(setting),
+            reason: reason.into(),
+        }
+    }
+
+    /// About a setting whose name is made at run time (a named one).
+    pub fn named(setting: impl AsRef<str>, reason: impl Into<String>) -> Self {
+        Self {
+            setting: Cow::Owned(setting.as_ref().to_owned()),
             reason: reason.into(),
         }
     }
@@ -116,15 +140,21 @@ pub struct DigestSettings {
 }
 
 impl Settings {
-    /// Reads the process environment.
+    /// Reads the process environment (variables that are not UTF-8 are
+    /// no settings of ours).
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        Self::from_vars(std::env::vars_os().filter_map(|(name, value)| {
+            Some((name.into_string().ok()?, value.into_string().ok()?))
+        }))
     }
 
-    /// Reads settings through `lookup`, so tests need not touch the process
+    /// Reads settings from `vars`, so tests need not touch the process
     /// environment. Blank values count as unset, as in the Azure portal.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let environment = Environment::new(vars);
+        let get = |name: &str| environment.get(name);
         let settings = Self {
             host_port: get(setting::FUNCTIONS_CUSTOMHANDLER_PORT)
                 .map(|v| parse_port(setting::FUNCTIONS_CUSTOMHANDLER_PORT, &v))
@@ -133,23 +163,8 @@ impl Settings {
             ingest_key: get(setting::LEAD_INGEST_KEY).map(Secret::new),
             email: email::email_settings(&get)?,
             digest: digest_settings(&get)?,
-            delivery: delivery::delivery_settings(&get)?,
+            delivery: delivery::delivery_settings(&get, environment.clone())?,
         };
-        // The per-lead email goes out the digest's way: it needs both.
-        if settings.delivery.notify.is_some() {
-            if settings.email.transport.is_none() {
-                return Err(ConfigError::new(
-                    setting::NOTIFY_TO,
-                    "needs an email transport: set ACS_ENDPOINT, ACS_CONNECTION_STRING or SMTP_URL",
-                ));
-            }
-            if settings.email.from.is_none() {
-                return Err(ConfigError::new(
-                    setting::NOTIFY_TO,
-                    "needs DIGEST_FROM, the sender address",
-                ));
-            }
-        }
         Ok(settings)
     }
 }
@@ -209,10 +224,10 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Settings::from_lookup(|name| map.get(name).cloned())
+        Settings::from_vars(map)
     }
 
-    fn error_setting(pairs: &[(&str, &str)]) -> &'static str {
+    fn error_setting(pairs: &[(&str, &str)]) -> Cow<'static, str> {
         settings(pairs).expect_err("should be rejected").setting
     }
 
@@ -402,25 +417,6 @@ mod tests {
             error_setting(&[dev, ("DIGEST_SCHEDULE", "0 0 8 30 2 *")]),
             "DIGEST_SCHEDULE"
         );
-    }
-
-    #[test]
-    fn the_per_lead_email_needs_a_transport_and_a_sender() {
-        let dev = ("LEADS_STORAGE", "UseDevelopmentStorage=true");
-        let notify = ("NOTIFY_TO", "sales@contoso.com");
-        assert_eq!(error_setting(&[dev, notify]), "NOTIFY_TO");
-        assert_eq!(
-            error_setting(&[dev, notify, ("SMTP_URL", "smtp://127.0.0.1:1025")]),
-            "NOTIFY_TO"
-        );
-        let s = settings(&[
-            dev,
-            notify,
-            ("SMTP_URL", "smtp://127.0.0.1:1025"),
-            ("DIGEST_FROM", "leads@contoso.com"),
-        ])
-        .unwrap();
-        assert!(s.delivery.any());
     }
 
     #[test]

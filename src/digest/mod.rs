@@ -7,7 +7,7 @@
 //!
 //! 1. Reads the checkpoint. A claim an earlier run left is finished first:
 //!    *sent* — only its records remain to be removed; *ambiguous* (its
-//!    send's outcome is unknown) or older than [`CLAIM_LEASE`] (its run
+//!    send's outcome is unknown) or older than [`RUN_LEASE`] (its run
 //!    died) — its records are sent again, the same email with the same
 //!    idempotency key (ACS `Operation-Id`, SMTP `Message-ID`); any other
 //!    claim — another run is sending, and this one ends.
@@ -36,10 +36,9 @@ pub use outcome::{DigestError, Outcome, RunReport};
 use crate::configuration::{DigestSettings, Settings};
 use crate::domain::{EmailAddress, Recipients, TimeRange};
 use crate::email::{Email, Mailer};
-use crate::store::outbox::DIGEST;
 use crate::store::{
-    Checkpoint, Claim, ClaimState, LeadStore, PendingDays, PendingItem, RunRecord, StoreError,
-    Version,
+    Checkpoint, Claim, ClaimState, Consumer, DigestItem, LeadStore, PendingDays, Progress,
+    RunRecord, StoreError, Version,
 };
 use futures::TryStreamExt;
 use render::Digest;
@@ -50,12 +49,12 @@ use time::OffsetDateTime;
 pub const RUN_BUDGET: Duration = Duration::from_secs(4 * 60);
 /// A claim older than this belongs to a run that died: a run that lives
 /// ends within [`RUN_BUDGET`].
-pub const CLAIM_LEASE: Duration = Duration::from_secs(5 * 60);
+pub const RUN_LEASE: Duration = Duration::from_secs(5 * 60);
 /// Leads reported by one digest; a backlog beyond it (an outage of days)
 /// follows in the next runs, so every run stays within its budget.
 pub const MAX_LEADS_PER_DIGEST: usize = 10_000;
 
-const _: () = assert!(RUN_BUDGET.as_secs() < CLAIM_LEASE.as_secs());
+const _: () = assert!(RUN_BUDGET.as_secs() < RUN_LEASE.as_secs());
 
 /// Runs digests. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -193,7 +192,7 @@ impl DigestRunner {
             Ok(found) => found,
             Err(e) => return (none, Err(e)),
         };
-        let days = match self.store.pending_days(now).await {
+        let days = match self.store.pending_days(Progress::Digest, now).await {
             Ok(days) => days,
             Err(e) => return (none, Err(e.into())),
         };
@@ -207,7 +206,7 @@ impl DigestRunner {
                         Err(e) => return (none, Err(e)),
                     }
                 }
-                ClaimState::Sending if now - claim.claimed_at < CLAIM_LEASE => {
+                ClaimState::Sending if now - claim.claimed_at < RUN_LEASE => {
                     return (none, Ok(Outcome::AnotherRunInProgress));
                 }
                 ClaimState::Sending | ClaimState::Ambiguous => {
@@ -257,7 +256,11 @@ impl DigestRunner {
             None => 0,
         };
         if items.is_empty() && rejected == 0 {
-            if let Err(e) = self.store.raise_cursor(days, None, now).await {
+            if let Err(e) = self
+                .store
+                .raise_cursor(Progress::Digest, days, None, now)
+                .await
+            {
                 tracing::warn!(error = %e, "could not move the outbox cursor");
             }
             return (none, Ok(Outcome::NoNewLeads));
@@ -398,7 +401,11 @@ impl DigestRunner {
                 if let Err(e) = self.finish_sent(&claim, &sent, &Some(version), days).await {
                     tracing::warn!(error = %e, "the digest was sent; its records are removed by the next run");
                 }
-                if let Err(e) = self.store.raise_cursor(days, None, now).await {
+                if let Err(e) = self
+                    .store
+                    .raise_cursor(Progress::Digest, days, None, now)
+                    .await
+                {
                     tracing::warn!(error = %e, "could not move the outbox cursor");
                 }
                 (
@@ -446,10 +453,7 @@ impl DigestRunner {
         version: &Option<Version>,
         days: PendingDays,
     ) -> Result<(Checkpoint, Option<Version>), DigestError> {
-        let mut pages =
-            std::pin::pin!(self
-                .store
-                .pending(Some(DIGEST), days, Some(stamped_by(claim.run_id)),));
+        let mut pages = std::pin::pin!(self.store.pending_digest(days, Some(claim.run_id)));
         while let Some(items) = pages.try_next().await? {
             self.store.remove_pending(&items).await?;
         }
@@ -475,8 +479,8 @@ impl DigestRunner {
         &self,
         days: PendingDays,
         run: Option<uuid::Uuid>,
-    ) -> Result<(Vec<PendingItem>, usize), DigestError> {
-        let mut pages = std::pin::pin!(self.store.pending(Some(DIGEST), days, run.map(stamped_by)));
+    ) -> Result<(Vec<DigestItem>, usize), DigestError> {
+        let mut pages = std::pin::pin!(self.store.pending_digest(days, run));
         let mut items = Vec::new();
         let mut leads = 0;
         let mut waiting = 0;
@@ -495,19 +499,19 @@ impl DigestRunner {
     }
 
     /// Counts every record, and reads only the leads shown in detail.
-    async fn render(&self, items: &[PendingItem]) -> Result<Digest, DigestError> {
+    async fn render(&self, items: &[DigestItem]) -> Result<Digest, DigestError> {
         let mut digest = Digest::new();
         let mut shown = Vec::new();
         for item in items {
             match &item.dead_letter {
-                Some(dead) => digest.add_dead_letter(&item.lead_id, dead),
+                Some(dead) => digest.add_dead_letter(item.lead.id.as_str(), dead),
                 None => {
-                    let received_at = crate::store::keys::received_at_of(&item.lead_row_key)
+                    let received_at = crate::store::keys::received_at_of(&item.lead.row_key)
                         .unwrap_or(item.enqueued_at);
-                    if digest.wants_details(item.is_test) {
-                        shown.push(item.clone());
+                    if digest.wants_details(item.lead.is_test) {
+                        shown.push(&item.lead);
                     }
-                    digest.count_lead(item.is_test, received_at);
+                    digest.count_lead(item.lead.is_test, received_at);
                 }
             }
         }
@@ -522,7 +526,7 @@ impl DigestRunner {
     /// `--dry-run`: what the next run would send; reads, writes nothing.
     async fn dry_run(&self, now: OffsetDateTime) -> Ran {
         let none = Facts::default();
-        let days = match self.store.pending_days(now).await {
+        let days = match self.store.pending_days(Progress::Digest, now).await {
             Ok(days) => days,
             Err(e) => return (none, Err(e.into())),
         };
@@ -564,7 +568,10 @@ impl DigestRunner {
             .legacy_reported_before
             .unwrap_or(now - self.settings.first_run_lookback);
         if let Some(range) = TimeRange::new(since, now) {
-            let adopted = self.store.backfill(DIGEST, range, now, |_| true).await?;
+            let adopted = self
+                .store
+                .backfill(&Consumer::Digest, range, now, |_| true)
+                .await?;
             if adopted > 0 {
                 tracing::info!(adopted, "leads not yet in a digest are now pending for it");
             }
@@ -619,9 +626,4 @@ impl DigestRunner {
         })?;
         Ok(Sender { mailer, to, from })
     }
-}
-
-/// The filter selecting records stamped by `run`.
-fn stamped_by(run: uuid::Uuid) -> String {
-    format!("DigestRun eq '{run}'")
 }

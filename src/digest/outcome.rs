@@ -2,7 +2,7 @@
 //! report of a run that did not fail ([`RunReport`]), and why a run failed
 //! ([`DigestError`]).
 
-use super::CLAIM_LEASE;
+use super::RUN_LEASE;
 use crate::domain::TimeRange;
 use crate::email::SendError;
 use crate::store::StoreError;
@@ -77,7 +77,7 @@ pub enum DigestError {
     #[error(
         "the digest was sent (message id {message_id}) but that could not be recorded: \
          {source}; after {lease} minutes the next run resends the same digest with the same id",
-        lease = CLAIM_LEASE.as_secs() / 60
+        lease = RUN_LEASE.as_secs() / 60
     )]
     CheckpointAfterSend {
         message_id: String,

@@ -350,7 +350,7 @@ mod tests {
 
     fn stored(body: &str, at: OffsetDateTime) -> StoredLead {
         StoredLead {
-            id: "id".into(),
+            id: crate::store::LeadId::parse("20261122-0011223344556677").unwrap(),
             received_at: at,
             lead: Lead::parse(body.as_bytes()).unwrap(),
         }

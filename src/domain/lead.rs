@@ -139,6 +139,27 @@ pub struct Lead {
 }
 
 impl Lead {
+    /// What the customer did: the action of `LeadSource` (`INS`, `PLT`,
+    /// `DNC`, `Create`, `StartTestDrive`…), else `ActionCode`.
+    pub fn action(&self) -> Option<&str> {
+        self.source
+            .as_ref()
+            .map(|s| s.action.as_str())
+            .or(self.action_code.as_deref())
+    }
+
+    /// "Do not contact": the customer asked another partner, cross-listed
+    /// with this offer, to contact them; this publisher is told as a
+    /// courtesy.
+    pub fn is_do_not_contact(&self) -> bool {
+        self.action().is_some_and(|a| a.eq_ignore_ascii_case("DNC"))
+    }
+
+    /// The offer's id (`publisher.offer`) from `LeadSource`.
+    pub fn offer_id(&self) -> Option<&str> {
+        self.source.as_ref().map(|s| s.offer_id.as_str())
+    }
+
     /// Parses a request body. Any content type is accepted: the body is
     /// always read as JSON.
     pub fn parse(body: &[u8]) -> Result<Self, LeadError> {

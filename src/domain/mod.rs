@@ -5,10 +5,12 @@
 //! - [`lead`] — Partner Center's lead payload, parsed and normalised;
 //!   [`lenient_json`] recovers the almost-right JSON some senders emit.
 //! - [`email_address`] — an email address and a recipient list.
+//! - [`destination_name`] — a delivery destination's name (`teams:sales`).
 //! - [`secret`] — a value kept out of logs and error messages.
 //! - [`time_range`] — a half-open span of receive times, `[start, end)`.
 //! - [`text`] — customer text made safe to show on one line.
 
+pub mod destination_name;
 pub mod email_address;
 pub mod lead;
 pub mod lenient_json;
@@ -16,6 +18,7 @@ pub mod secret;
 pub mod text;
 pub mod time_range;
 
+pub use destination_name::DestinationName;
 pub use email_address::{EmailAddress, Recipients};
 pub use lead::{Customer, Fingerprint, Lead, LeadError, LeadSource, MAX_BODY_BYTES};
 pub use secret::Secret;

@@ -29,6 +29,29 @@ pub fn truncated(text: &str, max_chars: usize) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// At most `max_units` UTF-16 code units of `text` (how .NET, Dataverse and
+/// Salesforce count length), ending in `…` when cut, never inside a
+/// surrogate pair.
+pub fn truncated_utf16(text: &str, max_units: usize) -> std::borrow::Cow<'_, str> {
+    if text.encode_utf16().count() <= max_units {
+        return text.into();
+    }
+    let budget = max_units.saturating_sub(1);
+    let mut used = 0;
+    let mut keep = String::new();
+    for c in text.chars() {
+        used += c.len_utf16();
+        if used > budget {
+            break;
+        }
+        keep.push(c);
+    }
+    if max_units > 0 {
+        keep.push('…');
+    }
+    keep.into()
+}
+
 fn is_unsafe(c: char) -> bool {
     c.is_control() || is_bidi_control(c)
 }
@@ -68,5 +91,17 @@ mod tests {
         assert_eq!(truncated("abcdefg", 6), "abcde…");
         assert_eq!(truncated("株式会社ファブリカム", 5), "株式会社…");
         assert_eq!(truncated("", 3), "");
+    }
+
+    #[test]
+    fn utf16_truncation_never_splits_a_pair() {
+        assert_eq!(truncated_utf16("abc", 3), "abc");
+        assert_eq!(truncated_utf16("abcd", 3), "ab…");
+        let emoji = "😀".repeat(50);
+        let cut = truncated_utf16(&emoji, 50);
+        assert_eq!(cut.encode_utf16().count(), 49);
+        assert_eq!(cut.chars().filter(|&c| c == '😀').count(), 24);
+        assert_eq!(truncated_utf16("a😀", 2), "a…");
+        assert_eq!(truncated_utf16("😀😀", 0), "");
     }
 }

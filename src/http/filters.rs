@@ -2,7 +2,8 @@
 //! method), the shared state, the standalone key check, and a size- and
 //! time-limited body.
 
-use super::server::BODY_READ_TIMEOUT;
+use super::limits::BODY_READ_TIMEOUT;
+use super::rejection::{BodyTimedOut, BodyTooLarge, BodyUnreadable, Unauthorized, WrongMethod};
 use super::AppState;
 use crate::domain::{Secret, MAX_BODY_BYTES};
 use bytes::{Buf, Bytes, BytesMut};
@@ -13,13 +14,6 @@ use subtle::ConstantTimeEq;
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderValue, Method};
 use warp::{Filter, Rejection};
-
-/// A known path asked for with a method it does not take.
-#[derive(Debug)]
-pub(super) struct WrongMethod {
-    pub(super) allow: Method,
-}
-impl warp::reject::Reject for WrongMethod {}
 
 /// Matches `path` exactly but for ASCII case and a trailing `/` (the
 /// Functions host routes `/api/leadingest` to LeadIngest and forwards the
@@ -59,18 +53,6 @@ pub(super) fn with_state(
 ) -> impl Filter<Extract = (Arc<AppState>,), Error = Infallible> + Clone {
     warp::any().map(move || state.clone())
 }
-
-#[derive(Debug)]
-pub(super) struct Unauthorized;
-impl warp::reject::Reject for Unauthorized {}
-
-#[derive(Debug)]
-pub(super) struct BodyTooLarge;
-impl warp::reject::Reject for BodyTooLarge {}
-
-#[derive(Debug)]
-pub(super) struct BodyUnreadable;
-impl warp::reject::Reject for BodyUnreadable {}
 
 /// Passes when no key is required (under the Functions host, which checks
 /// keys itself: then this costs nothing), or when `?code=` or
@@ -115,10 +97,6 @@ pub(super) enum BodyRead {
         length: Option<u64>,
     },
 }
-
-#[derive(Debug)]
-pub(super) struct BodyTimedOut;
-impl warp::reject::Reject for BodyTimedOut {}
 
 /// The body, read up to [`MAX_BODY_BYTES`] within [`BODY_READ_TIMEOUT`]; a
 /// longer one is cut off there, and one declared longer is not read at all.

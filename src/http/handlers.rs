@@ -1,13 +1,14 @@
-//! One plain `async fn` per route: ingest a lead, answer the host's timer
-//! invocation, run the digest on demand.
+//! One plain `async fn` per route: ingest a lead (the [`crate::intake`]'s
+//! outcome as a status), answer the host's timer invocations, run the
+//! digest or a sweep on demand.
 
 use super::filters::BodyRead;
 use super::rejection::error_response;
 use super::AppState;
 use crate::digest::DigestError;
-use crate::domain::{Lead, LeadError};
 use crate::functions::{InvokeResponse, TimerInvocation};
-use crate::store::{keys, SaveOutcome, Saved, StoreError, StoredLead};
+use crate::intake::{refusal_status, Body, Ingested};
+use crate::store::StoreError;
 use bytes::Bytes;
 use serde::Serialize;
 use std::sync::Arc;
@@ -26,49 +27,31 @@ struct Stored<'a> {
 /// unavailable — never 2xx unless the lead is in the table.
 pub(super) async fn ingest(body: BodyRead, state: Arc<AppState>) -> Response {
     let started = Instant::now();
-    let received_at = state.clock.now();
-    let parsed = match &body {
-        BodyRead::Complete(bytes) => Lead::parse(bytes).map_err(|e| (e, bytes.len() as u64)),
-        BodyRead::TooLarge { prefix, length } => {
-            Err((LeadError::TooLarge, length.unwrap_or(prefix.len() as u64)))
-        }
+    let body = match &body {
+        BodyRead::Complete(bytes) => Body::Complete(bytes),
+        BodyRead::TooLarge { prefix, length } => Body::TooLarge {
+            prefix,
+            length: *length,
+        },
     };
-    let lead = match parsed {
-        Ok(lead) => lead,
-        Err((error, length)) => {
-            return refuse(&state, &body, error, length, received_at, started).await
-        }
-    };
-    let bytes = lead.raw.len();
-
-    let consumers = state.consumers_for(lead.is_test);
-    match state.store.save_lead(&lead, received_at, &consumers).await {
-        Ok(Saved { outcome, pending }) => {
-            let (id, status, label) = match &outcome {
-                SaveOutcome::Created(id) => (id, StatusCode::CREATED, "created"),
-                SaveOutcome::Duplicate(id) => (id, StatusCode::OK, "duplicate"),
+    let duration_ms = || started.elapsed().as_millis() as u64;
+    match state.intake.ingest(body).await {
+        Ingested::Stored {
+            id,
+            created,
+            is_test,
+            bytes,
+        } => {
+            let (status, label) = if created {
+                (StatusCode::CREATED, "created")
+            } else {
+                (StatusCode::OK, "duplicate")
             };
             tracing::info!(
                 lead_id = %id, status = status.as_u16(), outcome = label,
-                test_lead = lead.is_test, bytes,
-                duration_ms = started.elapsed().as_millis() as u64,
+                test_lead = is_test, bytes, duration_ms = duration_ms(),
                 "lead stored"
             );
-            // The first delivery attempts start now, in the background: the
-            // answer never waits for a destination, and what this leaves
-            // undone the LeadDeliver sweep finishes.
-            if let (SaveOutcome::Created(id), Some(deliverer)) = (&outcome, &state.deliverer) {
-                let stored = StoredLead {
-                    id: id.to_string(),
-                    received_at: keys::truncate_to_micros(received_at),
-                    lead,
-                };
-                tokio::spawn(
-                    deliverer
-                        .clone()
-                        .deliver_new(stored, pending, state.clock.clone()),
-                );
-            }
             reply::with_status(
                 reply::json(&Stored {
                     id: id.as_str(),
@@ -78,7 +61,29 @@ pub(super) async fn ingest(body: BodyRead, state: Arc<AppState>) -> Response {
             )
             .into_response()
         }
-        Err(error) => {
+        Ingested::Refused {
+            error,
+            length,
+            kept,
+        } => {
+            let status =
+                StatusCode::from_u16(refusal_status(&error)).unwrap_or(StatusCode::BAD_REQUEST);
+            let reason = error.to_string();
+            match kept {
+                Ok(id) => tracing::warn!(
+                    status = status.as_u16(), bytes = length, reason, rejected_id = %id,
+                    duration_ms = duration_ms(),
+                    "lead rejected; its body is kept (handler leads rejected)"
+                ),
+                Err(e) => tracing::error!(
+                    status = status.as_u16(), bytes = length, reason, error = %e,
+                    duration_ms = duration_ms(),
+                    "lead rejected and its body could NOT be kept"
+                ),
+            }
+            error_response(status, &reason)
+        }
+        Ingested::NotStored { error, raw } => {
             let (status, reason) = match &error {
                 StoreError::Unavailable { .. } | StoreError::Conflict => (
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -94,50 +99,13 @@ pub(super) async fn ingest(body: BodyRead, state: Arc<AppState>) -> Response {
             // write can land just as storage fails and its answer is lost;
             // posting the body again is then answered 200 duplicate.
             tracing::error!(
-                status = status.as_u16(), error = %error, raw_body = %lead.raw,
-                duration_ms = started.elapsed().as_millis() as u64,
+                status = status.as_u16(), error = %error, raw_body = %raw,
+                duration_ms = duration_ms(),
                 "lead NOT confirmed stored"
             );
             error_response(status, reason)
         }
     }
-}
-
-/// Answers a body that is not a lead, after keeping it in quarantine (a
-/// lead Partner Center sent malformed is otherwise lost without trace).
-async fn refuse(
-    state: &AppState,
-    body: &BodyRead,
-    error: LeadError,
-    length: u64,
-    received_at: time::OffsetDateTime,
-    started: Instant,
-) -> Response {
-    let status = match error {
-        LeadError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        _ => StatusCode::BAD_REQUEST,
-    };
-    let reason = error.to_string();
-    let kept = match body {
-        BodyRead::Complete(bytes) => bytes,
-        BodyRead::TooLarge { prefix, .. } => prefix,
-    };
-    let quarantined = state
-        .store
-        .quarantine(received_at, status.as_u16(), &reason, length, kept)
-        .await;
-    let duration_ms = started.elapsed().as_millis() as u64;
-    match quarantined {
-        Ok(id) => tracing::warn!(
-            status = status.as_u16(), bytes = length, reason, rejected_id = %id, duration_ms,
-            "lead rejected; its body is kept (handler leads rejected)"
-        ),
-        Err(e) => tracing::error!(
-            status = status.as_u16(), bytes = length, reason, error = %e, duration_ms,
-            "lead rejected and its body could NOT be kept"
-        ),
-    }
-    error_response(status, &reason)
 }
 
 /// The host's timer invocation: runs the digest and answers in the
@@ -205,4 +173,35 @@ fn digest_failure(error: &DigestError) -> Response {
         reply::json(&InvokeResponse::with_logs(vec![format!("{error}")])).into_response();
     *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     response
+}
+
+/// Manual sweep, as the host's admin endpoint: 202 once it is done, with
+/// what it did.
+pub(super) async fn run_delivery_now(state: Arc<AppState>) -> Response {
+    let Some(deliverer) = &state.deliverer else {
+        return error_response(
+            StatusCode::NOT_FOUND,
+            "no delivery destination is configured",
+        );
+    };
+    match deliverer.sweep(state.clock.now()).await {
+        Ok(report) => reply::with_status(
+            reply::json(&serde_json::json!({
+                "delivered": report.delivered,
+                "retrying": report.retrying,
+                "dead": report.dead,
+                "waiting": report.waiting,
+                "summary": report.summary(),
+            })),
+            StatusCode::ACCEPTED,
+        )
+        .into_response(),
+        Err(error) => {
+            tracing::error!(error = %error, "delivery sweep failed");
+            error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the delivery sweep failed",
+            )
+        }
+    }
 }

@@ -4,8 +4,12 @@
 //! Functions host), they only stop abuse.
 
 use super::rejection::error_response;
+use std::time::Duration;
 use warp::http::{Request, StatusCode};
 use warp::reply::Response;
+
+/// A request body must complete within this.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Headers a request may carry, in number and in bytes.
 pub const MAX_HEADERS: usize = 100;

@@ -6,8 +6,9 @@
 //! - `POST /api/LeadIngest` — Partner Center's lead (forwarded by the host).
 //! - `POST /LeadDigest` — the host's timer invocation of the digest.
 //! - `POST /LeadDeliver` — the host's timer invocation of the delivery sweep.
-//! - `POST /admin/functions/LeadDigest` — run the digest now (standalone;
-//!   under the host this path is the host's own).
+//! - `POST /admin/functions/LeadDigest`, `POST /admin/functions/LeadDeliver`
+//!   — run the digest or a delivery sweep now (standalone; under the host
+//!   these paths are the host's own).
 //!
 //! Standalone mode has no host in front of it, so when a key is configured
 //! every route but readiness requires it (`?code=` or `x-functions-key`).
@@ -28,7 +29,7 @@ use crate::clock::Clock;
 use crate::delivery::Deliverer;
 use crate::digest::DigestRunner;
 use crate::domain::Secret;
-use crate::store::LeadStore;
+use crate::intake::Intake;
 use filters::{authorized, body, endpoint, limited_body, with_state};
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -39,25 +40,13 @@ use warp::{Filter, Rejection, Reply};
 /// What the handlers share.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    pub store: LeadStore,
+    pub intake: Intake,
     pub digest: DigestRunner,
     /// `None` when no delivery destination is configured.
     pub deliverer: Option<Deliverer>,
     /// `Some` only in standalone mode with `LEAD_INGEST_KEY` set.
     pub required_key: Option<Arc<Secret>>,
     pub clock: Clock,
-}
-
-impl AppState {
-    /// Who gets a pending record with a new lead: the digest, and each
-    /// configured destination that takes it.
-    pub fn consumers_for(&self, is_test: bool) -> Vec<&'static str> {
-        let mut consumers = vec![crate::store::outbox::DIGEST];
-        if let Some(deliverer) = &self.deliverer {
-            consumers.extend(deliverer.destinations_for(is_test));
-        }
-        consumers
-    }
 }
 
 /// All routes, with JSON errors for anything that does not match.
@@ -72,7 +61,9 @@ pub fn routes(
         .unify()
         .or(manual_digest(state.clone()))
         .unify()
-        .or(delivery_invocation(state))
+        .or(delivery_invocation(state.clone()))
+        .unify()
+        .or(manual_delivery(state))
         .unify()
         .recover(rejection::handle_rejection)
         .unify()
@@ -125,4 +116,14 @@ fn manual_digest(
         .and(authorized(state.required_key.clone()))
         .and(with_state(state))
         .then(handlers::run_digest_now)
+}
+
+/// POST /admin/functions/LeadDeliver
+fn manual_delivery(
+    state: Arc<AppState>,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    endpoint("/admin/functions/LeadDeliver", Method::POST)
+        .and(authorized(state.required_key.clone()))
+        .and(with_state(state))
+        .then(handlers::run_delivery_now)
 }

@@ -1,13 +1,35 @@
 //! Refusals: every rejection becomes a status and a short JSON reason of
 //! our own, `{"error": "..."}`, never an echo of the request.
 
-use super::filters::{BodyTimedOut, BodyTooLarge, BodyUnreadable, Unauthorized, WrongMethod};
 use crate::domain::LeadError;
 use serde::Serialize;
 use std::convert::Infallible;
-use warp::http::StatusCode;
+use warp::http::{Method, StatusCode};
 use warp::reply::{self, Response};
 use warp::{Rejection, Reply};
+
+/// A known path asked for with a method it does not take.
+#[derive(Debug)]
+pub(super) struct WrongMethod {
+    pub(super) allow: Method,
+}
+impl warp::reject::Reject for WrongMethod {}
+
+#[derive(Debug)]
+pub(super) struct Unauthorized;
+impl warp::reject::Reject for Unauthorized {}
+
+#[derive(Debug)]
+pub(super) struct BodyTooLarge;
+impl warp::reject::Reject for BodyTooLarge {}
+
+#[derive(Debug)]
+pub(super) struct BodyUnreadable;
+impl warp::reject::Reject for BodyUnreadable {}
+
+#[derive(Debug)]
+pub(super) struct BodyTimedOut;
+impl warp::reject::Reject for BodyTimedOut {}
 
 #[derive(Serialize)]
 struct ErrorBody<'a> {

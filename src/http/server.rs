@@ -5,7 +5,7 @@
 //!
 //! - headers must arrive within [`HEADER_READ_TIMEOUT`]; the same bound
 //!   closes a keep-alive connection left idle that long;
-//! - a body must arrive within [`BODY_READ_TIMEOUT`] (in the body filter);
+//! - a body must arrive within [`BODY_READ_TIMEOUT`](super::limits::BODY_READ_TIMEOUT) (in the body filter);
 //! - at most [`MAX_CONNECTIONS`] connections are open; more wait to be
 //!   accepted;
 //! - on shutdown, requests in flight finish (for at most [`DRAIN_TIMEOUT`]).
@@ -24,8 +24,6 @@ use warp::Filter;
 /// Request headers (and the wait for the next request on a kept-alive
 /// connection) must complete within this.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// A request body must complete within this.
-pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(20);
 /// Connections open at once.
 pub const MAX_CONNECTIONS: usize = 256;
 /// In-flight requests get this long to finish at shutdown.

@@ -19,7 +19,7 @@ const RUN_PARTITION: &str = "run";
 pub struct Version(String);
 
 impl Version {
-    pub(super) fn from_etag(etag: impl Into<String>) -> Self {
+    pub fn from_etag(etag: impl Into<String>) -> Self {
         Self(etag.into())
     }
 

@@ -7,7 +7,7 @@ use azure_core::error::ErrorKind;
 use azure_core::StatusCode;
 use std::fmt;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// Storage could not be reached or kept failing within the deadline.
     #[error("storage is unavailable: could not {operation} ({failure})")]

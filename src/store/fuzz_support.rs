@@ -63,7 +63,7 @@ pub fn fuzz_entity(lead: &Lead) -> usize {
     );
     let read_back = read_lead(&row).expect("the row reads back as a lead");
     assert_eq!(read_back.lead, *lead, "the lead read back differs");
-    assert_eq!(read_back.id, id.as_str());
+    assert_eq!(read_back.id, id);
     assert_eq!(marker["LeadRowKey"], row["RowKey"]);
     row.len() + marker.len()
 }

@@ -39,8 +39,46 @@ impl LeadId {
         ))
     }
 
+    /// Parses `20261122-<16 hex digits>`, as the digest, the log and the
+    /// command line show it.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let refused = || format!("{text:?} is not a lead id (like 20261122-0123456789abcdef)");
+        let (day, hex) = text.split_once('-').ok_or_else(refused)?;
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if day.len() != 8 || !digits(day) {
+            return Err(refused());
+        }
+        if hex.len() != 2 * FINGERPRINT_BYTES
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(refused());
+        }
+        // Checked as ASCII digits above, so slicing is on char boundaries.
+        parse_day_key(&format!("{}-{}-{}", &day[..4], &day[4..6], &day[6..8]))
+            .ok_or_else(refused)?;
+        Ok(Self(text.to_owned()))
+    }
+
+    /// The day the lead was received: its records are in that day's
+    /// partition or a later one.
+    pub fn day(&self) -> Date {
+        let d = &self.0;
+        parse_day_key(&format!("{}-{}-{}", &d[..4], &d[4..6], &d[6..8])).unwrap_or(Date::MIN)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl std::str::FromStr for LeadId {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::parse(text)
     }
 }
 
@@ -214,6 +252,26 @@ mod tests {
         assert_eq!(received_at_of(&lead_row_key(at, &f)), Some(at));
         assert_eq!(received_at_of("D0011"), None);
         assert_eq!(received_at_of("L2026"), None);
+    }
+
+    #[test]
+    fn lead_ids_parse_and_name_their_day() {
+        let f = fingerprint(r#"{"OfferTitle":"O"}"#);
+        let id = LeadId::new(time::macros::date!(2026 - 11 - 22), &f);
+        assert_eq!(LeadId::parse(id.as_str()), Ok(id.clone()));
+        assert_eq!(id.day(), time::macros::date!(2026 - 11 - 22));
+        for bad in [
+            "",
+            "202é1122-0011",
+            "20261122",
+            "20261340-0011223344556677",
+            "20261122-00112233445566",
+            "20261122-00112233445566zz",
+            "2026112-00112233445566778",
+            "20261122-0011223344556677-",
+        ] {
+            assert!(LeadId::parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

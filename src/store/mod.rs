@@ -30,7 +30,10 @@ pub mod rate;
 pub use digest_state::{Checkpoint, Claim, ClaimState, RunRecord, Version};
 pub use error::{Failure, StoreError};
 pub use keys::LeadId;
-pub use outbox::{DeadLetter, DeliveryRecord, LeadRef, PendingDays, PendingItem, RecordState};
+pub use outbox::{
+    Consumer, DeadLetter, DeliveryItem, DeliveryRecord, DigestItem, LeadRef, PendingDays, Progress,
+    RecordChange, RecordKey, RecordState, Settled,
+};
 pub use pages::PAGE_ROWS;
 pub use quarantine::RejectedBody;
 
@@ -41,6 +44,7 @@ use azure_core::error::ErrorKind;
 use azure_core::StatusCode;
 use azure_data_tables::prelude::*;
 use futures::TryStreamExt;
+use outbox::OutboxRow;
 use serde_json::{Map, Value};
 use std::future::Future;
 use std::time::Duration;
@@ -68,19 +72,41 @@ pub enum SaveOutcome {
     Duplicate(LeadId),
 }
 
-/// A lead just saved, with the pending records written with it.
+/// A record written with a new lead: whose, and — for a destination the
+/// caller is about to try at once — claimed by that attempt until
+/// `until`, in `batch`, so no sweep takes it meanwhile and nothing has to
+/// be written before the attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRecord {
+    pub consumer: Consumer,
+    pub claim: Option<(OffsetDateTime, uuid::Uuid)>,
+}
+
+impl NewRecord {
+    pub fn unclaimed(consumer: Consumer) -> Self {
+        Self {
+            consumer,
+            claim: None,
+        }
+    }
+}
+
+/// A lead handed to [`LeadStore::save_lead`], as stored.
 #[derive(Debug, Clone)]
 pub struct Saved {
-    pub outcome: SaveOutcome,
-    /// For a new lead, its pending records as written (with versions);
-    /// empty for a duplicate, or when the versions are not known.
-    pub pending: Vec<PendingItem>,
+    /// Whether it is new; a duplicate adds nothing.
+    pub created: bool,
+    pub lead: StoredLead,
+    /// For a new lead, its deliveries as written (claimed or not, with
+    /// their versions); empty for a duplicate, or when the write's answer
+    /// was lost and the versions are not known (the sweep delivers them).
+    pub deliveries: Vec<DeliveryItem>,
 }
 
 /// A lead read back from the table.
 #[derive(Debug, Clone)]
 pub struct StoredLead {
-    pub id: String,
+    pub id: LeadId,
     pub received_at: OffsetDateTime,
     pub lead: Lead,
 }
@@ -149,44 +175,75 @@ impl LeadStore {
     }
 
     /// Stores a lead durably, once per content and UTC day, with a pending
-    /// record for each of `consumers` (the digest and the delivery
-    /// destinations). Returns only after the service has committed them all
-    /// (or found the lead already there, in which case nothing is added).
+    /// record for each of `consumers`. Returns only after the service has
+    /// committed them all (or found the lead already there, in which case
+    /// nothing is added).
     pub async fn save(
         &self,
         lead: &Lead,
         received_at: OffsetDateTime,
-        consumers: &[&str],
+        consumers: &[Consumer],
     ) -> Result<SaveOutcome, StoreError> {
-        Ok(self.save_lead(lead, received_at, consumers).await?.outcome)
+        let saved = self
+            .save_lead(lead, received_at, |_| {
+                consumers
+                    .iter()
+                    .cloned()
+                    .map(NewRecord::unclaimed)
+                    .collect()
+            })
+            .await?;
+        let id = saved.lead.id;
+        Ok(if saved.created {
+            SaveOutcome::Created(id)
+        } else {
+            SaveOutcome::Duplicate(id)
+        })
     }
 
-    /// [`save`](Self::save), also giving back the pending records just
-    /// written, with their versions: a new lead's first delivery claims
-    /// them without reading them back.
+    /// [`save`](Self::save) with the records `records` asks for, given
+    /// where the lead will be stored (claimed ones included); gives back
+    /// the stored lead and its deliveries as written, with their versions,
+    /// so a new lead's first attempts need nothing read back.
     #[tracing::instrument(level = "debug", skip_all, fields(fingerprint = %lead.fingerprint.short_hex(8)))]
     pub async fn save_lead(
         &self,
         lead: &Lead,
         received_at: OffsetDateTime,
-        consumers: &[&str],
+        records: impl FnOnce(&LeadRef) -> Vec<NewRecord>,
     ) -> Result<Saved, StoreError> {
         let received_at = keys::truncate_to_micros(received_at);
-        let lead_ref = outbox::lead_ref_of(lead, received_at);
-        let (partition, row_key) = (lead_ref.partition.clone(), lead_ref.row_key.clone());
-        let id = LeadId::new(received_at.date(), &lead.fingerprint);
-        let (row, marker) =
-            entity::lead_entities(lead, &partition, &row_key, id.as_str(), received_at);
-        let pending: Vec<_> = consumers
-            .iter()
-            .map(|consumer| outbox::pending_entity(consumer, &partition, &lead_ref, received_at))
+        let place = outbox::lead_ref_of(lead, received_at);
+        let (row, marker) = entity::lead_entities(
+            lead,
+            &place.partition,
+            &place.row_key,
+            place.id.as_str(),
+            received_at,
+        );
+        let pending: Vec<Map<String, Value>> = records(&place)
+            .into_iter()
+            .map(|record| {
+                let key = RecordKey::pending(&place.partition, record.consumer, &place);
+                let (claimed_until, claim_batch) = record.claim.unzip();
+                OutboxRow {
+                    claimed_until,
+                    claim_batch,
+                    ..OutboxRow::pending(key, place.clone(), received_at)
+                }
+                .to_entity()
+            })
             .collect();
-        let partition_client = self.leads.partition_key_client(&partition);
+        let partition_client = self.leads.partition_key_client(&place.partition);
 
         // Marker, row and pending records in one entity-group transaction:
         // all or none, so a failure mid-way never leaves half a lead, a lead
         // never lacks its pending work, and a concurrent duplicate loses on
-        // the marker (the marker goes first).
+        // the marker (the marker goes first). Inserts, though the service
+        // then echoes each entity back (this SDK cannot ask for
+        // `Prefer: return-no-content` inside a batch): upserts would not
+        // echo, but Azurite's upsert is about 5 times slower under load
+        // (benches: bench-results/latest.md).
         let insert = || async {
             let mut batch = partition_client
                 .transaction()
@@ -214,6 +271,15 @@ impl LeadStore {
             answer = retrying("save a lead", insert).await;
         }
         let response = answer?;
+        let stored = |created: bool, deliveries: Vec<DeliveryItem>| Saved {
+            created,
+            lead: StoredLead {
+                id: place.id.clone(),
+                received_at,
+                lead: lead.clone(),
+            },
+            deliveries,
+        };
 
         let failed = response
             .operation_responses
@@ -223,42 +289,47 @@ impl LeadStore {
             None => {
                 // The transaction's answers come in the order of its
                 // operations: marker, row, then the pending records.
-                let written = pending
+                let deliveries = pending
                     .into_iter()
                     .zip(response.operation_responses.iter().skip(2))
-                    .filter_map(|(mut record, answer)| {
+                    .filter_map(|(record, answer)| {
                         let etag = answer.etag.as_ref()?;
-                        record.insert("odata.etag".into(), Value::from(etag.to_string()));
-                        outbox::pending_item(&record)
+                        outbox::written_delivery(record, etag.as_ref())
                     })
                     .collect();
-                Ok(Saved {
-                    outcome: SaveOutcome::Created(id),
-                    pending: written,
-                })
+                Ok(stored(true, deliveries))
             }
             Some(StatusCode::Conflict) => {
                 // An attempt that timed out may have committed after all, and
                 // a retry then finds its own marker: that lead is new (its
                 // records' versions unknown: the sweep delivers it).
-                let outcome = if self
-                    .marker_points_to(&partition, &lead.fingerprint, &row_key)
-                    .await?
-                {
-                    SaveOutcome::Created(id)
-                } else {
-                    SaveOutcome::Duplicate(id)
-                };
-                Ok(Saved {
-                    outcome,
-                    pending: Vec::new(),
-                })
+                let created = self
+                    .marker_points_to(&place.partition, &lead.fingerprint, &place.row_key)
+                    .await?;
+                Ok(stored(created, Vec::new()))
             }
             Some(status) => Err(StoreError::Rejected {
                 operation: "save a lead",
                 failure: Failure::answered(status),
             }),
         }
+    }
+
+    /// One lead, read back by its keys; `None` if it is gone.
+    pub async fn lead(&self, place: &LeadRef) -> Result<Option<StoredLead>, StoreError> {
+        let client = self
+            .leads
+            .partition_key_client(&place.partition)
+            .entity_client(&place.row_key);
+        let row = retrying("read a lead", || async {
+            match client.get::<Map<String, Value>>().await {
+                Ok(found) => Ok(Some(found.entity)),
+                Err(e) if status_of(&e) == Some(StatusCode::NotFound) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .await?;
+        Ok(row.as_ref().and_then(read_lead))
     }
 
     /// Whether the de-duplication marker of `fingerprint` names `row_key`.
@@ -372,7 +443,7 @@ fn read_lead(row: &Map<String, Value>) -> Option<StoredLead> {
     let parsed = (|| {
         let raw = entity::raw_body(row)?;
         Some(StoredLead {
-            id: row.get("LeadId")?.as_str()?.to_owned(),
+            id: LeadId::parse(row.get("LeadId")?.as_str()?).ok()?,
             received_at: entity::received_at(row)?,
             lead: Lead::parse(raw.as_bytes()).ok()?,
         })

@@ -287,8 +287,7 @@ async fn manual_run_endpoint_runs_the_digest() {
 #[tokio::test]
 async fn a_run_that_died_after_claiming_is_resent_after_its_lease() {
     use futures::TryStreamExt;
-    use marketplace_leads::store::outbox::DIGEST;
-    use marketplace_leads::store::{Checkpoint, Claim, ClaimState};
+    use marketplace_leads::store::{Checkpoint, Claim, ClaimState, Progress};
     let app = spawn_app().await;
     assert_eq!(app.post_lead(lead("Kim")).await.status(), 201);
     let now = app.clock.now();
@@ -296,12 +295,8 @@ async fn a_run_that_died_after_claiming_is_resent_after_its_lease() {
     // A run claimed Kim's record and died before sending.
     let store = app.store();
     store.ensure_tables().await.unwrap();
-    let days = store.pending_days(now).await.unwrap();
-    let items: Vec<_> = store
-        .pending(Some(DIGEST), days, None)
-        .try_concat()
-        .await
-        .unwrap();
+    let days = store.pending_days(Progress::Digest, now).await.unwrap();
+    let items: Vec<_> = store.pending_digest(days, None).try_concat().await.unwrap();
     assert_eq!(items.len(), 1);
     let run_id = uuid::Uuid::new_v4();
     let claim = Checkpoint {
@@ -323,7 +318,7 @@ async fn a_run_that_died_after_claiming_is_resent_after_its_lease() {
     assert!(shared_maildev().emails_to(&app.recipient).await.is_empty());
 
     // After the lease, the same records are sent.
-    app.clock.advance(marketplace_leads::digest::CLAIM_LEASE);
+    app.clock.advance(marketplace_leads::digest::RUN_LEASE);
     let report = app.digest().run(app.clock.now(), false).await.unwrap();
     assert!(matches!(report.outcome, Outcome::Sent { .. }));
     assert_eq!(report.lead_count, 1);

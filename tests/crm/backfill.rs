@@ -4,6 +4,7 @@
 
 use super::*;
 use marketplace_leads::domain::Lead;
+use marketplace_leads::store::Consumer;
 use testkit::testdata;
 
 #[tokio::test]
@@ -19,17 +20,25 @@ async fn backfill_loads_earlier_leads_once_and_a_second_run_changes_nothing() {
         let name = format!("Earlier{day:02}");
         let at = now - time::Duration::days(day) - time::Duration::hours(day % 5);
         let lead = Lead::parse(lead(&name).as_bytes()).unwrap();
-        store.save(&lead, at, &["digest"]).await.unwrap();
+        store.save(&lead, at, &[Consumer::Digest]).await.unwrap();
         earlier.push(name);
     }
     let too_old = Lead::parse(lead("TooOld").as_bytes()).unwrap();
     store
-        .save(&too_old, now - time::Duration::days(40), &["digest"])
+        .save(
+            &too_old,
+            now - time::Duration::days(40),
+            &[Consumer::Digest],
+        )
         .await
         .unwrap();
     let test_lead = Lead::parse(&testdata("partner-center-test-lead.json")).unwrap();
     store
-        .save(&test_lead, now - time::Duration::days(3), &["digest"])
+        .save(
+            &test_lead,
+            now - time::Duration::days(3),
+            &[Consumer::Digest],
+        )
         .await
         .unwrap();
     // And one received since, delivered as usual.

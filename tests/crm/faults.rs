@@ -150,7 +150,7 @@ fn lead_ref(row: &Map<String, Value>) -> marketplace_leads::store::outbox::LeadR
     marketplace_leads::store::outbox::LeadRef {
         partition: row["LeadPartition"].as_str().unwrap().to_owned(),
         row_key: row["LeadRowKey"].as_str().unwrap().to_owned(),
-        id: row["LeadId"].as_str().unwrap().to_owned(),
+        id: marketplace_leads::store::LeadId::parse(row["LeadId"].as_str().unwrap()).unwrap(),
         is_test: false,
     }
 }
@@ -172,7 +172,11 @@ async fn a_repeated_create_is_refused_by_the_crm_and_counts_as_delivered() {
     for destination in ["dataverse", "hubspot"] {
         let row = &rows(&crm.app, "S", destination).await[0];
         let queued = store
-            .enqueue_today(destination, &[lead_ref(row)], now)
+            .enqueue_today(
+                &marketplace_leads::store::Consumer::parse(destination).unwrap(),
+                &[lead_ref(row)],
+                now,
+            )
             .await
             .unwrap();
         assert_eq!(queued, 1);

@@ -56,6 +56,49 @@ async fn test_leads_stay_out_of_the_crms_unless_asked_for() {
     crm.app.stop().await;
 }
 
+/// A "do not contact" lead: no CRM by default; with `CRM_INCLUDE_DNC=true`
+/// a Dataverse record with its opt-outs set, and still no HubSpot contact
+/// (HubSpot has no field to say so).
+#[tokio::test]
+async fn do_not_contact_leads_reach_only_crms_that_can_record_it() {
+    let dnc = r#"{"UserDetails":{"FirstName":"Quiet","LastName":"Buyer","Email":"quiet@contoso.example","Company":"Contoso"},
+        "LeadSource":"SPZA-DNC|fabrikam.analytics","OfferTitle":"Contoso Analytics"}"#;
+    let crm = setup().await;
+    post(&crm.app, dnc).await;
+    post(&crm.app, lead("Loud")).await;
+    until(
+        &crm.app,
+        Duration::from_secs(60),
+        Duration::from_secs(30),
+        async || crm.delivered_to_both(1).await,
+    )
+    .await;
+    assert_eq!(crm.dataverse.records().len(), 1);
+    assert!(crm.hubspot.contact(&email("quiet")).is_none());
+    crm.app.stop().await;
+
+    let crm = setup_with(vec![("CRM_INCLUDE_DNC", "true".into())]).await;
+    let quiet = post(&crm.app, dnc).await;
+    until(
+        &crm.app,
+        Duration::from_secs(60),
+        Duration::from_secs(30),
+        async || records(&crm.app, "S", "dataverse").await == 1,
+    )
+    .await;
+    let record = crm.dataverse.record(record_id(&quiet)).expect("the record");
+    for column in ["donotemail", "donotphone", "donotbulkemail"] {
+        assert_eq!(record.columns[column], true, "{column}");
+    }
+    for state in ["P", "S", "X"] {
+        assert_eq!(records(&crm.app, state, "hubspot").await, 0, "{state}.hubspot");
+    }
+    assert!(crm.hubspot.requests().is_empty());
+    crm.assert_clean();
+    report!("DNC lead {quiet}: Dataverse with donotemail/donotphone/donotbulkemail, never HubSpot");
+    crm.app.stop().await;
+}
+
 #[tokio::test]
 async fn a_lead_without_an_email_is_dead_for_hubspot_saying_why() {
     let crm = setup().await;

@@ -19,6 +19,7 @@ mod leads;
 mod load;
 mod processes;
 mod refusals;
+mod salesforce_marketo;
 
 use ::testkit::fakes::{DataverseFake, HubSpotFake};
 use marketplace_leads::delivery::Deliverer;
@@ -47,7 +48,7 @@ pub fn email(name: &str) -> String {
 
 /// The Dataverse record key of a lead id.
 pub fn record_id(lead_id: &str) -> uuid::Uuid {
-    marketplace_leads::delivery::dataverse::record_id(lead_id)
+    marketplace_leads::delivery::destinations::dataverse::record_id(lead_id)
 }
 
 /// Both CRM fakes and an app that writes to them.

@@ -141,10 +141,14 @@ async fn a_crash_between_sending_and_recording_resends_under_the_same_id() {
     // the claim stays until its lease runs out.
     let store = s.app.store();
     let now = s.app.clock.now();
-    let days = store.pending_days(now).await.unwrap();
+    let days = store
+        .pending_days(marketplace_leads::store::Progress::Deliveries, now)
+        .await
+        .unwrap();
     use futures::TryStreamExt;
+    let webhook = marketplace_leads::domain::DestinationName::parse("webhook").unwrap();
     let items: Vec<_> = store
-        .pending(Some("webhook"), days, None)
+        .pending_deliveries_of(&webhook, days)
         .try_concat()
         .await
         .unwrap();
@@ -154,7 +158,7 @@ async fn a_crash_between_sending_and_recording_resends_under_the_same_id() {
         .claim(
             &items[0],
             batch,
-            now + marketplace_leads::delivery::engine::CLAIM_LEASE,
+            now + marketplace_leads::delivery::lease::HTTP_LEASE,
         )
         .await
         .unwrap();
@@ -243,7 +247,7 @@ async fn a_receiver_that_never_answers_does_not_slow_ingest() {
 /// due for the next sweep, and so never outlives the claims it made.
 #[tokio::test]
 async fn a_sweep_against_a_hanging_receiver_ends_within_its_budget() {
-    use marketplace_leads::delivery::engine::{CLAIM_LEASE, SWEEP_BUDGET};
+    use marketplace_leads::delivery::lease::{HTTP_LEASE as CLAIM_LEASE, SWEEP_BUDGET};
     let webhook = Receiver::start().await;
     webhook.answer(Answer::Hang);
     let app = spawn_app_with(AppOptions {

@@ -11,6 +11,7 @@ mod destinations;
 mod faults;
 mod hostile;
 mod processes;
+mod regressions;
 
 use marketplace_leads::delivery::Deliverer;
 use serde_json::Value;

@@ -49,7 +49,7 @@ async fn a_sigkill_with_deliveries_pending_loses_none() {
     );
     // A delivery the killed process had claimed waits for its claim's
     // lease to run out; the rest are due within the first backoff.
-    let bound = marketplace_leads::delivery::engine::CLAIM_LEASE + Duration::from_secs(30);
+    let bound = marketplace_leads::delivery::lease::HTTP_LEASE + Duration::from_secs(30);
     let started = Instant::now();
     while records(&app, "S", "webhook").await < 10 {
         assert!(

@@ -135,4 +135,16 @@ async fn a_wrong_account_key_gets_a_short_answer_of_our_own() {
     }
     assert!(digest.contains("HTTP 403"), "{digest}");
     assert!(digest.len() < 400, "a short message: {digest}");
+    // The storage client logs its requests at debug, Authorization and all.
+    for scheme in ["SharedKey ", "Basic ", "Bearer "] {
+        let unredacted: Vec<&str> = logs
+            .match_indices(scheme)
+            .filter(|(at, _)| !logs[at + scheme.len()..].starts_with("REDACTED"))
+            .map(|(at, _)| &logs[at..(at + 60).min(logs.len())])
+            .collect();
+        assert!(
+            unredacted.is_empty(),
+            "a {scheme}credential in the debug log: {unredacted:?}"
+        );
+    }
 }

@@ -172,3 +172,105 @@ def test_the_check_finds_a_cycle_and_an_upward_use():
         "store",
         "email",
     }
+
+
+# Within a module, its submodules depend on each other one way too: a file
+# that uses a sibling which (through its own files) uses it back is a
+# circle, whatever the layers. Paths are resolved from `use` trees (braces
+# expanded) and inline `crate::`/`super::`/`self::` paths.
+USE_DECL = re.compile(r"\buse\s+((?:crate|super|self)\b[^;]*);", re.S)
+INLINE_PATH = re.compile(r"\b(?:crate|super|self)(?:::[A-Za-z_][A-Za-z0-9_]*)+")
+
+
+def module_path(path: Path) -> tuple[str, ...]:
+    parts = list(path.relative_to(SRC).with_suffix("").parts)
+    if parts[-1] == "mod":
+        parts.pop()
+    if parts in (["lib"], ["main"]):
+        return ()
+    return tuple(parts)
+
+
+def expand_use_tree(tree: str) -> list[str]:
+    """`a::{b, c::{d, e}}` → [`a::b`, `a::c::d`, `a::c::e`]."""
+    tree = re.sub(r"\s+as\s+\w+", "", tree)
+    tree = re.sub(r"\s+", "", tree)
+    brace = tree.find("{")
+    if brace < 0:
+        return [tree]
+    prefix, inner = tree[:brace], tree[brace + 1 : tree.rfind("}")]
+    items, depth, item = [], 0, ""
+    for char in inner:
+        if char == "," and depth == 0:
+            items.append(item)
+            item = ""
+            continue
+        depth += char == "{"
+        depth -= char == "}"
+        item += char
+    items.append(item)
+    return [path for item in items if item for path in expand_use_tree(prefix + item)]
+
+
+def resolve(here: tuple[str, ...], path: str) -> tuple[str, ...]:
+    segments = [s for s in path.split("::") if s]
+    if segments[0] == "crate":
+        return tuple(segments[1:])
+    current = list(here)
+    while segments and segments[0] in ("super", "self"):
+        if segments.pop(0) == "super":
+            current = current[:-1]
+    return tuple(current + segments)
+
+
+def references(path: Path) -> set[tuple[str, ...]]:
+    code = COMMENT.sub("", path.read_text(encoding="utf-8"))
+    here = module_path(path)
+    # A file's `super` is its parent module's; a `mod.rs`'s is one higher.
+    found = set()
+    for declaration in USE_DECL.findall(code):
+        found.update(resolve(here, p) for p in expand_use_tree(declaration))
+    for inline in INLINE_PATH.findall(code):
+        found.add(resolve(here, inline))
+    return found
+
+
+def sibling_graphs() -> dict[tuple[str, ...], dict[str, set[str]]]:
+    modules = {module_path(p) for p in SRC.rglob("*.rs")} - {()}
+    graphs: dict[tuple[str, ...], dict[str, set[str]]] = {}
+    for path in SRC.rglob("*.rs"):
+        here = module_path(path)
+        for target in references(path):
+            # The deepest common parent, and the two children under it.
+            common = 0
+            while common < min(len(here), len(target)) and here[common] == target[common]:
+                common += 1
+            if common >= len(here) or common >= len(target):
+                continue  # a module and its own ancestor or descendant
+            parent = here[:common]
+            source, dest = here[common], target[common]
+            if parent + (dest,) not in modules or parent + (source,) not in modules:
+                continue  # an item, not a module
+            graphs.setdefault(parent, {}).setdefault(source, set()).add(dest)
+    return graphs
+
+
+def test_no_file_level_import_circle():
+    circles = {
+        "::".join(parent) or "crate": found
+        for parent, graph in sibling_graphs().items()
+        if (found := cycles(graph))
+    }
+    assert circles == {}
+
+
+def test_the_file_level_check_finds_a_circle(tmp_path):
+    assert expand_use_tree("super::{server::X, rejection::{a, b as c}}") == [
+        "super::server::X",
+        "super::rejection::a",
+        "super::rejection::b",
+    ]
+    assert resolve(("http", "filters"), "super::server::X") == ("http", "server", "X")
+    assert resolve(("http",), "crate::store::keys") == ("store", "keys")
+    graph = {"filters": {"server"}, "server": {"limits"}, "limits": {"filters"}}
+    assert cycles(graph) == [["filters", "server", "limits", "filters"]]

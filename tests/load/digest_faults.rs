@@ -3,7 +3,7 @@
 //! reported, the leads reported twice counted (same Message-ID).
 
 use super::*;
-use marketplace_leads::digest::{DigestError, Outcome, CLAIM_LEASE};
+use marketplace_leads::digest::{DigestError, Outcome, RUN_LEASE};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use testkit::faults::{Fault, StorageProxy};
@@ -86,7 +86,7 @@ async fn every_lead_is_reported_after_mail_storage_and_crash_faults() {
     );
     // Recovery: after the lease the claimed records are sent again, then
     // the leads that came since.
-    app.clock.advance(CLAIM_LEASE);
+    app.clock.advance(RUN_LEASE);
     let resent = app.run_digest().await.expect("the claimed records again");
     assert_eq!(resent.lead_count, per_window);
     let next = app.run_digest().await.expect("the leads since");

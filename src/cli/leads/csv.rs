@@ -40,8 +40,12 @@ pub fn neutralise(cell: &str) -> Cow<'_, str> {
     }
 }
 
-pub(super) fn csv_record(row: &ExportRow) -> [Cow<'_, str>; CSV_HEADER.len()] {
+/// A lead's CSV row; with `guard`, every formula-like cell neutralised
+/// (without it, for a CRM import that stores values as text: a phone
+/// `+81 3-…` then arrives without the guard's `'`).
+pub(super) fn csv_record(row: &ExportRow, guard: bool) -> [Cow<'_, str>; CSV_HEADER.len()] {
     let f = Fields::of(row);
+    let cell = |value| cell(value, guard);
     let received = row
         .received_at
         .and_then(|at| at.format(CSV_TIME).ok())
@@ -63,8 +67,13 @@ pub(super) fn csv_record(row: &ExportRow) -> [Cow<'_, str>; CSV_HEADER.len()] {
     ]
 }
 
-fn cell(value: Option<&str>) -> Cow<'_, str> {
-    neutralise(value.unwrap_or_default())
+fn cell(value: Option<&str>, guard: bool) -> Cow<'_, str> {
+    let value = value.unwrap_or_default();
+    if guard {
+        neutralise(value)
+    } else {
+        Cow::Borrowed(value)
+    }
 }
 
 #[cfg(test)]

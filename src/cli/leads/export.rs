@@ -40,6 +40,13 @@ pub struct ExportOptions {
     /// Start the CSV with a UTF-8 byte-order mark, so Excel reads it as UTF-8
     #[arg(long)]
     pub bom: bool,
+    /// CSV for a CRM import, not a spreadsheet: cells starting with =, +,
+    /// -, @ are written as they are (a phone +81 3-1234-5678 without the
+    /// guard's '). RISK: opened in Excel, LibreOffice or Google Sheets such
+    /// a cell runs as a formula — customer text can then fetch URLs or
+    /// mislead whoever opens it. Import it; do not open it in a spreadsheet.
+    #[arg(long)]
+    pub no_formula_guard: bool,
 }
 
 /// `handler leads export`: the leads of a window as CSV or JSON Lines, to a
@@ -48,6 +55,10 @@ pub async fn export(storage: &StorageSettings, options: ExportOptions) -> anyhow
     anyhow::ensure!(
         !options.bom || options.format == Format::Csv,
         "--bom applies to CSV only"
+    );
+    anyhow::ensure!(
+        !options.no_formula_guard || options.format == Format::Csv,
+        "--no-formula-guard applies to CSV only"
     );
     let range = resolve_range(
         options.selection.since,
@@ -112,7 +123,7 @@ async fn write_export(
                 .terminator(csv::Terminator::CRLF)
                 .from_writer(output);
             csv.write_record(CSV_HEADER).map_err(csv_io)?;
-            RowWriter::Csv(Box::new(csv))
+            RowWriter::Csv(Box::new(csv), !options.no_formula_guard)
         }
         Format::Jsonl => RowWriter::Jsonl(output),
     };
@@ -134,15 +145,16 @@ async fn write_export(
 }
 
 enum RowWriter<'a> {
-    Csv(Box<csv::Writer<&'a mut Output>>),
+    /// With the formula guard on or off.
+    Csv(Box<csv::Writer<&'a mut Output>>, bool),
     Jsonl(&'a mut Output),
 }
 
 impl RowWriter<'_> {
     fn write(&mut self, row: &ExportRow) -> io::Result<()> {
         match self {
-            Self::Csv(csv) => csv
-                .write_record(csv_record(row).iter().map(|cell| cell.as_bytes()))
+            Self::Csv(csv, guard) => csv
+                .write_record(csv_record(row, *guard).iter().map(|cell| cell.as_bytes()))
                 .map_err(csv_io),
             Self::Jsonl(out) => {
                 serde_json::to_writer(&mut **out, &row.columns)?;
@@ -153,7 +165,7 @@ impl RowWriter<'_> {
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
-            Self::Csv(csv) => csv.flush(),
+            Self::Csv(csv, _) => csv.flush(),
             Self::Jsonl(out) => out.flush(),
         }
     }

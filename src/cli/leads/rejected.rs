@@ -23,6 +23,9 @@ pub struct RejectedOptions {
     /// Refused at or after this [default: 7d]
     #[arg(long, value_parser = TimeArg::parse)]
     pub since: Option<TimeArg>,
+    /// Refused before this [default: now]
+    #[arg(long, value_parser = TimeArg::parse)]
+    pub until: Option<TimeArg>,
     /// Print this refused body (its id from the list) exactly as received
     #[arg(long, value_name = "ID")]
     pub show: Option<String>,
@@ -31,7 +34,7 @@ pub struct RejectedOptions {
 pub async fn rejected(storage: &StorageSettings, options: RejectedOptions) -> anyhow::Result<()> {
     let range = resolve_range(
         options.since,
-        None,
+        options.until,
         DEFAULT_SINCE,
         OffsetDateTime::now_utc(),
     )?;

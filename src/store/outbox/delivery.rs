@@ -1,48 +1,126 @@
-//! The delivery destinations' side of the outbox: claiming a pending
-//! record, and recording how its delivery went — delivered (`S.`), to be
-//! tried again later, or dead (`X.`, with a dead letter for the digest) —
-//! each a single conditional write, so two instances never both act on one
-//! record. Also the records as the command line lists and requeues them.
+//! The delivery destinations' side of the outbox: reading due deliveries,
+//! claiming one (a conditional write, so two instances never both act on
+//! it), and settling what attempts meant — delivered (`S.`), to be tried
+//! again later, or dead (`X.`, with a dead letter for the digest) — every
+//! record of one lead in one entity-group transaction. Also the records
+//! as the command line lists and requeues them.
 
-use super::super::entity::{datetime, put_datetime};
-use super::super::{keys, pages, retrying, Failure, LeadStore, StoreError, StoredLead};
-use super::{
-    day_range, pending_entity, state_range, state_row_key, LeadRef, PendingDays, PendingItem, DEAD,
-    DELIVERED, DIGEST, PENDING,
-};
+use super::super::digest_state::Version;
+use super::super::{pages, retrying, Failure, LeadStore, StoreError};
+use super::record::{day_range, pending_destination_ranges, state_range};
+use super::row::{claim_change, release_change, row_key_of, with_etag, OutboxRow};
+use super::{Consumer, LeadRef, PendingDays, RecordKey, RecordState, MAX_BATCH};
+use crate::domain::DestinationName;
 use azure_core::{Etag, StatusCode};
+use azure_data_tables::operations::TransactionBuilder;
 use azure_data_tables::prelude::*;
-use futures::{Stream, TryStreamExt};
-use serde_json::{json, Map, Value};
+use futures::{Stream, StreamExt, TryStreamExt};
+use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
-/// Service error text kept with a record, at most this many characters.
-const MAX_EXCERPT_CHARS: usize = 300;
-
-/// Which records to list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum RecordState {
-    Pending,
-    Delivered,
-    Dead,
+/// A pending delivery, as read back (or as just written).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryItem {
+    pub key: RecordKey,
+    pub destination: DestinationName,
+    pub lead: LeadRef,
+    pub enqueued_at: OffsetDateTime,
+    /// Attempts that failed so far.
+    pub attempts: u32,
+    /// Not to be tried before this.
+    pub next_attempt_at: Option<OffsetDateTime>,
+    /// Held by a delivery until then, in this batch (whose id is the
+    /// idempotency key of what it sends).
+    pub claimed_until: Option<OffsetDateTime>,
+    pub claim_batch: Option<uuid::Uuid>,
+    pub version: Version,
 }
 
-impl RecordState {
-    fn prefix(self) -> &'static str {
-        match self {
-            Self::Pending => PENDING,
-            Self::Delivered => DELIVERED,
-            Self::Dead => DEAD,
+impl DeliveryItem {
+    fn from_row(row: OutboxRow) -> Option<Self> {
+        let Consumer::Destination(destination) = row.key.consumer.clone() else {
+            return None;
+        };
+        (row.key.state == RecordState::Pending).then_some(())?;
+        Some(Self {
+            destination,
+            lead: row.lead,
+            enqueued_at: row.enqueued_at,
+            attempts: row.attempts,
+            next_attempt_at: row.next_attempt_at,
+            claimed_until: row.claimed_until,
+            claim_batch: row.claim_batch,
+            version: row.version?,
+            key: row.key,
+        })
+    }
+
+    /// Read from an entity with its ETag; `None` if it is not a pending
+    /// delivery.
+    pub(in crate::store) fn from_entity(
+        entity: &serde_json::Map<String, serde_json::Value>,
+    ) -> Option<Self> {
+        Self::from_row(OutboxRow::from_entity(entity)?)
+    }
+
+    fn row(&self) -> OutboxRow {
+        OutboxRow {
+            attempts: self.attempts,
+            next_attempt_at: self.next_attempt_at,
+            claimed_until: self.claimed_until,
+            claim_batch: self.claim_batch,
+            version: Some(self.version.clone()),
+            ..OutboxRow::pending(self.key.clone(), self.lead.clone(), self.enqueued_at)
         }
     }
 
-    pub fn label(self) -> &'static str {
+    fn if_match(&self) -> IfMatchCondition {
+        IfMatchCondition::Etag(Etag::from(self.version.as_str()))
+    }
+}
+
+/// What an attempt means for a pending delivery, as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordChange {
+    /// It becomes a delivered record.
+    Delivered { status: String, at: OffsetDateTime },
+    /// It becomes a dead record, and a dead letter for the digest.
+    Dead {
+        status: String,
+        error: String,
+        at: OffsetDateTime,
+    },
+    /// Released, to be tried again at `next`. With `keep_batch` (the
+    /// receiver may have acted on it) the retry goes out in the same
+    /// batch, under the same idempotency key.
+    Retry {
+        next: OffsetDateTime,
+        status: String,
+        error: String,
+        keep_batch: bool,
+    },
+    /// Released untried, due at `next` (the hour's email budget was spent).
+    Wait { next: OffsetDateTime },
+}
+
+impl RecordChange {
+    /// Operations it takes in a transaction.
+    fn operations(&self) -> usize {
         match self {
-            Self::Pending => "pending",
-            Self::Delivered => "delivered",
-            Self::Dead => "dead",
+            Self::Delivered { .. } => 2,
+            Self::Dead { .. } => 3,
+            Self::Retry { .. } | Self::Wait { .. } => 1,
         }
     }
+}
+
+/// How writing one record's change went: for a record still pending, the
+/// item at its new version (for the next attempt to claim without reading
+/// it back).
+#[derive(Debug)]
+pub struct Settled {
+    pub destination: DestinationName,
+    pub result: Result<Option<DeliveryItem>, StoreError>,
 }
 
 /// A delivery record of any state, as the command line shows it.
@@ -60,238 +138,168 @@ pub struct DeliveryRecord {
     pub at: Option<OffsetDateTime>,
 }
 
-fn excerpt(text: &str) -> String {
-    crate::domain::text::truncated(&crate::domain::text::single_line(text), MAX_EXCERPT_CHARS)
-        .into_owned()
-}
-
-fn if_match(item: &PendingItem) -> Option<IfMatchCondition> {
-    Some(IfMatchCondition::Etag(Etag::from(item.version.as_str())))
-}
-
-/// `item`'s record in another state, with its history.
-fn settled_record(
-    item: &PendingItem,
-    state: &str,
-    status: &str,
-    error: Option<&str>,
-    at: OffsetDateTime,
-) -> Map<String, Value> {
-    let mut row = Map::from_iter([
-        ("PartitionKey".to_owned(), json!(item.partition)),
-        (
-            "RowKey".to_owned(),
-            json!(state_row_key(state, &item.consumer, &item.lead_row_key)),
-        ),
-        ("Consumer".to_owned(), json!(item.consumer)),
-        ("LeadPartition".to_owned(), json!(item.lead_partition)),
-        ("LeadRowKey".to_owned(), json!(item.lead_row_key)),
-        ("LeadId".to_owned(), json!(item.lead_id)),
-        ("IsTestLead".to_owned(), json!(item.is_test)),
-        ("Attempts".to_owned(), json!(item.attempts + 1)),
-        ("LastStatus".to_owned(), json!(status)),
-    ]);
-    if let Some(error) = error {
-        row.insert("LastError".into(), json!(excerpt(error)));
+impl DeliveryRecord {
+    fn from_row(row: OutboxRow) -> Option<Self> {
+        if row.key.consumer == Consumer::Digest {
+            return None;
+        }
+        Some(Self {
+            state: row.key.state,
+            destination: row.key.consumer.to_string(),
+            partition: row.key.partition.clone(),
+            lead: row.lead,
+            enqueued_at: row.enqueued_at,
+            attempts: row.attempts,
+            last_status: row.last_status,
+            last_error: row.last_error,
+            at: row.settled_at.or(row.next_attempt_at),
+        })
     }
-    put_datetime(&mut row, "EnqueuedAt", item.enqueued_at);
-    put_datetime(&mut row, "SettledAt", at);
-    row
 }
 
 impl LeadStore {
+    /// Every destination's pending deliveries in `days` (the digest's
+    /// records are never read), a page at a time.
+    pub fn pending_deliveries(
+        &self,
+        days: PendingDays,
+    ) -> impl Stream<Item = Result<Vec<DeliveryItem>, StoreError>> + Send + 'static {
+        let days_filter = day_range(days.first, days.last);
+        let ranges = pending_destination_ranges().map(|range| format!("{days_filter} and {range}"));
+        let leads = self.leads.clone();
+        futures::stream::iter(ranges)
+            .flat_map(move |filter| pages::pages(leads.clone(), filter))
+            .map_ok(delivery_items)
+    }
+
+    /// One destination's pending deliveries in `days`.
+    pub fn pending_deliveries_of(
+        &self,
+        destination: &DestinationName,
+        days: PendingDays,
+    ) -> impl Stream<Item = Result<Vec<DeliveryItem>, StoreError>> + Send + 'static {
+        let filter = format!(
+            "{} and {}",
+            day_range(days.first, days.last),
+            state_range(
+                RecordState::Pending,
+                Some(&Consumer::Destination(destination.clone()))
+            )
+        );
+        pages::pages(self.leads.clone(), filter).map_ok(delivery_items)
+    }
+
     /// Claims `item` for a delivery in `batch` until `until`: fails with
     /// [`StoreError::Conflict`] when another sweep changed it first.
     pub async fn claim(
         &self,
-        item: &PendingItem,
+        item: &DeliveryItem,
         batch: uuid::Uuid,
         until: OffsetDateTime,
-    ) -> Result<PendingItem, StoreError> {
-        let mut change = Map::from_iter([("ClaimBatch".to_owned(), json!(batch.to_string()))]);
-        put_datetime(&mut change, "ClaimedUntil", until);
+    ) -> Result<DeliveryItem, StoreError> {
+        let change = claim_change(until, batch);
         let client = self
             .leads
-            .partition_key_client(&item.partition)
-            .entity_client(&item.row_key);
-        let condition = IfMatchCondition::Etag(Etag::from(item.version.as_str()));
+            .partition_key_client(&item.key.partition)
+            .entity_client(item.key.row_key());
+        let condition = item.if_match();
         let response = retrying("claim a delivery", || async {
             client.merge(&change, condition.clone())?.await
         })
         .await
         .map_err(conflict_on_precondition)?;
-        Ok(PendingItem {
+        Ok(DeliveryItem {
             claimed_until: Some(until),
             claim_batch: Some(batch),
-            version: super::Version::from_etag(response.etag.to_string()),
+            version: Version::from_etag(response.etag.to_string()),
             ..item.clone()
         })
     }
 
-    /// The lead was delivered: its pending record becomes a delivered one,
-    /// in one transaction.
-    pub async fn delivered(
-        &self,
-        item: &PendingItem,
-        status: &str,
-        at: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        let record = settled_record(item, DELIVERED, status, None, at);
-        self.settle(item, "record a delivery", vec![record]).await
-    }
-
-    /// The destination gave up: the pending record becomes a dead one, and
-    /// a dead letter for the digest is written with it, in one transaction.
-    pub async fn dead(
-        &self,
-        item: &PendingItem,
-        status: &str,
-        error: &str,
-        at: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        let record = settled_record(item, DEAD, status, Some(error), at);
-        let mut letter = pending_entity(
-            DIGEST,
-            &item.partition,
-            &LeadRef {
-                partition: item.lead_partition.clone(),
-                row_key: item.lead_row_key.clone(),
-                id: item.lead_id.clone(),
-                is_test: item.is_test,
-            },
-            at,
-        );
-        letter.insert(
-            "RowKey".into(),
-            json!(format!(
-                "{PENDING}.{DIGEST}.{DEAD}.{}.{}",
-                item.consumer, item.lead_row_key
-            )),
-        );
-        letter.insert("DeadDestination".into(), json!(item.consumer));
-        letter.insert("DeadStatus".into(), json!(status));
-        letter.insert("DeadExcerpt".into(), json!(excerpt(error)));
-        put_datetime(&mut letter, "DiedAt", at);
-        self.settle(item, "record a dead delivery", vec![record, letter])
-            .await
-    }
-
-    /// The attempt failed for now: try again at `next`, unclaimed. With
-    /// `keep_batch` (the receiver may have acted on it) the retry goes out
-    /// in the same batch, under the same idempotency key.
-    pub async fn retry_later(
-        &self,
-        item: &PendingItem,
-        next: OffsetDateTime,
-        status: &str,
-        error: &str,
-        keep_batch: bool,
-    ) -> Result<(), StoreError> {
-        let mut change = Map::from_iter([
-            ("Attempts".to_owned(), json!(item.attempts + 1)),
-            ("LastStatus".to_owned(), json!(status)),
-            ("LastError".to_owned(), json!(excerpt(error))),
-        ]);
-        if !keep_batch {
-            change.insert("ClaimBatch".into(), json!(""));
+    /// Writes what attempts meant: each item's change, conditional on the
+    /// item's version. The changes of one partition (one lead's
+    /// destinations, after its first attempts) go in one transaction; if
+    /// that fails on one record (another instance took it), each record
+    /// is written on its own so the others still land.
+    pub async fn settle(&self, changes: Vec<(DeliveryItem, RecordChange)>) -> Vec<Settled> {
+        let mut by_partition: BTreeMap<String, Vec<(DeliveryItem, RecordChange)>> = BTreeMap::new();
+        for (item, change) in changes {
+            by_partition
+                .entry(item.key.partition.clone())
+                .or_default()
+                .push((item, change));
         }
-        put_datetime(&mut change, "NextAttemptAt", next);
-        // Released: the claim ends where it was recorded.
-        put_datetime(&mut change, "ClaimedUntil", OffsetDateTime::UNIX_EPOCH);
-        let client = self
-            .leads
-            .partition_key_client(&item.partition)
-            .entity_client(&item.row_key);
-        let condition = IfMatchCondition::Etag(Etag::from(item.version.as_str()));
-        retrying("reschedule a delivery", || async {
-            client.merge(&change, condition.clone())?.await
-        })
-        .await
-        .map(|_| ())
-        .map_err(conflict_on_precondition)
+        let mut settled = Vec::new();
+        for (partition, changes) in by_partition {
+            for chunk in chunks(changes) {
+                match self.settle_together(&partition, &chunk).await {
+                    Ok(results) => settled.extend(results),
+                    Err(_) if chunk.len() > 1 => {
+                        for one in chunk {
+                            let alone = std::slice::from_ref(&one);
+                            match self.settle_together(&partition, alone).await {
+                                Ok(results) => settled.extend(results),
+                                Err(e) => settled.push(Settled {
+                                    destination: one.0.destination.clone(),
+                                    result: Err(e),
+                                }),
+                            }
+                        }
+                    }
+                    Err(e) => settled.extend(chunk.into_iter().map(|(item, _)| Settled {
+                        destination: item.destination,
+                        result: Err(e.clone()),
+                    })),
+                }
+            }
+        }
+        settled
     }
 
-    /// `consumer`'s pending record of one lead, if there is one.
-    pub async fn pending_of(
+    /// One transaction for `changes`, all in `partition`.
+    async fn settle_together(
         &self,
         partition: &str,
-        consumer: &str,
-        lead_row_key: &str,
-    ) -> Result<Option<PendingItem>, StoreError> {
-        let client = self
-            .leads
-            .partition_key_client(partition)
-            .entity_client(state_row_key(PENDING, consumer, lead_row_key));
-        let row = retrying("read a pending delivery", || async {
-            match client.get::<Map<String, Value>>().await {
-                Ok(found) => {
-                    let mut entity = found.entity;
-                    entity.insert("odata.etag".into(), json!(found.etag.to_string()));
-                    Ok(Some(entity))
-                }
-                Err(e) if super::super::status_of(&e) == Some(StatusCode::NotFound) => Ok(None),
-                Err(e) => Err(e),
-            }
-        })
-        .await?;
-        Ok(row.as_ref().and_then(super::pending_item))
-    }
-
-    /// Removes `item` (if unchanged) and inserts `records` (replacing any
-    /// older one of the same key), all in `item`'s partition at once.
-    async fn settle(
-        &self,
-        item: &PendingItem,
-        operation: &'static str,
-        records: Vec<Map<String, Value>>,
-    ) -> Result<(), StoreError> {
-        let client = self.leads.partition_key_client(&item.partition);
-        let response = retrying(operation, || async {
-            let mut batch = client
-                .transaction()
-                .delete(item.row_key.clone(), if_match(item))?;
-            for record in &records {
-                let row_key = record["RowKey"].as_str().unwrap_or_default().to_owned();
-                batch = batch.insert_or_replace(row_key, record)?;
+        changes: &[(DeliveryItem, RecordChange)],
+    ) -> Result<Vec<Settled>, StoreError> {
+        let client = self.leads.partition_key_client(partition);
+        let response = retrying("record deliveries", || async {
+            let mut batch = client.transaction();
+            for (item, change) in changes {
+                batch = add_change(batch, item, change)?;
             }
             batch.await
         })
         .await?;
-        match response
-            .operation_responses
-            .iter()
-            .find(|op| !op.status_code.is_success())
-        {
-            None => Ok(()),
-            Some(op) if op.status_code == StatusCode::PreconditionFailed => {
-                Err(StoreError::Conflict)
-            }
-            Some(op) => Err(StoreError::Rejected {
-                operation,
-                failure: Failure::answered(op.status_code),
-            }),
+        let answers = &response.operation_responses;
+        if let Some(failed) = answers.iter().find(|op| !op.status_code.is_success()) {
+            return Err(if failed.status_code == StatusCode::PreconditionFailed {
+                StoreError::Conflict
+            } else {
+                StoreError::Rejected {
+                    operation: "record deliveries",
+                    failure: Failure::answered(failed.status_code),
+                }
+            });
         }
-    }
-
-    /// One lead, read back by its keys; `None` if it is gone.
-    pub async fn lead(
-        &self,
-        partition: &str,
-        row_key: &str,
-    ) -> Result<Option<StoredLead>, StoreError> {
-        let client = self
-            .leads
-            .partition_key_client(partition)
-            .entity_client(row_key);
-        let row = retrying("read a lead", || async {
-            match client.get::<Map<String, Value>>().await {
-                Ok(found) => Ok(Some(found.entity)),
-                Err(e) if super::super::status_of(&e) == Some(StatusCode::NotFound) => Ok(None),
-                Err(e) => Err(e),
-            }
-        })
-        .await?;
-        Ok(row.as_ref().and_then(super::super::read_lead))
+        // Answers come in the order of the operations.
+        let mut at = 0;
+        let mut settled = Vec::with_capacity(changes.len());
+        for (item, change) in changes {
+            let still_pending = match change {
+                RecordChange::Retry { .. } | RecordChange::Wait { .. } => answers
+                    .get(at)
+                    .and_then(|answer| answer.etag.as_ref())
+                    .map(|etag| pending_after(item, change, Version::from_etag(etag.to_string()))),
+                _ => None,
+            };
+            at += change.operations();
+            settled.push(Settled {
+                destination: item.destination.clone(),
+                result: Ok(still_pending),
+            });
+        }
+        Ok(settled)
     }
 
     /// Delivery records in `state` (of `destination`, or every
@@ -299,33 +307,68 @@ impl LeadStore {
     pub fn delivery_records(
         &self,
         state: RecordState,
-        destination: Option<&str>,
+        destination: Option<&DestinationName>,
         days: PendingDays,
     ) -> impl Stream<Item = Result<Vec<DeliveryRecord>, StoreError>> + Send + 'static {
+        let consumer = destination.map(|d| Consumer::Destination(d.clone()));
         let filter = format!(
             "{} and {}",
             day_range(days.first, days.last),
-            state_range(state.prefix(), destination)
+            state_range(state, consumer.as_ref())
         );
-        pages::pages(self.leads.clone(), filter).map_ok(move |rows| {
+        pages::pages(self.leads.clone(), filter).map_ok(|rows| {
             rows.iter()
-                .filter(|row| row.get("Consumer").and_then(Value::as_str) != Some(DIGEST))
-                .filter_map(|row| delivery_record(state, row))
+                .filter_map(OutboxRow::from_entity)
+                .filter_map(DeliveryRecord::from_row)
                 .collect()
         })
     }
 
+    /// Every delivery record (any state) of one lead: the partitions from
+    /// its receive day through `days.last`, filtered on its id.
+    pub async fn delivery_records_of(
+        &self,
+        lead: &super::super::LeadId,
+        days: PendingDays,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let filter = format!(
+            "{} and LeadId eq {}",
+            day_range(days.first, days.last),
+            super::super::keys::odata_string(lead.as_str())
+        );
+        let mut found = Vec::new();
+        let mut pages = std::pin::pin!(pages::pages(self.leads.clone(), filter));
+        while let Some(rows) = pages.try_next().await? {
+            found.extend(
+                rows.iter()
+                    .filter_map(OutboxRow::from_entity)
+                    .filter_map(DeliveryRecord::from_row),
+            );
+        }
+        Ok(found)
+    }
+
     /// Puts a dead delivery back in the queue: a pending record in today's
-    /// partition (attempts counted afresh), then the dead one removed.
+    /// partition (attempts counted afresh), then the dead one removed, and
+    /// its dead letter too if no digest has reported it yet — the
+    /// delivery is no longer a failure to report.
     pub async fn requeue(
         &self,
         record: &DeliveryRecord,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let partition = keys::partition_key(now);
-        let pending = pending_entity(&record.destination, &partition, &record.lead, now);
+        let consumer = Consumer::parse(&record.destination).ok_or(StoreError::Malformed(
+            "a delivery record names no destination",
+        ))?;
+        let partition = super::keys::partition_key(now);
+        let pending = OutboxRow::pending(
+            RecordKey::pending(&partition, consumer.clone(), &record.lead),
+            record.lead.clone(),
+            now,
+        )
+        .to_entity();
         match retrying("requeue a delivery", || async {
-            self.leads.insert::<_, Value>(&pending)?.await
+            self.leads.insert::<_, serde_json::Value>(&pending)?.await
         })
         .await
         {
@@ -334,19 +377,129 @@ impl LeadStore {
             Err(e) if e.is_status(StatusCode::Conflict) => {}
             Err(e) => return Err(e),
         }
-        let client = self
-            .leads
-            .partition_key_client(&record.partition)
-            .entity_client(state_row_key(
-                DEAD,
-                &record.destination,
-                &record.lead.row_key,
-            ));
-        match retrying("remove a dead delivery", || async { client.delete().await }).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_status(StatusCode::NotFound) => Ok(()),
-            Err(e) => Err(e),
+        let dead = RecordKey {
+            partition: record.partition.clone(),
+            state: RecordState::Dead,
+            consumer,
+            lead_row_key: record.lead.row_key.clone(),
+        };
+        let partition_client = self.leads.partition_key_client(&record.partition);
+        for (what, row_key) in [
+            ("remove a dead delivery", dead.row_key()),
+            ("remove a dead letter", dead.dead_letter_row_key()),
+        ] {
+            let client = partition_client.entity_client(row_key);
+            match retrying(what, || async { client.delete().await }).await {
+                Ok(_) => {}
+                Err(e) if e.is_status(StatusCode::NotFound) => {}
+                Err(e) => return Err(e),
+            }
         }
+        Ok(())
+    }
+}
+
+fn delivery_items(rows: Vec<serde_json::Map<String, serde_json::Value>>) -> Vec<DeliveryItem> {
+    rows.iter()
+        .filter_map(|row| {
+            let item = DeliveryItem::from_entity(row);
+            if item.is_none() {
+                tracing::warn!(row_key = ?row.get("RowKey"), "an unreadable pending record; skipped");
+            }
+            item
+        })
+        .collect()
+}
+
+/// Groups changes so no transaction has more than [`MAX_BATCH`] operations.
+fn chunks(changes: Vec<(DeliveryItem, RecordChange)>) -> Vec<Vec<(DeliveryItem, RecordChange)>> {
+    let mut chunks: Vec<Vec<(DeliveryItem, RecordChange)>> = Vec::new();
+    let mut operations = 0;
+    for change in changes {
+        let needs = change.1.operations();
+        if chunks.is_empty() || operations + needs > MAX_BATCH {
+            chunks.push(Vec::new());
+            operations = 0;
+        }
+        operations += needs;
+        if let Some(last) = chunks.last_mut() {
+            last.push(change);
+        }
+    }
+    chunks
+}
+
+fn add_change(
+    batch: TransactionBuilder,
+    item: &DeliveryItem,
+    change: &RecordChange,
+) -> azure_core::Result<TransactionBuilder> {
+    let row = item.row();
+    let row_key = item.key.row_key();
+    match change {
+        RecordChange::Delivered { status, at } => {
+            let delivered = OutboxRow {
+                attempts: item.attempts + 1,
+                last_status: Some(status.clone()),
+                ..row.settled(RecordState::Delivered, *at)
+            }
+            .to_entity();
+            batch
+                .delete(row_key, Some(item.if_match()))?
+                .insert_or_replace(row_key_of(&delivered), &delivered)
+        }
+        RecordChange::Dead { status, error, at } => {
+            let dead = OutboxRow {
+                attempts: item.attempts + 1,
+                last_status: Some(status.clone()),
+                last_error: Some(error.clone()),
+                ..row.settled(RecordState::Dead, *at)
+            }
+            .to_entity();
+            let letter = row.dead_letter(status, error, *at).to_entity();
+            batch
+                .delete(row_key, Some(item.if_match()))?
+                .insert_or_replace(row_key_of(&dead), &dead)?
+                .insert_or_replace(row_key_of(&letter), &letter)
+        }
+        RecordChange::Retry {
+            next,
+            status,
+            error,
+            keep_batch,
+        } => batch.merge(
+            row_key,
+            release_change(item.attempts + 1, *next, Some((status, error)), *keep_batch),
+            Some(item.if_match()),
+        ),
+        RecordChange::Wait { next } => batch.merge(
+            row_key,
+            release_change(item.attempts, *next, None, false),
+            Some(item.if_match()),
+        ),
+    }
+}
+
+/// The item as `change` left it, at `version`.
+fn pending_after(item: &DeliveryItem, change: &RecordChange, version: Version) -> DeliveryItem {
+    let (attempts, next, keep_batch) = match change {
+        RecordChange::Retry {
+            next, keep_batch, ..
+        } => (item.attempts + 1, *next, *keep_batch),
+        RecordChange::Wait { next } => (item.attempts, *next, false),
+        _ => (
+            item.attempts,
+            item.next_attempt_at.unwrap_or(item.enqueued_at),
+            false,
+        ),
+    };
+    DeliveryItem {
+        attempts,
+        next_attempt_at: Some(next),
+        claimed_until: Some(OffsetDateTime::UNIX_EPOCH),
+        claim_batch: item.claim_batch.filter(|_| keep_batch),
+        version,
+        ..item.clone()
     }
 }
 
@@ -358,29 +511,10 @@ fn conflict_on_precondition(error: StoreError) -> StoreError {
     }
 }
 
-fn delivery_record(state: RecordState, row: &Map<String, Value>) -> Option<DeliveryRecord> {
-    let text = |name: &str| row.get(name)?.as_str().map(str::to_owned);
-    Some(DeliveryRecord {
-        state,
-        destination: text("Consumer")?,
-        partition: text("PartitionKey")?,
-        lead: LeadRef {
-            partition: text("LeadPartition")?,
-            row_key: text("LeadRowKey")?,
-            id: text("LeadId")?,
-            is_test: row
-                .get("IsTestLead")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-        },
-        enqueued_at: datetime(row, "EnqueuedAt")?,
-        attempts: row
-            .get("Attempts")
-            .and_then(Value::as_u64)
-            .and_then(|n| u32::try_from(n).ok())
-            .unwrap_or(0),
-        last_status: text("LastStatus"),
-        last_error: text("LastError"),
-        at: datetime(row, "SettledAt").or_else(|| datetime(row, "NextAttemptAt")),
-    })
+/// A claimed item as written by ingest (its version from the transaction).
+pub(in crate::store) fn written_delivery(
+    entity: serde_json::Map<String, serde_json::Value>,
+    etag: &str,
+) -> Option<DeliveryItem> {
+    DeliveryItem::from_entity(&with_etag(entity, etag))
 }

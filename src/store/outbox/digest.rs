@@ -1,21 +1,87 @@
-//! The digest's side of the outbox: stamping the records a digest run
-//! holds, and removing them once its email went out.
+//! The digest's side of the outbox: its pending records (leads to report,
+//! and dead letters of destinations that gave up), stamping the ones a
+//! digest run holds, and removing them once its email went out.
 
-use super::super::{LeadStore, StoreError};
-use super::PendingItem;
-use azure_core::Etag;
+use super::super::digest_state::Version;
+use super::super::{pages, retrying, Failure, LeadStore, StoreError};
+use super::record::{day_range, state_range};
+use super::row::{digest_run_change, stamped_by, OutboxRow};
+use super::{Consumer, DeadLetter, LeadRef, PendingDays, RecordKey, RecordState, MAX_BATCH};
+use azure_core::{Etag, StatusCode};
+use azure_data_tables::operations::TransactionBuilder;
 use azure_data_tables::prelude::*;
-use serde_json::json;
+use futures::{Stream, TryStreamExt};
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
+
+/// A pending digest record, as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestItem {
+    pub key: RecordKey,
+    pub lead: LeadRef,
+    pub enqueued_at: OffsetDateTime,
+    /// A destination that gave up on this lead; `None` for a lead to report.
+    pub dead_letter: Option<DeadLetter>,
+    /// The digest run that holds this record.
+    pub digest_run: Option<uuid::Uuid>,
+    version: Version,
+    row_key: String,
+}
+
+impl DigestItem {
+    fn from_row(row: OutboxRow) -> Option<Self> {
+        if row.key.consumer != Consumer::Digest || row.key.state != RecordState::Pending {
+            return None;
+        }
+        Some(Self {
+            row_key: row.row_key(),
+            lead: row.lead,
+            enqueued_at: row.enqueued_at,
+            dead_letter: row.dead_letter,
+            digest_run: row.digest_run,
+            version: row.version?,
+            key: row.key,
+        })
+    }
+}
 
 impl LeadStore {
+    /// The digest's pending records in `days`, a page at a time; only
+    /// those stamped by `run` when given.
+    pub fn pending_digest(
+        &self,
+        days: PendingDays,
+        run: Option<uuid::Uuid>,
+    ) -> impl Stream<Item = Result<Vec<DigestItem>, StoreError>> + Send + 'static {
+        let mut filter = format!(
+            "{} and {}",
+            day_range(days.first, days.last),
+            state_range(RecordState::Pending, Some(&Consumer::Digest))
+        );
+        if let Some(run) = run {
+            filter = format!("{filter} and {}", stamped_by(run));
+        }
+        pages::pages(self.leads.clone(), filter).map_ok(|rows| {
+            rows.iter()
+                .filter_map(|row| {
+                    let item = OutboxRow::from_entity(row).and_then(DigestItem::from_row);
+                    if item.is_none() {
+                        tracing::warn!(row_key = ?row.get("RowKey"), "an unreadable digest record; skipped");
+                    }
+                    item
+                })
+                .collect()
+        })
+    }
+
     /// Stamps each of `items` with `run_id` (the digest run that holds
     /// them), provided none changed since it was read.
     pub async fn stamp_digest_run(
         &self,
-        items: &[PendingItem],
+        items: &[DigestItem],
         run_id: uuid::Uuid,
     ) -> Result<(), StoreError> {
-        let stamp = json!({ "DigestRun": run_id.to_string() });
+        let stamp = digest_run_change(run_id);
         self.batched(items, "stamp pending records", |batch, item| {
             batch.merge(
                 item.row_key.clone(),
@@ -26,11 +92,56 @@ impl LeadStore {
         .await
     }
 
-    /// Removes pending records (the digest reported them).
-    pub async fn remove_pending(&self, items: &[PendingItem]) -> Result<(), StoreError> {
+    /// Removes digest records (the digest reported them).
+    pub async fn remove_pending(&self, items: &[DigestItem]) -> Result<(), StoreError> {
         self.batched(items, "remove reported records", |batch, item| {
             batch.delete(item.row_key.clone(), Some(IfMatchCondition::Any))
         })
         .await
+    }
+
+    /// Runs `add` for every item, grouped into entity-group transactions of
+    /// one partition and at most [`MAX_BATCH`] operations.
+    async fn batched(
+        &self,
+        items: &[DigestItem],
+        operation: &'static str,
+        add: impl Fn(TransactionBuilder, &DigestItem) -> azure_core::Result<TransactionBuilder>,
+    ) -> Result<(), StoreError> {
+        let mut by_partition: BTreeMap<&str, Vec<&DigestItem>> = BTreeMap::new();
+        for item in items {
+            by_partition
+                .entry(&item.key.partition)
+                .or_default()
+                .push(item);
+        }
+        for (partition, items) in by_partition {
+            let client = self.leads.partition_key_client(partition);
+            for chunk in items.chunks(MAX_BATCH) {
+                let response = retrying(operation, || async {
+                    let mut batch = client.transaction();
+                    for item in chunk {
+                        batch = add(batch, item)?;
+                    }
+                    batch.await
+                })
+                .await?;
+                if let Some(failed) = response
+                    .operation_responses
+                    .iter()
+                    .find(|op| !op.status_code.is_success())
+                {
+                    return Err(if failed.status_code == StatusCode::PreconditionFailed {
+                        StoreError::Conflict
+                    } else {
+                        StoreError::Rejected {
+                            operation,
+                            failure: Failure::answered(failed.status_code),
+                        }
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 }

@@ -72,7 +72,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         env.insert("FUNCTIONS_CUSTOMHANDLER_PORT".into(), port.to_string());
     }
     env.extend(options.extra.iter().cloned());
-    let settings = Settings::from_lookup(|name| env.get(name).cloned()).expect("test settings");
+    let settings = Settings::from_vars(env.clone()).expect("test settings");
 
     let clock = Clock::default();
     let app = Application::build_with_clock(settings.clone(), 0, clock.clone())

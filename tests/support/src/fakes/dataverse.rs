@@ -51,6 +51,9 @@ pub const LEAD_COLUMNS: &[(&str, usize)] = &[
     ("description", 2_000),
 ];
 
+/// The `lead` table's Boolean (Two Options) opt-out columns.
+pub const LEAD_BOOLEAN_COLUMNS: &[&str] = &["donotemail", "donotphone", "donotbulkemail"];
+
 /// How a token was obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TokenKind {
@@ -559,6 +562,21 @@ fn web_api(state: &Mutex<State>, base: &str, incoming: &Incoming, now: OffsetDat
         }
     };
     for (name, value) in &columns {
+        if LEAD_BOOLEAN_COLUMNS.contains(&name.as_str()) {
+            if !value.is_boolean() {
+                found.push(format!("{name} is not a Boolean: {value}"));
+                record_problems(state, id, &found);
+                return error(
+                    400,
+                    "0x80048d19",
+                    &format!(
+                        "Error identified in Payload provided by the user for Entity :'leads'. \
+                         Cannot convert the literal '{value}' to the expected type 'Edm.Boolean'."
+                    ),
+                );
+            }
+            continue;
+        }
         let Some((_, max)) = LEAD_COLUMNS.iter().find(|(column, _)| column == name) else {
             found.push(format!("unknown column {name}"));
             record_problems(state, id, &found);

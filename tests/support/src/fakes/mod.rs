@@ -4,6 +4,8 @@
 //!
 //! - [`credential`] — an Azure token credential.
 //! - [`receiver`] — an HTTP receiver (webhook endpoint, Teams Workflows URL).
+//! - [`dataverse`], [`hubspot`], [`salesforce`], [`marketo`] — the CRMs,
+//!   sharing [`crm`]'s faults and server.
 
 pub mod credential;
 pub mod receiver;
@@ -13,6 +15,10 @@ pub use receiver::{Answer, Receiver};
 pub mod crm;
 pub mod dataverse;
 pub mod hubspot;
+pub mod marketo;
+pub mod salesforce;
 pub use crm::FaultControls;
 pub use dataverse::DataverseFake;
 pub use hubspot::HubSpotFake;
+pub use marketo::MarketoFake;
+pub use salesforce::SalesforceFake;

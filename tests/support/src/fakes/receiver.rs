@@ -41,6 +41,10 @@ pub enum Answer {
     RetryAfter(u16, u64),
     /// No answer, ever (the connection stays open).
     Hang,
+    /// This status with the request quoted back — its path and query and
+    /// every header, `Authorization` included — as many receivers do in
+    /// their error bodies.
+    Echo(u16),
 }
 
 #[derive(Default)]
@@ -79,6 +83,17 @@ impl Receiver {
                 move |path: warp::path::FullPath, headers: HeaderMap, body: Bytes| {
                     let state = shared.clone();
                     async move {
+                        let echo = serde_json::json!({
+                            "error": "bad request",
+                            "request": {
+                                "path": path.as_str(),
+                                "headers": headers
+                                    .iter()
+                                    .map(|(k, v)| format!("{k}: {}", v.to_str().unwrap_or("")))
+                                    .collect::<Vec<_>>(),
+                            },
+                        })
+                        .to_string();
                         let answer = {
                             let mut state = state.lock().unwrap();
                             state.received.push(Received {
@@ -93,9 +108,10 @@ impl Receiver {
                                 .or(state.otherwise.clone())
                                 .unwrap_or(Answer::Status(200))
                         };
-                        let (status, retry_after) = match answer {
-                            Answer::Status(status) => (status, None),
-                            Answer::RetryAfter(status, seconds) => (status, Some(seconds)),
+                        let (status, retry_after, body) = match answer {
+                            Answer::Status(status) => (status, None, None),
+                            Answer::RetryAfter(status, seconds) => (status, Some(seconds), None),
+                            Answer::Echo(status) => (status, None, Some(echo)),
                             Answer::Hang => {
                                 std::future::pending::<()>().await;
                                 unreachable!()
@@ -108,7 +124,9 @@ impl Receiver {
                             response = response.header("retry-after", seconds.to_string());
                         }
                         response
-                            .body(format!("{{\"received\":true,\"status\":{status}}}"))
+                            .body(body.unwrap_or_else(|| {
+                                format!("{{\"received\":true,\"status\":{status}}}")
+                            }))
                             .expect("a response")
                     }
                 },

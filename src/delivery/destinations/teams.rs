@@ -5,19 +5,38 @@
 //! ASCII punctuation character backslash-escaped (CommonMark's rule): it
 //! shows literally, never as a link, list or emphasis.
 
-use super::attempt::Attempt;
-use crate::domain::{text, EmailAddress, Secret};
+use crate::configuration::{setting, values, ConfigError, Scope, Settings};
+use crate::delivery::destination::{Batch, Destination};
+use crate::delivery::outcome::Outcome;
+use crate::domain::{text, DestinationName, EmailAddress, Secret};
 use crate::store::StoredLead;
+use futures::future::BoxFuture;
 use serde_json::{json, Value};
-use time::OffsetDateTime;
 
-pub const NAME: &str = "teams";
+pub const KIND: &str = "teams";
+pub const SETTINGS: &[&str] = &[setting::TEAMS_WEBHOOK_URL];
 /// Characters shown of each value; the note gets more.
 const VALUE_CHARS: usize = 200;
 const NOTE_CHARS: usize = 1_000;
 
 pub struct TeamsDestination {
+    name: DestinationName,
+    /// It carries the workflow's signature (`sig=`): a secret.
     url: Secret,
+}
+
+/// `TEAMS_WEBHOOK_URL[__label]`: a Workflows webhook URL.
+pub fn build(
+    scope: Scope<'_>,
+    name: DestinationName,
+    _: &Settings,
+) -> Result<Option<Box<dyn Destination>>, ConfigError> {
+    let Some(url) = scope.get(setting::TEAMS_WEBHOOK_URL) else {
+        return Ok(None);
+    };
+    values::https_url(&scope.name(setting::TEAMS_WEBHOOK_URL), &url)?;
+    let url = values::secret(&scope.name(setting::TEAMS_WEBHOOK_URL), &url)?;
+    Ok(Some(Box::new(TeamsDestination { name, url })))
 }
 
 impl std::fmt::Debug for TeamsDestination {
@@ -110,24 +129,38 @@ pub fn card(stored: &StoredLead) -> Value {
     })
 }
 
-impl TeamsDestination {
-    pub fn new(url: Secret) -> Self {
-        Self { url }
+impl Destination for TeamsDestination {
+    fn name(&self) -> &DestinationName {
+        &self.name
     }
 
-    pub async fn deliver(
-        &self,
-        http: &reqwest::Client,
-        lead: &StoredLead,
-        now: OffsetDateTime,
-    ) -> Attempt {
-        let sent = http.post(self.url.expose()).json(&card(lead)).send().await;
-        Attempt::of_sent(sent, now).await
+    fn secrets(&self) -> Vec<Secret> {
+        let mut secrets = vec![self.url.clone()];
+        if let Ok(url) = url::Url::parse(self.url.expose()) {
+            secrets.extend(url.query_pairs().map(|(_, value)| Secret::new(value)));
+        }
+        secrets
+    }
+
+    fn deliver<'a>(&'a self, batch: Batch<'a>) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            let sent = batch
+                .http
+                .post(self.url.expose())
+                .json(&card(batch.lead()))
+                .send()
+                .await;
+            Outcome::of_sent(sent, batch.now).await
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
+    fn built(pairs: &[(&str, &str)]) -> Result<Vec<String>, crate::configuration::ConfigError> {
+        crate::delivery::destinations::testing::built(super::build, super::KIND, pairs)
+    }
+
     use super::*;
 
     #[test]
@@ -139,5 +172,31 @@ mod tests {
         assert_eq!(literal("- item\r\n1. two", 100), r"\- item  1\. two");
         assert_eq!(literal("Zoë 株式会社 😀", 100), "Zoë 株式会社 😀");
         assert_eq!(literal("abcdef", 4), "abc…");
+    }
+
+    #[test]
+    fn the_url_is_a_checked_secret() {
+        let dev = ("LEADS_STORAGE", "UseDevelopmentStorage=true");
+        assert_eq!(
+            built(&[dev, ("TEAMS_WEBHOOK_URL", "not a url")])
+                .unwrap_err()
+                .setting,
+            "TEAMS_WEBHOOK_URL"
+        );
+        assert_eq!(
+            built(&[
+                dev,
+                (
+                    "TEAMS_WEBHOOK_URL",
+                    "https://prod.westus.logic.azure.com/workflows/x?sig=abc"
+                ),
+                (
+                    "TEAMS_WEBHOOK_URL__analytics",
+                    "https://prod.westus.logic.azure.com/w/y?sig=d"
+                )
+            ])
+            .unwrap(),
+            ["teams", "teams:analytics"]
+        );
     }
 }

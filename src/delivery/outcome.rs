@@ -7,8 +7,10 @@
 //! Also the retry schedule: exponential backoff from [`FIRST_BACKOFF`],
 //! capped at [`MAX_BACKOFF`].
 
-use crate::domain::text;
-use std::time::Duration;
+use crate::domain::{text, DestinationName};
+use crate::store::DeliveryItem;
+use std::fmt;
+use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 /// The first retry waits this long; each further one twice as long...
@@ -16,21 +18,81 @@ pub const FIRST_BACKOFF: Duration = Duration::from_secs(10);
 /// ...up to this.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
 /// A receiver's `Retry-After` is honoured up to this.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(60 * 60);
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60 * 60);
 /// Characters of an answer kept to explain a failure.
 const EXCERPT_CHARS: usize = 200;
 /// Bytes of an answer's body read: enough for [`EXCERPT_CHARS`] of any
 /// UTF-8. A receiver can answer with any size; we never hold more.
 const ANSWER_BYTES: usize = 4 * EXCERPT_CHARS;
 
+/// What came of an attempt, in a word: the record's `LastStatus`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Attempt {
+pub enum Status {
+    /// The receiver answered with this HTTP status.
+    Http(u16),
+    /// Dataverse answered 412 to a create-only write: the record was there.
+    AlreadyThere,
+    /// The mail service took the email, under this message id.
+    Accepted(String),
+    /// The mail service refused the email for good.
+    Rejected,
+    /// The mail service could not be reached.
+    Unavailable,
+    /// The mail service may or may not have taken the email.
+    OutcomeUnknown,
+    TimedOut,
+    CouldNotConnect,
+    ConnectionFailed,
+    /// No token could be had for the service.
+    NoToken,
+    /// The identity platform refused our credentials.
+    TokenRefused,
+    /// The request could not be built.
+    NotSent,
+    /// The lead lacks what the destination keys records by (an email).
+    NoEmail,
+    /// The lead's row is gone.
+    NoLead,
+    /// The destination is no longer configured.
+    NotConfigured,
+    /// The service answered 2xx with an error inside (Marketo): its code.
+    Refused(String),
+    /// The service says what it did with the record (`created`, `updated`).
+    Written(String),
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Http(code) => write!(f, "HTTP {code}"),
+            Self::AlreadyThere => f.write_str("HTTP 412 (the record was already there)"),
+            Self::Accepted(id) => write!(f, "accepted {id}"),
+            Self::Rejected => f.write_str("rejected"),
+            Self::Unavailable => f.write_str("unavailable"),
+            Self::OutcomeUnknown => f.write_str("outcome unknown"),
+            Self::TimedOut => f.write_str("timed out"),
+            Self::CouldNotConnect => f.write_str("could not connect"),
+            Self::ConnectionFailed => f.write_str("connection failed"),
+            Self::NoToken => f.write_str("no token"),
+            Self::TokenRefused => f.write_str("token refused"),
+            Self::NotSent => f.write_str("not sent"),
+            Self::NoEmail => f.write_str("no email"),
+            Self::NoLead => f.write_str("no lead"),
+            Self::NotConfigured => f.write_str("not configured"),
+            Self::Refused(code) => write!(f, "refused {code}"),
+            Self::Written(what) => f.write_str(what),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
     Delivered {
-        status: String,
+        status: Status,
     },
     /// Failed for now.
     Retry {
-        status: String,
+        status: Status,
         error: String,
         /// The receiver's `Retry-After`, if it gave one.
         after: Option<Duration>,
@@ -40,12 +102,12 @@ pub enum Attempt {
     },
     /// Failed for good.
     Dead {
-        status: String,
+        status: Status,
         error: String,
     },
 }
 
-impl Attempt {
+impl Outcome {
     pub fn label(&self) -> &'static str {
         match self {
             Self::Delivered { .. } => "delivered",
@@ -54,17 +116,43 @@ impl Attempt {
         }
     }
 
+    pub fn status(&self) -> &Status {
+        match self {
+            Self::Delivered { status } | Self::Retry { status, .. } | Self::Dead { status, .. } => {
+                status
+            }
+        }
+    }
+
+    /// Dead, with what to fix.
+    pub fn dead(status: Status, error: impl Into<String>) -> Self {
+        Self::Dead {
+            status,
+            error: error.into(),
+        }
+    }
+
+    /// Failed for now, nothing sent.
+    pub fn retry(status: Status, error: impl Into<String>) -> Self {
+        Self::Retry {
+            status,
+            error: error.into(),
+            after: None,
+            maybe_done: false,
+        }
+    }
+
     /// An HTTP exchange that failed before any answer.
     pub fn unanswered(error: &reqwest::Error) -> Self {
         let (status, maybe_done) = if error.is_timeout() {
-            ("timed out", true)
+            (Status::TimedOut, true)
         } else if error.is_connect() {
-            ("could not connect", false)
+            (Status::CouldNotConnect, false)
         } else {
-            ("connection failed", true)
+            (Status::ConnectionFailed, true)
         };
         Self::Retry {
-            status: status.to_owned(),
+            status,
             error: String::new(),
             after: None,
             maybe_done,
@@ -76,7 +164,7 @@ impl Attempt {
     pub async fn of_sent(sent: reqwest::Result<reqwest::Response>, now: OffsetDateTime) -> Self {
         match sent {
             Err(e) => Self::unanswered(&e),
-            Ok(response) => Answer::read(response, now).await.attempt(),
+            Ok(response) => Answer::read(response, now).await.outcome(),
         }
     }
 
@@ -86,7 +174,7 @@ impl Attempt {
         retry_after: Option<Duration>,
         body: &[u8],
     ) -> Self {
-        let label = format!("HTTP {}", status.as_u16());
+        let label = Status::Http(status.as_u16());
         let excerpt = excerpt(body);
         if status.is_success() {
             Self::Delivered { status: label }
@@ -103,6 +191,29 @@ impl Attempt {
                 error: excerpt,
             }
         }
+    }
+}
+
+/// The one log line of an attempt.
+pub fn log_outcome(
+    destination: &DestinationName,
+    items: &[DeliveryItem],
+    outcome: &Outcome,
+    started: Instant,
+) {
+    let leads: Vec<&str> = items.iter().map(|item| item.lead.id.as_str()).collect();
+    let duration_ms = started.elapsed().as_millis() as u64;
+    let status = outcome.status().to_string();
+    match outcome {
+        Outcome::Delivered { .. } => tracing::info!(
+            %destination, ?leads, status, duration_ms, "lead delivered"
+        ),
+        Outcome::Retry { .. } => tracing::warn!(
+            %destination, ?leads, status, duration_ms, "delivery failed; will retry"
+        ),
+        Outcome::Dead { .. } => tracing::error!(
+            %destination, ?leads, status, duration_ms, "delivery failed for good"
+        ),
     }
 }
 
@@ -137,17 +248,27 @@ impl Answer {
     }
 
     /// The outcome this answer means.
-    pub fn attempt(&self) -> Attempt {
-        Attempt::of_answer(self.status, self.retry_after, &self.body)
+    pub fn outcome(&self) -> Outcome {
+        Outcome::of_answer(self.status, self.retry_after, &self.body)
+    }
+
+    /// The body as text, for answers that say more than their status.
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.body)
+    }
+
+    /// What the receiver said, on one line, short.
+    pub fn excerpt(&self) -> String {
+        excerpt(&self.body)
     }
 
     /// Dead: the service refused our credentials. `hint` says what to set
     /// up; it comes first, so that cutting the stored error (at 300
     /// characters) only ever shortens the service's own words after it.
-    pub fn refused(&self, hint: &str) -> Attempt {
+    pub fn refused(&self, hint: &str) -> Outcome {
         let said = excerpt(&self.body);
-        Attempt::Dead {
-            status: format!("HTTP {}", self.status.as_u16()),
+        Outcome::Dead {
+            status: Status::Http(self.status.as_u16()),
             error: if said.is_empty() {
                 hint.to_owned()
             } else {
@@ -195,15 +316,15 @@ mod tests {
     #[test]
     fn answers_become_outcomes() {
         assert_eq!(
-            Attempt::of_answer(StatusCode::NO_CONTENT, None, b""),
-            Attempt::Delivered {
-                status: "HTTP 204".into()
+            Outcome::of_answer(StatusCode::NO_CONTENT, None, b""),
+            Outcome::Delivered {
+                status: Status::Http(204)
             }
         );
         for retryable in [500, 502, 503, 408, 429] {
             let status = StatusCode::from_u16(retryable).unwrap();
             assert_eq!(
-                Attempt::of_answer(status, None, b"busy").label(),
+                Outcome::of_answer(status, None, b"busy").label(),
                 "retry",
                 "{status}"
             );
@@ -211,18 +332,18 @@ mod tests {
         for dead in [400, 401, 403, 404, 410, 301] {
             let status = StatusCode::from_u16(dead).unwrap();
             assert_eq!(
-                Attempt::of_answer(status, None, b"no").label(),
+                Outcome::of_answer(status, None, b"no").label(),
                 "dead",
                 "{status}"
             );
         }
-        let throttled = Attempt::of_answer(
+        let throttled = Outcome::of_answer(
             StatusCode::TOO_MANY_REQUESTS,
             Some(Duration::from_secs(30)),
             b"",
         );
         assert!(
-            matches!(throttled, Attempt::Retry { after: Some(d), .. } if d == Duration::from_secs(30))
+            matches!(throttled, Outcome::Retry { after: Some(d), .. } if d == Duration::from_secs(30))
         );
     }
 
@@ -270,13 +391,13 @@ mod tests {
         let http = reqwest::Client::new();
         let now = time::macros::datetime!(2026-11-22 10:00:00 UTC);
         let sent = http.post(format!("http://{address}/")).send().await;
-        let attempt = tokio::time::timeout(Duration::from_secs(10), Attempt::of_sent(sent, now))
+        let attempt = tokio::time::timeout(Duration::from_secs(10), Outcome::of_sent(sent, now))
             .await
             .expect("the attempt ends without reading the whole answer");
-        let Attempt::Retry { status, error, .. } = attempt else {
+        let Outcome::Retry { status, error, .. } = attempt else {
             panic!("a 500 is retried: {attempt:?}");
         };
-        assert_eq!(status, "HTTP 500");
+        assert_eq!(status.to_string(), "HTTP 500");
         assert_eq!(error.chars().count(), EXCERPT_CHARS);
         // The answer was dropped, so the receiver's writes fail.
         let sent = tokio::time::timeout(Duration::from_secs(10), receiver)

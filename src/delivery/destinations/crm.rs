@@ -9,6 +9,13 @@ pub fn fit(value: Option<&str>, max: usize) -> Option<String> {
     value.map(|v| text::truncated(v, max).into_owned())
 }
 
+/// `value` cut to `max` UTF-16 code units, as Dataverse and Salesforce
+/// count a column's length (an emoji is two), never inside a surrogate
+/// pair, and ending in `…` when cut.
+pub fn fit_utf16(value: Option<&str>, max: usize) -> Option<String> {
+    value.map(|v| text::truncated_utf16(v, max).into_owned())
+}
+
 /// The customer's note, then the offer, action, `LeadSource` and our lead
 /// id, one per line: the lead's context in the CRM's free-text field.
 pub fn note(lead: &StoredLead) -> String {
@@ -26,7 +33,7 @@ pub fn note(lead: &StoredLead) -> String {
     field("Offer", l.offer_title.as_deref());
     field("Action", l.action_code.as_deref());
     field("Lead source", l.lead_source.as_deref());
-    field("Marketplace lead id", Some(&lead.id));
+    field("Marketplace lead id", Some(lead.id.as_str()));
     if l.is_test {
         lines.push("(Partner Center test lead)".to_owned());
     }

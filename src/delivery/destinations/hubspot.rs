@@ -1,5 +1,5 @@
-//! HubSpot (`HUBSPOT_TOKEN`, a private app's token with the scope
-//! `crm.objects.contacts.write`): the lead's customer as a contact, created
+//! HubSpot (`HUBSPOT_TOKEN`: a Service Key — or an existing private app's
+//! access token — with the scope `crm.objects.contacts.write`): the lead's customer as a contact, created
 //! or updated by email through the CRM v3 API — `POST` to create; on 409
 //! (a contact with that email exists) `PATCH` it by `idProperty=email`.
 //! HubSpot de-duplicates contacts by email, so one lead never makes two
@@ -8,22 +8,59 @@
 //! The lead's note, offer, action and lead id go into the contact's
 //! standard `message` property.
 
-use super::attempt::{Answer, Attempt};
 use super::crm::{fit, note};
-use crate::domain::{EmailAddress, Secret};
+use crate::configuration::{setting, values, ConfigError, Scope, Settings};
+use crate::delivery::destination::{Batch, Destination, Family};
+use crate::delivery::outcome::{Answer, Outcome, Status};
+use crate::domain::{DestinationName, EmailAddress, Secret};
 use crate::store::StoredLead;
+use futures::future::BoxFuture;
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 use url::Url;
 
-pub const NAME: &str = "hubspot";
+pub const KIND: &str = "hubspot";
+pub const SETTINGS: &[&str] = &[setting::HUBSPOT_TOKEN, setting::HUBSPOT_API_URL];
+const DEFAULT_API: &str = "https://api.hubapi.com";
+/// What a refused token means, and where to get a good one.
+const REFUSED: &str = "HubSpot refused HUBSPOT_TOKEN: use a Service Key (Settings > \
+    Integrations > Service Keys; an existing private app's token also works) with the scope \
+    crm.objects.contacts.write";
 /// HubSpot's string properties hold up to 65,536 characters.
 const MESSAGE_CHARS: usize = 10_000;
 const VALUE_CHARS: usize = 1_000;
 
 pub struct HubSpotDestination {
+    name: DestinationName,
     api: Url,
     token: Secret,
+}
+
+/// `HUBSPOT_TOKEN[__label]` (a Service Key), and `HUBSPOT_API_URL` only to
+/// point elsewhere than `https://api.hubapi.com`.
+pub fn build(
+    scope: Scope<'_>,
+    name: DestinationName,
+    _: &Settings,
+) -> Result<Option<Box<dyn Destination>>, ConfigError> {
+    let Some(token) = scope.get(setting::HUBSPOT_TOKEN) else {
+        if scope.get(setting::HUBSPOT_API_URL).is_some() {
+            return Err(scope.error(
+                setting::HUBSPOT_TOKEN,
+                "must be set with HUBSPOT_API_URL: a Service Key (Settings > Integrations > \
+                 Service Keys)",
+            ));
+        }
+        return Ok(None);
+    };
+    let token = values::secret(&scope.name(setting::HUBSPOT_TOKEN), &token)?;
+    let api = values::https_url(
+        &scope.name(setting::HUBSPOT_API_URL),
+        &scope
+            .get(setting::HUBSPOT_API_URL)
+            .unwrap_or_else(|| DEFAULT_API.to_owned()),
+    )?;
+    Ok(Some(Box::new(HubSpotDestination { name, api, token })))
 }
 
 impl std::fmt::Debug for HubSpotDestination {
@@ -61,27 +98,17 @@ pub fn properties(stored: &StoredLead) -> Option<Map<String, Value>> {
 }
 
 impl HubSpotDestination {
-    pub fn new(api: Url, token: Secret) -> Self {
-        Self { api, token }
-    }
-
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.api.as_str().trim_end_matches('/'))
     }
 
-    pub async fn deliver(
-        &self,
-        http: &reqwest::Client,
-        lead: &StoredLead,
-        now: OffsetDateTime,
-    ) -> Attempt {
+    async fn write(&self, batch: Batch<'_>) -> Outcome {
+        let (http, lead, now) = (batch.http, batch.lead(), batch.now);
         let Some(properties) = properties(lead) else {
-            return Attempt::Dead {
-                status: "no email".into(),
-                error: "HubSpot de-duplicates contacts by email, and this lead has no valid email \
-                        address"
-                    .into(),
-            };
+            return Outcome::dead(
+                Status::NoEmail,
+                "HubSpot de-duplicates contacts by email, and this lead has no valid email address",
+            );
         };
         let email = properties["email"].as_str().unwrap_or_default().to_owned();
         let body = json!({ "properties": properties });
@@ -92,7 +119,7 @@ impl HubSpotDestination {
             .send()
             .await;
         let response = match created {
-            Err(e) => return Attempt::unanswered(&e),
+            Err(e) => return Outcome::unanswered(&e),
             Ok(response) => response,
         };
         if response.status().as_u16() != 409 {
@@ -101,12 +128,7 @@ impl HubSpotDestination {
         // The contact exists: update it, found by its email.
         let mut url = match Url::parse(&self.url("/crm/v3/objects/contacts/")) {
             Ok(url) => url,
-            Err(e) => {
-                return Attempt::Dead {
-                    status: "not sent".into(),
-                    error: format!("HUBSPOT_API_URL: {e}"),
-                }
-            }
+            Err(e) => return Outcome::dead(Status::NotSent, format!("HUBSPOT_API_URL: {e}")),
         };
         if let Ok(mut segments) = url.path_segments_mut() {
             segments.pop_if_empty().push(&email);
@@ -119,32 +141,54 @@ impl HubSpotDestination {
             .send()
             .await
         {
-            Err(e) => Attempt::unanswered(&e),
+            Err(e) => Outcome::unanswered(&e),
             Ok(response) => self.answer(response, now).await,
         }
     }
 
-    async fn answer(&self, response: reqwest::Response, now: OffsetDateTime) -> Attempt {
+    async fn answer(&self, response: reqwest::Response, now: OffsetDateTime) -> Outcome {
         let answer = Answer::read(response, now).await;
         match answer.status.as_u16() {
-            401 | 403 => answer.refused(
-                "HubSpot refused HUBSPOT_TOKEN: use a private app's access token with the scope \
-                 crm.objects.contacts.write (Settings > Integrations > Private apps)",
-            ),
-            _ => answer.attempt(),
+            401 | 403 => answer.refused(REFUSED),
+            _ => answer.outcome(),
         }
+    }
+}
+
+impl Destination for HubSpotDestination {
+    fn name(&self) -> &DestinationName {
+        &self.name
+    }
+
+    /// HubSpot has no writable do-not-contact property on a contact.
+    fn family(&self) -> Family {
+        Family::Crm {
+            writes_do_not_contact: false,
+        }
+    }
+
+    fn secrets(&self) -> Vec<Secret> {
+        vec![self.token.clone()]
+    }
+
+    fn deliver<'a>(&'a self, batch: Batch<'a>) -> BoxFuture<'a, Outcome> {
+        Box::pin(self.write(batch))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    fn built(pairs: &[(&str, &str)]) -> Result<Vec<String>, crate::configuration::ConfigError> {
+        crate::delivery::destinations::testing::built(super::build, super::KIND, pairs)
+    }
+
     use super::*;
     use crate::domain::Lead;
     use time::macros::datetime;
 
     fn stored(body: &str) -> StoredLead {
         StoredLead {
-            id: "20261122-0011223344556677".into(),
+            id: crate::store::LeadId::parse("20261122-0011223344556677").unwrap(),
             received_at: datetime!(2026-11-22 10:15 UTC),
             lead: Lead::parse(body.as_bytes()).unwrap(),
         }
@@ -171,5 +215,18 @@ mod tests {
     fn a_lead_without_a_valid_email_has_no_contact() {
         assert!(properties(&stored(r#"{"UserDetails":{"FirstName":"A"}}"#)).is_none());
         assert!(properties(&stored(r#"{"UserDetails":{"Email":"not an address"}}"#)).is_none());
+    }
+
+    #[test]
+    fn the_token_is_a_service_key_refused_with_a_line_break() {
+        let dev = ("LEADS_STORAGE", "UseDevelopmentStorage=true");
+        let error = built(&[dev, ("HUBSPOT_TOKEN", "pat-eu1-xyz\r\nmore")]).unwrap_err();
+        assert_eq!(error.setting, "HUBSPOT_TOKEN");
+        assert!(!error.to_string().contains("xyz"));
+        assert_eq!(
+            built(&[dev, ("HUBSPOT_TOKEN", "pat-eu1-xyz")]).unwrap(),
+            ["hubspot"]
+        );
+        assert!(REFUSED.contains("Service Key"));
     }
 }

@@ -1,0 +1,84 @@
+//! What every destination is to the engine: a name, how many leads one
+//! send may carry, how long one attempt may take, an optional hourly cap,
+//! and `deliver`. The engine knows nothing else of any destination, so a
+//! new one is a file in [`super::destinations`] and a line in
+//! [`super::registry`].
+
+use super::lease::HTTP_ATTEMPT_BOUND;
+use super::outcome::Outcome;
+use crate::configuration::{ConfigError, Scope, Settings};
+use crate::domain::{DestinationName, Secret};
+use crate::store::StoredLead;
+use futures::future::BoxFuture;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// One send: the leads it carries (never more than the destination's
+/// [`capacity`](Destination::capacity), never none), its idempotency key
+/// (stable across retries of the same send), and the shared HTTP client.
+#[derive(Debug, Clone, Copy)]
+pub struct Batch<'a> {
+    pub leads: &'a [StoredLead],
+    pub key: uuid::Uuid,
+    pub now: OffsetDateTime,
+    pub http: &'a reqwest::Client,
+}
+
+impl<'a> Batch<'a> {
+    /// The lead of a one-lead send.
+    pub fn lead(&self) -> &'a StoredLead {
+        &self.leads[0]
+    }
+}
+
+/// What a destination does with a lead's routing, by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// Tells people (email, Teams) or systems (webhooks) about the lead.
+    Notification,
+    /// Writes a record into a CRM: test leads only when asked for, and a
+    /// do-not-contact lead only with the CRM's own do-not-contact fields.
+    Crm {
+        /// Whether it can mark a record "do not contact".
+        writes_do_not_contact: bool,
+    },
+}
+
+pub trait Destination: Send + Sync + std::fmt::Debug {
+    /// As in records, logs and the command line: `teams`, `teams:sales`.
+    fn name(&self) -> &DestinationName;
+
+    fn family(&self) -> Family {
+        Family::Notification
+    }
+
+    /// Leads one send may carry; more than one only where the receiver
+    /// reads them together (an email listing several).
+    fn capacity(&self) -> usize {
+        1
+    }
+
+    /// Sends per rolling hour, shared by every instance; beyond it the
+    /// leads waiting are combined into the hour's last send.
+    fn hourly_limit(&self) -> Option<u32> {
+        None
+    }
+
+    /// The longest one attempt takes, whatever the receiver does: the
+    /// engine enforces it, and claims are held for it.
+    fn attempt_bound(&self) -> Duration {
+        HTTP_ATTEMPT_BOUND
+    }
+
+    /// The credentials it holds: redacted from whatever is stored.
+    fn secrets(&self) -> Vec<Secret> {
+        Vec::new()
+    }
+
+    fn deliver<'a>(&'a self, batch: Batch<'a>) -> BoxFuture<'a, Outcome>;
+}
+
+/// How a kind builds its destination from its (possibly labelled)
+/// settings: `Ok(None)` when none of them is set.
+pub type Build =
+    fn(Scope<'_>, DestinationName, &Settings) -> Result<Option<Box<dyn Destination>>, ConfigError>;

@@ -1,0 +1,425 @@
+//! Marketo Engage (`MARKETO_URL`): the lead's customer as a Marketo lead,
+//! written with Sync Leads (`createOrUpdate` by `email`), so one person is
+//! one Marketo lead however many leads they send, and a retry updates the
+//! same one.
+//!
+//! Authentication: a Custom Service's client id and secret
+//! (`MARKETO_CLIENT_ID`, `MARKETO_CLIENT_SECRET`) exchanged at
+//! `/identity/oauth/token` for a token sent as `Authorization: Bearer`
+//! (the `access_token` query parameter is gone since 2026-01-31).
+//!
+//! Marketo answers **200 for errors**: the body's `success`, its `errors`
+//! and each record's `status` and `reasons` say what happened. `601`/`602`
+//! (token invalid or expired) get a new token and one more try; `606`,
+//! `615`, `608`, `611`, `604` are retried with backoff; `607` (the daily
+//! quota) after the quota resets; a record `skipped` is dead, with its
+//! reasons.
+
+use crate::configuration::{setting, values, ConfigError, Scope, Settings};
+use crate::delivery::destination::{Batch, Destination, Family};
+use crate::delivery::outcome::{Answer, Outcome, Status};
+use crate::domain::{text, DestinationName, EmailAddress, Secret};
+use crate::store::StoredLead;
+use futures::future::BoxFuture;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::time::Duration;
+use time::OffsetDateTime;
+use tokio::sync::Mutex;
+use url::Url;
+
+pub const KIND: &str = "marketo";
+pub const SETTINGS: &[&str] = &[
+    setting::MARKETO_URL,
+    setting::MARKETO_CLIENT_ID,
+    setting::MARKETO_CLIENT_SECRET,
+];
+/// Marketo's string fields hold 255 characters.
+const VALUE_CHARS: usize = 255;
+/// A token is replaced this long before Marketo says it expires.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
+/// Marketo's daily quota resets at midnight US Central time (06:00 UTC,
+/// an hour earlier in summer: this errs late).
+const QUOTA_RESET_HOUR_UTC: u8 = 6;
+
+pub struct MarketoDestination {
+    name: DestinationName,
+    base: Url,
+    client_id: String,
+    client_secret: Secret,
+    token: Mutex<Option<(Secret, OffsetDateTime)>>,
+}
+
+impl std::fmt::Debug for MarketoDestination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MarketoDestination")
+            .field("base", &self.base.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// `MARKETO_URL` (`https://<munchkin-id>.mktorest.com`, as Admin > Web
+/// Services shows it, `/rest` or not), `MARKETO_CLIENT_ID` and
+/// `MARKETO_CLIENT_SECRET` together.
+pub fn build(
+    scope: Scope<'_>,
+    name: DestinationName,
+    _: &Settings,
+) -> Result<Option<Box<dyn Destination>>, ConfigError> {
+    let found: Vec<Option<String>> = SETTINGS.iter().map(|s| scope.get(s)).collect();
+    if found.iter().all(Option::is_none) {
+        return Ok(None);
+    }
+    if let Some((missing, _)) = SETTINGS.iter().zip(&found).find(|(_, v)| v.is_none()) {
+        return Err(scope.error(
+            missing,
+            "Marketo needs MARKETO_URL, MARKETO_CLIENT_ID and MARKETO_CLIENT_SECRET together (a \
+             Custom Service of an API-only user)",
+        ));
+    }
+    let [url, client_id, secret] = [0, 1, 2].map(|i| found[i].clone().unwrap_or_default());
+    let mut base = values::https_url(&scope.name(setting::MARKETO_URL), &url)?;
+    // Admin > Web Services shows the REST endpoint with `/rest`: the base
+    // is what comes before it (the identity service is beside it).
+    let path = base.path().trim_end_matches('/').to_owned();
+    base.set_path(path.strip_suffix("/rest").unwrap_or(&path));
+    base.set_query(None);
+    Ok(Some(Box::new(MarketoDestination {
+        name,
+        base,
+        client_id: values::secret(&scope.name(setting::MARKETO_CLIENT_ID), &client_id)?
+            .expose()
+            .to_owned(),
+        client_secret: values::secret(&scope.name(setting::MARKETO_CLIENT_SECRET), &secret)?,
+        token: Mutex::new(None),
+    })))
+}
+
+/// The Sync Leads input record (REST API field names); `None` without a
+/// valid email, which Marketo keys leads by.
+pub fn lead_record(stored: &StoredLead, do_not_contact: bool) -> Option<Map<String, Value>> {
+    let c = &stored.lead.customer;
+    let email = EmailAddress::parse(c.email.as_deref()?).ok()?;
+    let mut record = Map::new();
+    record.insert("email".into(), json!(email.as_str()));
+    for (name, value) in [
+        ("firstName", &c.first_name),
+        ("lastName", &c.last_name),
+        ("company", &c.company),
+        ("title", &c.title),
+        ("phone", &c.phone),
+        ("country", &c.country),
+    ] {
+        if let Some(value) = value {
+            record.insert(
+                name.into(),
+                json!(text::truncated(value, VALUE_CHARS).into_owned()),
+            );
+        }
+    }
+    if do_not_contact {
+        record.insert("unsubscribed".into(), json!(true));
+    }
+    Some(record)
+}
+
+/// Marketo's answer, HTTP 200 either way.
+#[derive(Debug, Default, Deserialize)]
+struct Reply {
+    #[serde(default)]
+    success: bool,
+    #[serde(default)]
+    errors: Vec<Reason>,
+    #[serde(default)]
+    result: Vec<RecordResult>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Reason {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RecordResult {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    reasons: Vec<Reason>,
+}
+
+fn reasons(reasons: &[Reason]) -> String {
+    reasons
+        .iter()
+        .map(|r| format!("{} {}", r.code, r.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The wait until the daily quota resets after `now`.
+pub fn until_quota_resets(now: OffsetDateTime) -> Duration {
+    let today = now
+        .date()
+        .with_hms(QUOTA_RESET_HOUR_UTC, 0, 0)
+        .map(|t| t.assume_utc())
+        .unwrap_or(now);
+    let next = if today > now {
+        today
+    } else {
+        today + time::Duration::days(1)
+    };
+    (next - now)
+        .try_into()
+        .unwrap_or(Duration::from_secs(3_600))
+}
+
+impl MarketoDestination {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base.as_str().trim_end_matches('/'))
+    }
+
+    /// A token, fetched if none is held or it is about to expire.
+    async fn token(&self, http: &reqwest::Client, now: OffsetDateTime) -> Result<Secret, Outcome> {
+        let mut held = self.token.lock().await;
+        if let Some((token, until)) = held.as_ref() {
+            if now < *until {
+                return Ok(token.clone());
+            }
+        }
+        let sent = http
+            .post(self.url("/identity/oauth/token"))
+            .query(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", self.client_id.as_str()),
+                ("client_secret", self.client_secret.expose()),
+            ])
+            .send()
+            .await;
+        let answer = match sent {
+            Err(e) => {
+                return Err(Outcome::retry(
+                    Status::NoToken,
+                    format!(
+                        "could not reach MARKETO_URL's identity service ({})",
+                        Outcome::unanswered(&e).status()
+                    ),
+                ))
+            }
+            Ok(response) => Answer::read(response, now).await,
+        };
+        #[derive(Deserialize)]
+        struct Granted {
+            access_token: String,
+            #[serde(default)]
+            expires_in: u64,
+        }
+        match answer.status.as_u16() {
+            200 => {
+                let granted: Granted = serde_json::from_slice(&answer.body).map_err(|_| {
+                    Outcome::retry(Status::NoToken, "Marketo's token answer could not be read")
+                })?;
+                let lifetime =
+                    Duration::from_secs(granted.expires_in).saturating_sub(EXPIRY_MARGIN);
+                let token = Secret::new(granted.access_token);
+                *held = Some((token.clone(), now + lifetime));
+                Ok(token)
+            }
+            400 | 401 => Err(Outcome::dead(
+                Status::TokenRefused,
+                format!(
+                    "Marketo refused MARKETO_CLIENT_ID or MARKETO_CLIENT_SECRET (Admin > \
+                     LaunchPoint > the Custom Service > View Details) — {}",
+                    answer.excerpt()
+                ),
+            )),
+            status => Err(Outcome::retry(
+                Status::NoToken,
+                format!("Marketo's identity service answered HTTP {status}"),
+            )),
+        }
+    }
+
+    async fn write(&self, batch: Batch<'_>) -> Outcome {
+        let lead = batch.lead();
+        let Some(record) = lead_record(lead, lead.lead.is_do_not_contact()) else {
+            return Outcome::dead(
+                Status::NoEmail,
+                "Marketo keys leads by email, and this lead has no valid email address",
+            );
+        };
+        let body = json!({
+            "action": "createOrUpdate",
+            "lookupField": "email",
+            "input": [record],
+        });
+        for attempt in 0..2 {
+            let token = match self.token(batch.http, batch.now).await {
+                Ok(token) => token,
+                Err(outcome) => return outcome,
+            };
+            let sent = batch
+                .http
+                .post(self.url("/rest/v1/leads.json"))
+                .bearer_auth(token.expose())
+                .json(&body)
+                .send()
+                .await;
+            let answer = match sent {
+                Err(e) => return Outcome::unanswered(&e),
+                Ok(response) => Answer::read(response, batch.now).await,
+            };
+            if answer.status.as_u16() != 200 {
+                return answer.outcome();
+            }
+            let reply: Reply = match serde_json::from_slice(&answer.body) {
+                Ok(reply) => reply,
+                Err(_) => {
+                    return Outcome::retry(
+                        Status::Http(200),
+                        format!("an answer Marketo should not give: {}", answer.excerpt()),
+                    )
+                }
+            };
+            if !reply.success {
+                let codes: Vec<&str> = reply.errors.iter().map(|e| e.code.as_str()).collect();
+                let said = reasons(&reply.errors);
+                let status = Status::Refused(codes.first().copied().unwrap_or("?").to_owned());
+                if codes.iter().any(|c| matches!(*c, "601" | "602")) {
+                    *self.token.lock().await = None;
+                    if attempt == 0 {
+                        continue;
+                    }
+                    return Outcome::retry(status, said);
+                }
+                if codes.contains(&"607") {
+                    return Outcome::Retry {
+                        status,
+                        error: format!(
+                            "the daily API quota is reached; trying after it resets — {said}"
+                        ),
+                        after: Some(until_quota_resets(batch.now)),
+                        maybe_done: false,
+                    };
+                }
+                if codes
+                    .iter()
+                    .any(|c| matches!(*c, "606" | "615" | "608" | "611" | "604" | "713"))
+                {
+                    return Outcome::Retry {
+                        status,
+                        error: said,
+                        // 606: 100 calls in 20 s.
+                        after: codes.contains(&"606").then_some(Duration::from_secs(20)),
+                        maybe_done: false,
+                    };
+                }
+                return Outcome::dead(status, format!("Marketo refused the request — {said}"));
+            }
+            return match reply.result.first() {
+                Some(r) if matches!(r.status.as_str(), "created" | "updated") => {
+                    Outcome::Delivered {
+                        status: Status::Written(r.status.clone()),
+                    }
+                }
+                Some(r) => Outcome::dead(
+                    Status::Refused(r.status.clone()),
+                    format!("Marketo {} the lead — {}", r.status, reasons(&r.reasons)),
+                ),
+                None => Outcome::retry(Status::Http(200), "Marketo answered with no result"),
+            };
+        }
+        Outcome::retry(Status::NoToken, "no token Marketo would take")
+    }
+}
+
+impl Destination for MarketoDestination {
+    fn name(&self) -> &DestinationName {
+        &self.name
+    }
+
+    fn family(&self) -> Family {
+        Family::Crm {
+            writes_do_not_contact: true,
+        }
+    }
+
+    fn secrets(&self) -> Vec<Secret> {
+        vec![self.client_secret.clone()]
+    }
+
+    fn deliver<'a>(&'a self, batch: Batch<'a>) -> BoxFuture<'a, Outcome> {
+        Box::pin(self.write(batch))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Lead;
+    use time::macros::datetime;
+
+    fn built(pairs: &[(&str, &str)]) -> Result<Vec<String>, ConfigError> {
+        crate::delivery::destinations::testing::built(super::build, super::KIND, pairs)
+    }
+
+    fn stored(body: &str) -> StoredLead {
+        StoredLead {
+            id: crate::store::LeadId::parse("20261122-0011223344556677").unwrap(),
+            received_at: datetime!(2026-11-22 10:15 UTC),
+            lead: Lead::parse(body.as_bytes()).unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_record_has_marketos_field_names() {
+        let record = lead_record(
+            &stored(
+                r#"{"UserDetails":{"FirstName":"Aiko","LastName":"Tanaka","Email":"aiko@fabrikam.example",
+                "Company":"Fabrikam","Title":"CTO","Phone":"+81 3","Country":"Japan"}}"#,
+            ),
+            false,
+        )
+        .unwrap();
+        assert_eq!(record["email"], "aiko@fabrikam.example");
+        assert_eq!(record["firstName"], "Aiko");
+        assert_eq!(record["lastName"], "Tanaka");
+        assert_eq!(record["country"], "Japan");
+        assert!(record.get("unsubscribed").is_none());
+        assert!(lead_record(&stored(r#"{"UserDetails":{"FirstName":"A"}}"#), false).is_none());
+        let dnc = lead_record(&stored(r#"{"UserDetails":{"Email":"a@b.co"}}"#), true).unwrap();
+        assert_eq!(dnc["unsubscribed"], true);
+    }
+
+    #[test]
+    fn the_quota_resets_at_midnight_central() {
+        let before = datetime!(2026-11-22 05:00 UTC);
+        assert_eq!(until_quota_resets(before), Duration::from_secs(3_600));
+        let after = datetime!(2026-11-22 07:00 UTC);
+        assert_eq!(until_quota_resets(after), Duration::from_secs(23 * 3_600));
+    }
+
+    #[test]
+    fn settings_together() {
+        let dev = ("LEADS_STORAGE", "UseDevelopmentStorage=true");
+        let full = [
+            dev,
+            ("MARKETO_URL", "https://123-ABC-456.mktorest.com/rest"),
+            ("MARKETO_CLIENT_ID", "5f6a7b8c-client"),
+            ("MARKETO_CLIENT_SECRET", "s3cr3t-value"),
+        ];
+        assert_eq!(built(&full).unwrap(), ["marketo"]);
+        assert_eq!(
+            built(&full[..3]).unwrap_err().setting,
+            "MARKETO_CLIENT_SECRET"
+        );
+        let http = [
+            dev,
+            ("MARKETO_URL", "http://123-ABC-456.mktorest.com"),
+            full[2],
+            full[3],
+        ];
+        assert_eq!(built(&http).unwrap_err().setting, "MARKETO_URL");
+    }
+}

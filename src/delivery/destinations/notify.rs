@@ -1,0 +1,194 @@
+//! Email per lead (`NOTIFY_TO`), through the digest's transport from
+//! `DIGEST_FROM`. One email per lead in normal traffic; the rate is capped
+//! (`NOTIFY_MAX_PER_HOUR`, ACS's Azure-managed domains allow 10 an hour):
+//! once the cap is near, the leads waiting are combined into the next email
+//! instead of being dropped or failed. The body is the digest's rendering
+//! (auto-escaped HTML and plain text).
+
+use crate::configuration::{setting, values, ConfigError, Scope, Settings, TransportSettings};
+use crate::delivery::destination::{Batch, Destination};
+use crate::delivery::outcome::{Outcome, Status};
+use crate::digest::render::Digest;
+use crate::domain::{DestinationName, EmailAddress, Recipients, Secret};
+use crate::email::{Email, Mailer, SendError};
+use futures::future::BoxFuture;
+
+pub const KIND: &str = "email";
+pub const SETTINGS: &[&str] = &[setting::NOTIFY_TO, setting::NOTIFY_MAX_PER_HOUR];
+/// ACS's Azure-managed domains send 10 emails an hour.
+const DEFAULT_MAX_PER_HOUR: u32 = 10;
+/// Leads combined into one email at most.
+const MAX_COMBINED: usize = 200;
+
+#[derive(Debug)]
+pub struct NotifyDestination {
+    name: DestinationName,
+    mailer: Mailer,
+    to: Recipients,
+    from: EmailAddress,
+    max_per_hour: u32,
+    secrets: Vec<Secret>,
+}
+
+/// `NOTIFY_TO[__label]` (recipients) and `NOTIFY_MAX_PER_HOUR[__label]`.
+pub fn build(
+    scope: Scope<'_>,
+    name: DestinationName,
+    settings: &Settings,
+) -> Result<Option<Box<dyn Destination>>, ConfigError> {
+    let Some(to) = scope.get(setting::NOTIFY_TO) else {
+        if scope.get(setting::NOTIFY_MAX_PER_HOUR).is_some() {
+            return Err(scope.error(setting::NOTIFY_TO, "must be set with NOTIFY_MAX_PER_HOUR"));
+        }
+        return Ok(None);
+    };
+    let to = Recipients::parse(&to).map_err(|e| scope.error(setting::NOTIFY_TO, e))?;
+    let max_per_hour = values::number(
+        &scope.name(setting::NOTIFY_MAX_PER_HOUR),
+        scope.get(setting::NOTIFY_MAX_PER_HOUR).as_deref(),
+        1..=10_000,
+        DEFAULT_MAX_PER_HOUR,
+        " (ACS: 10 for an Azure-managed domain, 100 for a custom one)",
+    )?;
+    // The per-lead email goes out the digest's way: it needs both.
+    let transport = settings.email.transport.as_ref().ok_or_else(|| {
+        scope.error(
+            setting::NOTIFY_TO,
+            "needs an email transport: set ACS_ENDPOINT, ACS_CONNECTION_STRING or SMTP_URL",
+        )
+    })?;
+    let from =
+        settings.email.from.clone().ok_or_else(|| {
+            scope.error(setting::NOTIFY_TO, "needs DIGEST_FROM, the sender address")
+        })?;
+    let mailer =
+        Mailer::from_settings(transport).map_err(|e| scope.error(setting::NOTIFY_TO, e))?;
+    let secrets = match transport {
+        TransportSettings::Smtp(smtp) => smtp
+            .credentials
+            .iter()
+            .map(|c| c.password.clone())
+            .collect(),
+        TransportSettings::Acs(acs) => match &acs.auth {
+            crate::configuration::AcsAuth::AccessKey(key) => vec![key.clone()],
+            crate::configuration::AcsAuth::Identity => Vec::new(),
+        },
+    };
+    Ok(Some(Box::new(NotifyDestination {
+        name,
+        mailer,
+        to,
+        from,
+        max_per_hour,
+        secrets,
+    })))
+}
+
+impl NotifyDestination {
+    /// Sends one email of `leads` whose idempotency key (`Message-ID`,
+    /// `Operation-Id`) is `key`.
+    async fn send(&self, batch: Batch<'_>) -> Outcome {
+        let digest = Digest::of(batch.leads);
+        let email = Email {
+            from: self.from.clone(),
+            to: self.to.clone(),
+            subject: digest.subject(),
+            text: digest.text(),
+            html: digest.html(),
+            idempotency_key: batch.key,
+        };
+        match self.mailer.send(&email).await {
+            Ok(receipt) => Outcome::Delivered {
+                status: Status::Accepted(receipt.message_id),
+            },
+            Err(SendError::Rejected(reason)) => Outcome::dead(Status::Rejected, reason),
+            Err(error @ SendError::Unavailable(_)) => {
+                Outcome::retry(Status::Unavailable, error.to_string())
+            }
+            Err(error @ SendError::Unknown(_)) => Outcome::Retry {
+                status: Status::OutcomeUnknown,
+                error: error.to_string(),
+                after: None,
+                maybe_done: true,
+            },
+        }
+    }
+}
+
+impl Destination for NotifyDestination {
+    fn name(&self) -> &DestinationName {
+        &self.name
+    }
+
+    fn capacity(&self) -> usize {
+        MAX_COMBINED
+    }
+
+    fn hourly_limit(&self) -> Option<u32> {
+        Some(self.max_per_hour)
+    }
+
+    fn attempt_bound(&self) -> std::time::Duration {
+        self.mailer.send_budget()
+    }
+
+    fn secrets(&self) -> Vec<Secret> {
+        self.secrets.clone()
+    }
+
+    fn deliver<'a>(&'a self, batch: Batch<'a>) -> BoxFuture<'a, Outcome> {
+        Box::pin(self.send(batch))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    fn built(pairs: &[(&str, &str)]) -> Result<Vec<String>, crate::configuration::ConfigError> {
+        crate::delivery::destinations::testing::built(super::build, super::KIND, pairs)
+    }
+
+    #[test]
+    fn settings_name_what_is_wrong() {
+        let smtp = [
+            ("LEADS_STORAGE", "UseDevelopmentStorage=true"),
+            ("SMTP_URL", "smtp://127.0.0.1:1025"),
+            ("DIGEST_FROM", "leads@contoso.com"),
+        ];
+        let error = |extra: &[(&str, &str)]| {
+            let mut pairs = smtp.to_vec();
+            pairs.extend_from_slice(extra);
+            built(&pairs).unwrap_err().setting.into_owned()
+        };
+        assert_eq!(error(&[("NOTIFY_TO", "nobody")]), "NOTIFY_TO");
+        assert_eq!(
+            error(&[("NOTIFY_TO", "a@b.co"), ("NOTIFY_MAX_PER_HOUR", "0")]),
+            "NOTIFY_MAX_PER_HOUR"
+        );
+        assert_eq!(
+            error(&[
+                ("NOTIFY_TO__backup", "a@b.co"),
+                ("NOTIFY_MAX_PER_HOUR__backup", "10001")
+            ]),
+            "NOTIFY_MAX_PER_HOUR__backup"
+        );
+        let names = built(
+            &[
+                smtp.as_slice(),
+                &[("NOTIFY_TO", "a@b.co"), ("NOTIFY_TO__backup", "c@d.co")],
+            ]
+            .concat(),
+        )
+        .unwrap();
+        assert_eq!(names, ["email", "email:backup"]);
+        // Without a transport or a sender.
+        assert_eq!(
+            built(&[
+                ("LEADS_STORAGE", "UseDevelopmentStorage=true"),
+                ("NOTIFY_TO", "a@b.co")
+            ])
+            .unwrap_err()
+            .setting,
+            "NOTIFY_TO"
+        );
+    }
+}

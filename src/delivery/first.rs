@@ -1,0 +1,195 @@
+//! A new lead's first attempts, right after it is stored — two storage
+//! requests for a lead delivered everywhere at once: the lead's own
+//! transaction writes its pending deliveries *already claimed* by the
+//! attempts about to run ([`Deliverer::reserve`]), and the outcomes of all
+//! its destinations are settled in one transaction after.
+//!
+//! Ingest comes first: at most [`FAST_LANE`](super::lanes::FAST_LANE) first attempts per destination
+//! are in flight at once. Beyond that (a burst, a hanging receiver) the
+//! lead's record is written unclaimed and the sweep delivers it, so
+//! deliveries never take the storage, connections and CPU ingest needs.
+//!
+//! Nothing here must finish: on Flex Consumption work left running after
+//! the answer may never end. A claim that is never settled expires, and
+//! the sweep (driven by the host's timer) delivers the lead under the same
+//! idempotency key.
+
+use super::destination::Destination;
+use super::engine::Deliverer;
+use super::lease::lease;
+use super::outcome::log_outcome;
+use super::settle::settle;
+use crate::clock::Clock;
+use crate::domain::DestinationName;
+use crate::store::{Consumer, DeliveryItem, LeadRef, NewRecord, RecordChange, StoredLead};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+use tokio::sync::OwnedSemaphorePermit;
+
+/// A failed first attempt is retried here while the next attempt is this
+/// close (at most [`FAST_ROUNDS`] times); later ones are the sweep's.
+const FAST_RETRY_WITHIN: Duration = Duration::from_secs(30);
+const FAST_ROUNDS: usize = 3;
+
+/// The first attempts a new lead may make now: a lane each, and how long
+/// its record is claimed for.
+#[derive(Debug, Default)]
+pub struct Reservation {
+    lanes: Vec<(DestinationName, OwnedSemaphorePermit, OffsetDateTime)>,
+}
+
+impl Deliverer {
+    /// Reserves a first attempt at `destinations` where a lane is free.
+    pub fn reserve(&self, destinations: &[DestinationName], now: OffsetDateTime) -> Reservation {
+        let inner = &self.inner;
+        let lanes = destinations
+            .iter()
+            .filter_map(|name| {
+                let destination = inner.destinations.get(name)?;
+                let permit = inner.lanes.try_acquire(name)?;
+                if permit.is_none() {
+                    tracing::debug!(
+                        destination = %name,
+                        "first attempts of this destination at their limit; the sweep delivers"
+                    );
+                }
+                Some((
+                    name.clone(),
+                    permit?,
+                    now + lease(destination.attempt_bound()),
+                ))
+            })
+            .collect();
+        Reservation { lanes }
+    }
+
+    /// The records a new lead is written with, at `place`: the digest's,
+    /// and one per destination — claimed by the reserved first attempts.
+    pub fn new_records(
+        &self,
+        destinations: &[DestinationName],
+        reservation: &Reservation,
+        place: &LeadRef,
+    ) -> Vec<NewRecord> {
+        let mut records = vec![NewRecord::unclaimed(Consumer::Digest)];
+        records.extend(destinations.iter().map(|name| {
+            NewRecord {
+                consumer: Consumer::Destination(name.clone()),
+                claim: reservation
+                    .lanes
+                    .iter()
+                    .find(|(reserved, _, _)| reserved == name)
+                    .map(|(_, _, until)| (*until, self.delivery_id(name, &place.row_key))),
+            }
+        }));
+        records
+    }
+
+    /// The first attempts of a new lead, from the records its save just
+    /// wrote — nothing is read back. Takes the (cheaply cloned) engine,
+    /// for `tokio::spawn`.
+    pub async fn deliver_new(
+        self,
+        reservation: Reservation,
+        lead: StoredLead,
+        written: Vec<DeliveryItem>,
+        clock: Clock,
+    ) {
+        let mut lanes: BTreeMap<DestinationName, OwnedSemaphorePermit> = reservation
+            .lanes
+            .into_iter()
+            .map(|(name, permit, _)| (name, permit))
+            .collect();
+        // Only the records claimed for us: the rest are the sweep's.
+        let mut items: Vec<DeliveryItem> = written
+            .into_iter()
+            .filter(|item| lanes.contains_key(&item.destination) && item.claim_batch.is_some())
+            .collect();
+        let mut claimed = true;
+        for _ in 0..FAST_ROUNDS {
+            let now = clock.now();
+            let attempts = items.iter().filter_map(|item| {
+                let destination = self.inner.destinations.get(&item.destination)?.clone();
+                Some(self.first_attempt(destination, item.clone(), &lead, claimed, now))
+            });
+            let changes: Vec<(DeliveryItem, RecordChange)> = futures::future::join_all(attempts)
+                .await
+                .into_iter()
+                .flatten()
+                .collect();
+            // Every destination's outcome for this lead: one transaction.
+            let settled = self.inner.store.settle(changes).await;
+            items.clear();
+            let mut next: Option<OffsetDateTime> = None;
+            for one in settled {
+                match one.result {
+                    Ok(Some(item)) if !self.inner.budgets.contains_key(&item.destination) => {
+                        let at = item.next_attempt_at.unwrap_or(now);
+                        next = Some(next.map_or(at, |n| n.min(at)));
+                        items.push(item);
+                    }
+                    Ok(_) => {
+                        lanes.remove(&one.destination);
+                    }
+                    Err(e) => {
+                        lanes.remove(&one.destination);
+                        tracing::warn!(
+                            destination = %one.destination, lead_id = %lead.id, error = %e,
+                            "could not record a delivery's outcome; the sweep will retry it"
+                        );
+                    }
+                }
+            }
+            let Some(at) = next else { return };
+            let wait: Duration = (at - clock.now()).try_into().unwrap_or_default();
+            if wait > FAST_RETRY_WITHIN {
+                return;
+            }
+            tokio::time::sleep(wait).await;
+            claimed = false;
+        }
+    }
+
+    /// One destination's attempt at a new lead: the change to write, or
+    /// nothing (not due, or taken by a sweep meanwhile).
+    async fn first_attempt(
+        &self,
+        destination: Arc<dyn Destination>,
+        item: DeliveryItem,
+        lead: &StoredLead,
+        claimed: bool,
+        now: OffsetDateTime,
+    ) -> Option<(DeliveryItem, RecordChange)> {
+        let inner = &self.inner;
+        let key = item
+            .claim_batch
+            .unwrap_or_else(|| self.delivery_id(&item.destination, &item.key.lead_row_key));
+        let item = if claimed {
+            item
+        } else {
+            let until = now + lease(destination.attempt_bound());
+            inner.store.claim(&item, key, until).await.ok()?
+        };
+        if let Some(budget) = inner.budgets.get(destination.name()) {
+            // The hour's last send is the sweep's, to combine what waits.
+            let taken = budget.take(&inner.store, now, 1).await.unwrap_or(false);
+            if !taken {
+                return Some((item, RecordChange::Wait { next: now }));
+            }
+        }
+        let started = Instant::now();
+        let outcome = self
+            .attempt(destination.as_ref(), std::slice::from_ref(lead), key, now)
+            .await;
+        log_outcome(
+            destination.name(),
+            std::slice::from_ref(&item),
+            &outcome,
+            started,
+        );
+        let change = settle(&item, &outcome, now, inner.max_age, &inner.redactor);
+        Some((item, change))
+    }
+}

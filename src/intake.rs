@@ -1,0 +1,158 @@
+//! Taking in one lead, whatever calls: parse it; keep a body that is not a
+//! lead (quarantine) so nothing Partner Center sent is lost; decide who
+//! gets it ([`crate::routing`]); store it with its pending records in one
+//! transaction — those of the first attempts about to run already claimed
+//! for them; then start those attempts in the background. The HTTP
+//! handler only turns what happened into a status.
+
+use crate::clock::Clock;
+use crate::delivery::Deliverer;
+use crate::domain::{DestinationName, Lead, LeadError};
+use crate::store::{keys::LeadId, Consumer, LeadStore, NewRecord, StoreError};
+use time::OffsetDateTime;
+
+/// A request body, as far as it was read.
+#[derive(Debug, Clone, Copy)]
+pub enum Body<'a> {
+    Complete(&'a [u8]),
+    /// Longer than a lead can be: its first bytes, and its declared length.
+    TooLarge {
+        prefix: &'a [u8],
+        length: Option<u64>,
+    },
+}
+
+/// What became of a body.
+#[derive(Debug)]
+pub enum Ingested {
+    /// Stored (or found stored already today: not `created`).
+    Stored {
+        id: LeadId,
+        created: bool,
+        is_test: bool,
+        bytes: usize,
+    },
+    /// Not a lead: refused, its body kept under `kept`'s id if it could be.
+    Refused {
+        error: LeadError,
+        length: u64,
+        kept: Result<String, StoreError>,
+    },
+    /// Storage failed: the lead may not be stored. `raw` is the body, for
+    /// an operator to post again.
+    NotStored { error: StoreError, raw: String },
+}
+
+/// The status LeadIngest answers a body that is not a lead (kept with it).
+pub fn refusal_status(error: &LeadError) -> u16 {
+    match error {
+        LeadError::TooLarge => 413,
+        _ => 400,
+    }
+}
+
+/// Takes in leads. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Intake {
+    store: LeadStore,
+    deliverer: Option<Deliverer>,
+    clock: Clock,
+}
+
+impl Intake {
+    pub fn new(store: LeadStore, deliverer: Option<Deliverer>, clock: Clock) -> Self {
+        Self {
+            store,
+            deliverer,
+            clock,
+        }
+    }
+
+    /// One body, received now.
+    pub async fn ingest(&self, body: Body<'_>) -> Ingested {
+        let received_at = self.clock.now();
+        let parsed = match body {
+            Body::Complete(bytes) => Lead::parse(bytes).map_err(|e| (e, bytes.len() as u64)),
+            Body::TooLarge { prefix, length } => {
+                Err((LeadError::TooLarge, length.unwrap_or(prefix.len() as u64)))
+            }
+        };
+        match parsed {
+            Ok(lead) => self.store_lead(lead, received_at).await,
+            Err((error, length)) => {
+                let kept = match body {
+                    Body::Complete(bytes) => bytes,
+                    Body::TooLarge { prefix, .. } => prefix,
+                };
+                let kept = self
+                    .store
+                    .quarantine(
+                        received_at,
+                        refusal_status(&error),
+                        &error.to_string(),
+                        length,
+                        kept,
+                    )
+                    .await;
+                Ingested::Refused {
+                    error,
+                    length,
+                    kept,
+                }
+            }
+        }
+    }
+
+    async fn store_lead(&self, lead: Lead, received_at: OffsetDateTime) -> Ingested {
+        let destinations: Vec<DestinationName> = match &self.deliverer {
+            Some(deliverer) => deliverer
+                .routes()
+                .destinations_for(&lead)
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        };
+        let reservation = self
+            .deliverer
+            .as_ref()
+            .map(|d| d.reserve(&destinations, received_at))
+            .unwrap_or_default();
+        let saved = self
+            .store
+            .save_lead(&lead, received_at, |place| match &self.deliverer {
+                Some(deliverer) => deliverer.new_records(&destinations, &reservation, place),
+                None => vec![NewRecord::unclaimed(Consumer::Digest)],
+            })
+            .await;
+        match saved {
+            Ok(saved) => {
+                let (id, created, is_test) = (
+                    saved.lead.id.clone(),
+                    saved.created,
+                    saved.lead.lead.is_test,
+                );
+                // The first attempts start now, in the background: the
+                // answer never waits for a destination, and what this
+                // leaves undone the LeadDeliver sweep finishes.
+                if let (true, Some(deliverer)) = (created, &self.deliverer) {
+                    tokio::spawn(deliverer.clone().deliver_new(
+                        reservation,
+                        saved.lead,
+                        saved.deliveries,
+                        self.clock.clone(),
+                    ));
+                }
+                Ingested::Stored {
+                    id,
+                    created,
+                    is_test,
+                    bytes: lead.raw.len(),
+                }
+            }
+            Err(error) => Ingested::NotStored {
+                error,
+                raw: lead.raw,
+            },
+        }
+    }
+}
