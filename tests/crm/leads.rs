@@ -91,7 +91,11 @@ async fn do_not_contact_leads_reach_only_crms_that_can_record_it() {
         assert_eq!(record.columns[column], true, "{column}");
     }
     for state in ["P", "S", "X"] {
-        assert_eq!(records(&crm.app, state, "hubspot").await, 0, "{state}.hubspot");
+        assert_eq!(
+            records(&crm.app, state, "hubspot").await,
+            0,
+            "{state}.hubspot"
+        );
     }
     assert!(crm.hubspot.requests().is_empty());
     crm.assert_clean();

@@ -415,8 +415,9 @@ mod tests {
         )))
         .unwrap();
         assert!(plain.get("donotemail").is_none(), "{plain}");
-        let dnc = serde_json::to_value(LeadRecord::new(&stored(r#"{"LeadSource":"SPZA-DNC|a.b"}"#)))
-            .unwrap();
+        let dnc =
+            serde_json::to_value(LeadRecord::new(&stored(r#"{"LeadSource":"SPZA-DNC|a.b"}"#)))
+                .unwrap();
         for column in ["donotemail", "donotphone", "donotbulkemail"] {
             assert_eq!(dnc[column], true, "{column}: {dnc}");
         }
