@@ -4,6 +4,7 @@
 
 pub mod deliveries;
 pub mod leads;
+pub mod route;
 pub mod table;
 
 use crate::configuration::Settings;
@@ -44,12 +45,16 @@ pub enum Command {
         #[command(subcommand)]
         command: LeadsCommand,
     },
-    /// Per-lead deliveries (email, Teams, webhook, Dataverse, HubSpot): list,
-    /// retry, backfill.
+    /// Per-lead deliveries (email, Teams, webhook, Dataverse, HubSpot,
+    /// Salesforce, Marketo): list, show, retry, backfill.
     Deliveries {
         #[command(subcommand)]
         command: deliveries::DeliveriesCommand,
     },
+    /// Show which destinations a lead would go to, and why, under the
+    /// routing settings here (TEAMS_OFFERS__analytics, HUBSPOT_ACTIONS, …).
+    /// Stores and sends nothing.
+    Route(route::RouteOptions),
 }
 
 #[derive(Subcommand)]
@@ -112,6 +117,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             command: LeadsCommand::Rejected(options),
         } => leads::rejected(&settings.storage, options).await,
         Command::Deliveries { command } => deliveries::run(&settings, command).await,
+        Command::Route(options) => route::run(&settings, options),
     }
 }
 

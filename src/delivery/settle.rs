@@ -89,6 +89,8 @@ mod tests {
             row_key: "L20261122T100000.000000Z-0011223344556677".into(),
             id: LeadId::parse("20261122-0011223344556677").unwrap(),
             is_test: false,
+            offer: None,
+            action: None,
         };
         let destination = DestinationName::parse("webhook").unwrap();
         DeliveryItem {

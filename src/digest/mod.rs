@@ -28,8 +28,10 @@
 //! `functionTimeout` (10 minutes in host.json). The timer endpoint, the
 //! standalone scheduler, the CLI and the tests all call [`DigestRunner::run`].
 
+pub mod card;
 pub mod outcome;
 pub mod render;
+pub mod subject;
 
 pub use outcome::{DigestError, Outcome, RunReport};
 
@@ -511,7 +513,7 @@ impl DigestRunner {
                     if digest.wants_details(item.lead.is_test) {
                         shown.push(&item.lead);
                     }
-                    digest.count_lead(item.lead.is_test, received_at);
+                    digest.count_lead(&item.lead, received_at);
                 }
             }
         }

@@ -7,9 +7,11 @@
 //! hundred characters ([`FIELD_CHARS`]), the rest counted, so the whole
 //! message stays under [`MAX_MESSAGE_BYTES`] — far below ACS's 10 MB.
 
-use crate::domain::{text, EmailAddress, TimeRange};
-use crate::store::{DeadLetter, StoredLead};
+use super::card::{field, format_time, Card};
+use crate::domain::TimeRange;
+use crate::store::{DeadLetter, LeadRef, StoredLead};
 use askama::Template;
+use std::collections::BTreeMap;
 use time::macros::format_description;
 use time::OffsetDateTime;
 
@@ -19,78 +21,14 @@ pub const MAX_DETAILED_LEADS: usize = 200;
 const MAX_DETAILED_TEST_LEADS: usize = 20;
 /// Dead letters shown in detail.
 const MAX_DETAILED_DEAD_LETTERS: usize = 50;
-/// Characters shown of each field; the note gets more.
-pub const FIELD_CHARS: usize = 120;
+/// Offers named in the summary; the rest are counted together.
+const MAX_SUMMARY_OFFERS: usize = 20;
+/// Characters of a note shown in a digest's card.
 const NOTE_CHARS: usize = 500;
+pub use super::card::FIELD_CHARS;
 /// The plain-text and HTML parts together never exceed this (checked by a
 /// test with the largest leads there can be).
 pub const MAX_MESSAGE_BYTES: usize = 3 * 1024 * 1024;
-
-/// One lead as the digest shows it; every value is display-ready text.
-#[derive(Debug, Clone)]
-pub struct Row {
-    pub name: String,
-    pub company: String,
-    pub title: String,
-    pub email: String,
-    /// Only set when `email` is a valid address, so the link is safe.
-    pub mailto: Option<String>,
-    pub phone: String,
-    pub country: String,
-    pub offer: String,
-    pub action: String,
-    pub source: String,
-    pub time: String,
-    pub description: String,
-}
-
-impl Row {
-    fn new(stored: &StoredLead) -> Self {
-        let lead = &stored.lead;
-        let c = &lead.customer;
-        let text = |v: &Option<String>| v.as_deref().map(field).unwrap_or_default();
-        let mailto = c
-            .email
-            .as_deref()
-            .and_then(|e| EmailAddress::parse(e).ok())
-            .map(|e| format!("mailto:{e}"));
-        Self {
-            name: field(&c.full_name().unwrap_or_default()),
-            company: text(&c.company),
-            title: text(&c.title),
-            email: text(&c.email),
-            mailto,
-            phone: text(&c.phone),
-            country: text(&c.country),
-            offer: field(
-                lead.offer_title
-                    .as_deref()
-                    .or(lead.source.as_ref().map(|s| s.offer_id.as_str()))
-                    .unwrap_or_default(),
-            ),
-            action: field(&action_label(lead.action_code.as_deref())),
-            source: text(&lead.lead_source),
-            time: format_time(stored.received_at),
-            description: lead
-                .description
-                .as_deref()
-                .map(|note| text::truncated(&displayable(note), NOTE_CHARS).into_owned())
-                .unwrap_or_default(),
-        }
-    }
-}
-
-/// Customer text for display, on one line ([`text::single_line`]): a field
-/// can neither fake another entry in the plain-text part nor smuggle raw
-/// control bytes into the message.
-fn displayable(value: &str) -> String {
-    text::single_line(value).into_owned()
-}
-
-/// A shown field: on one line, at most [`FIELD_CHARS`] characters.
-fn field(value: &str) -> String {
-    text::truncated(&displayable(value), FIELD_CHARS).into_owned()
-}
 
 /// A destination that gave up on a lead, as the digest shows it.
 #[derive(Debug, Clone)]
@@ -102,25 +40,21 @@ pub struct DeadRow {
     pub time: String,
 }
 
-/// Partner Center's action codes, spelled out.
-fn action_label(code: Option<&str>) -> String {
-    let meaning = match code {
-        Some("INS") => "install",
-        Some("PLT") => "contact me / trial",
-        Some("DNC") => "do not contact",
-        Some("Create") => "Azure portal purchase",
-        Some("StartTestDrive") => "test drive",
-        Some(other) => return other.to_owned(),
-        None => return String::new(),
-    };
-    format!("{} ({meaning})", code.unwrap_or_default())
+/// The customer leads of one offer, counted per action.
+#[derive(Debug, Clone, Default)]
+struct OfferCount {
+    total: usize,
+    /// Action in words → leads.
+    actions: BTreeMap<String, usize>,
 }
 
-fn format_time(at: OffsetDateTime) -> String {
-    at.format(format_description!(
-        "[year]-[month]-[day] [hour]:[minute] UTC"
-    ))
-    .unwrap_or_default()
+/// One line of the summary: "Contoso Analytics: 3 (2 asked to be
+/// contacted, 1 installed)".
+#[derive(Debug, Clone)]
+pub struct OfferLine {
+    pub offer: String,
+    pub total: usize,
+    pub actions: String,
 }
 
 /// A digest being put together: leads are added one at a time, and only
@@ -129,8 +63,10 @@ fn format_time(at: OffsetDateTime) -> String {
 pub struct Digest {
     /// Receive times of the earliest and latest lead added.
     span: Option<(OffsetDateTime, OffsetDateTime)>,
-    customers: Vec<Row>,
-    tests: Vec<Row>,
+    customers: Vec<Card>,
+    tests: Vec<Card>,
+    /// Customer leads per offer (title, or id; "(no offer)").
+    offers: BTreeMap<String, OfferCount>,
     customer_total: usize,
     test_total: usize,
     dead: Vec<DeadRow>,
@@ -149,18 +85,34 @@ impl Digest {
     pub fn of(leads: &[StoredLead]) -> Self {
         let mut digest = Self::new();
         for lead in leads {
-            digest.count_lead(lead.lead.is_test, lead.received_at);
+            digest.count_lead(&crate::store::outbox::lead_ref(lead), lead.received_at);
             digest.show_lead(lead);
         }
         digest
     }
 
-    /// Counts a lead; whether it is also shown is [`Digest::wants_details`]'s call.
-    pub fn count_lead(&mut self, is_test: bool, received_at: OffsetDateTime) {
-        if is_test {
+    /// Counts a lead, under its offer and action; whether it is also
+    /// shown is [`Digest::wants_details`]'s call.
+    pub fn count_lead(&mut self, lead: &LeadRef, received_at: OffsetDateTime) {
+        if lead.is_test {
             self.test_total += 1;
         } else {
             self.customer_total += 1;
+            let offer = lead.offer.as_deref().map(field).filter(|o| !o.is_empty());
+            let count = self
+                .offers
+                .entry(offer.unwrap_or_else(|| "(no offer named)".to_owned()))
+                .or_default();
+            count.total += 1;
+            let action = crate::domain::action_in_words(lead.action.as_deref());
+            *count
+                .actions
+                .entry(if action.is_empty() {
+                    "no action given".to_owned()
+                } else {
+                    field(&action)
+                })
+                .or_default() += 1;
         }
         self.span = Some(match self.span {
             None => (received_at, received_at),
@@ -182,7 +134,7 @@ impl Digest {
         if !self.wants_details(stored.lead.is_test) {
             return;
         }
-        let row = Row::new(stored);
+        let row = Card::new(stored, NOTE_CHARS);
         if stored.lead.is_test {
             self.tests.push(row);
         } else {
@@ -230,27 +182,67 @@ impl Digest {
             .and_then(|(first, last)| TimeRange::new(first, last + time::Duration::MICROSECOND))
     }
 
-    /// E.g. `3 new marketplace leads · 22 Nov 09:59–10:59 UTC`. Built only
-    /// from counts and times: no customer text in a header.
+    /// E.g. `3 new marketplace leads + 1 test lead · 22 Nov 09:59–10:59
+    /// UTC`. Built only from counts and times: no customer text in a header.
     pub fn subject(&self) -> String {
-        let leads = match self.customer_total {
-            1 => "1 new marketplace lead".to_owned(),
-            n => format!("{n} new marketplace leads"),
+        let plural = |n: usize, one: &str, many: &str| match n {
+            1 => format!("1 {one}"),
+            n => format!("{n} {many}"),
         };
-        let tests = match self.test_total {
-            0 => String::new(),
-            1 => " + 1 test lead".to_owned(),
-            n => format!(" + {n} test leads"),
+        let mut subject = match (self.customer_total, self.test_total) {
+            (0, 0) => "No new leads".to_owned(),
+            (0, tests) => format!(
+                "{}, no customer leads",
+                plural(
+                    tests,
+                    "Partner Center test lead",
+                    "Partner Center test leads"
+                )
+            ),
+            (customers, tests) => {
+                let mut s = plural(customers, "new marketplace lead", "new marketplace leads");
+                if tests > 0 {
+                    s.push_str(&format!(" + {}", plural(tests, "test lead", "test leads")));
+                }
+                s
+            }
         };
-        let dead = match self.dead_total {
-            0 => String::new(),
-            1 => " + 1 not delivered".to_owned(),
-            n => format!(" + {n} not delivered"),
-        };
-        match self.span {
-            Some(_) => format!("{leads}{tests}{dead} · {}", self.window_label()),
-            None => format!("{leads}{tests}{dead}"),
+        if self.dead_total > 0 {
+            subject.push_str(&format!(" + {} not delivered", self.dead_total));
         }
+        if self.span.is_some() {
+            subject.push_str(&format!(" · {}", self.window_label()));
+        }
+        subject
+    }
+
+    /// The summary's lines: offers with the most leads first.
+    fn offer_lines(&self) -> (Vec<OfferLine>, usize) {
+        let mut offers: Vec<(&String, &OfferCount)> = self.offers.iter().collect();
+        offers.sort_by(|a, b| b.1.total.cmp(&a.1.total).then(a.0.cmp(b.0)));
+        let others: usize = offers
+            .iter()
+            .skip(MAX_SUMMARY_OFFERS)
+            .map(|(_, c)| c.total)
+            .sum();
+        let lines = offers
+            .into_iter()
+            .take(MAX_SUMMARY_OFFERS)
+            .map(|(offer, count)| {
+                let mut actions: Vec<(&String, &usize)> = count.actions.iter().collect();
+                actions.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+                OfferLine {
+                    offer: offer.clone(),
+                    total: count.total,
+                    actions: actions
+                        .iter()
+                        .map(|(action, n)| format!("{n} {action}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                }
+            })
+            .collect();
+        (lines, others)
     }
 
     fn window_label(&self) -> String {
@@ -284,8 +276,11 @@ impl Digest {
     }
 
     fn view(&self) -> View<'_> {
+        let (offers, other_offers) = self.offer_lines();
         View {
             subject: self.subject(),
+            offers,
+            other_offers,
             window: self.window_label(),
             customers: &self.customers,
             tests: &self.tests,
@@ -316,9 +311,12 @@ impl Digest {
 
 struct View<'a> {
     subject: String,
+    offers: Vec<OfferLine>,
+    /// Customer leads of offers beyond [`MAX_SUMMARY_OFFERS`].
+    other_offers: usize,
     window: String,
-    customers: &'a [Row],
-    tests: &'a [Row],
+    customers: &'a [Card],
+    tests: &'a [Card],
     customer_total: usize,
     test_total: usize,
     customers_hidden: usize,
@@ -423,7 +421,9 @@ mod tests {
         let body =
             r#"{"UserDetails":{"FirstName":"Eve"},"Description":"hi\r\n\r\n2. Fake Lead\u0000"}"#;
         let text = Digest::of(&[stored(body, at)]).text();
-        assert!(text.contains("Note: hi    2. Fake Lead "), "{text}");
+        // The note keeps its lines, each quoted: none can start an entry.
+        assert!(text.contains("  > hi\n  > \n  > 2. Fake Lead\n"), "{text}");
+        assert!(!text.lines().any(|l| l.starts_with("2. Fake")), "{text}");
         assert!(!text.contains('\0'));
     }
 
@@ -448,7 +448,52 @@ mod tests {
             assert!(part.find("MSFT_TEST_636573304831318844").unwrap() > tests_at);
             assert!(part.find("Real").unwrap() < tests_at);
         }
-        assert!(digest.html().contains("href=\"mailto:real@contoso.com\""));
+        assert!(digest
+            .html()
+            .contains("href=\"mailto:real@contoso.com?subject=Your%20marketplace%20enquiry\""));
+    }
+
+    #[test]
+    fn the_summary_counts_each_offer_by_action() {
+        let at = datetime!(2026-11-22 10:15 UTC);
+        let lead = |source: &str, title: &str| {
+            stored(
+                &format!(r#"{{"LeadSource":"{source}","OfferTitle":"{title}"}}"#),
+                at,
+            )
+        };
+        let digest = Digest::of(&[
+            lead("SPZA-PLT|f.gateway", "Gateway"),
+            lead("SPZA-PLT|f.analytics", "Analytics"),
+            lead("AzureMarketplace-INS|f.analytics", "Analytics"),
+            lead("SPZA-PLT|f.analytics", "Analytics"),
+            lead("SPZA-DNC|f.analytics", "Analytics"),
+        ]);
+        let text = digest.text();
+        assert!(
+            text.contains(
+                "By offer:\n - Analytics: 4 (2 asked to be contacted, 1 do not contact, 1 \
+                 installed)\n - Gateway: 1 (1 asked to be contacted)\n"
+            ),
+            "{text}"
+        );
+        let html = digest.html();
+        assert!(
+            html.find("Analytics</strong>: 4").unwrap() < html.find("Gateway</strong>: 1").unwrap(),
+            "{html}"
+        );
+        let only_tests =
+            Digest::of(&[stored(r#"{"UserDetails":{"FirstName":"MSFT_TEST_1"}}"#, at)]);
+        assert_eq!(
+            only_tests.subject(),
+            "1 Partner Center test lead, no customer leads · 22 Nov 10:15 UTC"
+        );
+        assert!(only_tests
+            .html()
+            .contains("No customer leads, only Partner Center test lead"));
+        assert!(only_tests
+            .text()
+            .contains("No customer leads, only Partner Center test leads."));
     }
 
     #[test]
@@ -530,10 +575,7 @@ mod tests {
         digest.set_rejected(3);
         digest.set_waiting(7);
         assert!(!digest.is_empty());
-        assert_eq!(
-            digest.subject(),
-            "0 new marketplace leads + 1 not delivered"
-        );
+        assert_eq!(digest.subject(), "No new leads + 1 not delivered");
         let html = digest.html();
         assert!(html.contains("could not be delivered"), "{html}");
         assert!(html.contains("&lt;gone&gt;"));

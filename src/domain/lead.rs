@@ -138,6 +138,22 @@ pub struct Lead {
     pub fingerprint: Fingerprint,
 }
 
+/// What a Partner Center action code means, in the words a sales person
+/// uses: `PLT` → "asked to be contacted". An unknown code is itself.
+pub fn action_in_words(code: Option<&str>) -> std::borrow::Cow<'_, str> {
+    let Some(code) = code else {
+        return "".into();
+    };
+    match code.to_ascii_uppercase().as_str() {
+        "PLT" => "asked to be contacted".into(),
+        "INS" => "installed".into(),
+        "DNC" => "do not contact".into(),
+        "CREATE" => "bought in the Azure portal".into(),
+        "STARTTESTDRIVE" => "started a test drive".into(),
+        _ => code.into(),
+    }
+}
+
 impl Lead {
     /// What the customer did: the action of `LeadSource` (`INS`, `PLT`,
     /// `DNC`, `Create`, `StartTestDrive`…), else `ActionCode`.

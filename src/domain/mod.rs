@@ -20,6 +20,8 @@ pub mod time_range;
 
 pub use destination_name::DestinationName;
 pub use email_address::{EmailAddress, Recipients};
-pub use lead::{Customer, Fingerprint, Lead, LeadError, LeadSource, MAX_BODY_BYTES};
+pub use lead::{
+    action_in_words, Customer, Fingerprint, Lead, LeadError, LeadSource, MAX_BODY_BYTES,
+};
 pub use secret::Secret;
 pub use time_range::TimeRange;

@@ -70,7 +70,8 @@ async fn one_digest_per_window_escaped_with_test_leads_apart() {
     assert!(html.contains("&lt;script&gt;"));
     assert!(html.contains("Smith &amp; Sons"));
     assert!(html.contains("Contoso &lt;App&gt;"));
-    assert!(html.contains("href=\"mailto:eve@contoso.com\""));
+    // A reply link, its subject naming the offer.
+    assert!(html.contains("href=\"mailto:eve@contoso.com?subject=Your%20enquiry%20about"));
     let text = email["text"].as_str().unwrap();
     assert!(text.contains("Alice"));
     assert!(text.contains("Partner Center test leads (1)"));

@@ -152,6 +152,8 @@ fn lead_ref(row: &Map<String, Value>) -> marketplace_leads::store::outbox::LeadR
         row_key: row["LeadRowKey"].as_str().unwrap().to_owned(),
         id: marketplace_leads::store::LeadId::parse(row["LeadId"].as_str().unwrap()).unwrap(),
         is_test: false,
+        offer: None,
+        action: None,
     }
 }
 

@@ -134,25 +134,30 @@ async fn every_lead_reaches_every_destination_once() {
         .iter()
         .any(|c| c["actions"][0]["url"] == "mailto:Ada@contoso.example"));
 
-    // Email: one per lead, no customer text in the subject.
+    // Email: one per lead, its subject telling who, which offer, what.
     let emails = maildev.emails_to(&s.notify_to).await;
     let sent: Vec<_> = emails
         .iter()
         .map(|e| (e["subject"].clone(), e["messageId"].clone()))
         .collect();
     assert_eq!(emails.len(), 5, "{sent:?}");
-    for email in &emails {
-        let subject = email["subject"].as_str().unwrap();
-        assert!(
-            subject.starts_with("1 new marketplace lead")
-                || subject.starts_with("0 new marketplace leads + 1 test lead"),
-            "{subject}"
-        );
-        assert!(
-            !subject.contains("Contoso") && !subject.contains("@"),
-            "{subject}"
-        );
-    }
+    let mut subjects: Vec<&str> = emails
+        .iter()
+        .map(|e| e["subject"].as_str().unwrap())
+        .collect();
+    subjects.sort();
+    assert_eq!(
+        subjects,
+        [
+            "Ada Buyer (Contoso) – Contoso Analytics: asked to be contacted",
+            "Bea Buyer (Contoso) – Contoso Analytics: asked to be contacted",
+            "Cid Buyer (Contoso) – Contoso Analytics: asked to be contacted",
+            "Dov Buyer (Contoso) – Contoso Analytics: asked to be contacted",
+            "[TEST] MSFT_TEST_636573304831318844 MSFT_TEST_… (MSFT_TEST_636573304831318844) – \
+             Contoso Analytics: installed",
+        ],
+        "{sent:?}"
+    );
     let ids_by_mail: std::collections::BTreeSet<_> = emails
         .iter()
         .map(|e| e["messageId"].as_str().unwrap().to_owned())
@@ -324,7 +329,7 @@ async fn the_hourly_email_cap_combines_leads_and_drops_none() {
             e["subject"]
                 .as_str()
                 .unwrap()
-                .contains("new marketplace leads")
+                .contains(" marketplace leads (")
         })
         .count();
     assert!(combined >= 1, "the last send of the hour combines the rest");

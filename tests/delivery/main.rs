@@ -12,6 +12,7 @@ mod faults;
 mod hostile;
 mod processes;
 mod regressions;
+mod routing;
 
 use marketplace_leads::delivery::Deliverer;
 use serde_json::Value;

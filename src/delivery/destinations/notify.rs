@@ -2,13 +2,14 @@
 //! `DIGEST_FROM`. One email per lead in normal traffic; the rate is capped
 //! (`NOTIFY_MAX_PER_HOUR`, ACS's Azure-managed domains allow 10 an hour):
 //! once the cap is near, the leads waiting are combined into the next email
-//! instead of being dropped or failed. The body is the digest's rendering
-//! (auto-escaped HTML and plain text).
+//! instead of being dropped or failed. The body is a card per lead
+//! ([`LeadEmail`]: auto-escaped HTML and plain text), its subject naming
+//! who, which offer and what they did.
 
 use crate::configuration::{setting, values, ConfigError, Scope, Settings, TransportSettings};
 use crate::delivery::destination::{Batch, Destination};
 use crate::delivery::outcome::{Outcome, Status};
-use crate::digest::render::Digest;
+use crate::digest::card::LeadEmail;
 use crate::domain::{DestinationName, EmailAddress, Recipients, Secret};
 use crate::email::{Email, Mailer, SendError};
 use futures::future::BoxFuture;
@@ -88,13 +89,13 @@ impl NotifyDestination {
     /// Sends one email of `leads` whose idempotency key (`Message-ID`,
     /// `Operation-Id`) is `key`.
     async fn send(&self, batch: Batch<'_>) -> Outcome {
-        let digest = Digest::of(batch.leads);
+        let message = LeadEmail::of(batch.leads);
         let email = Email {
             from: self.from.clone(),
             to: self.to.clone(),
-            subject: digest.subject(),
-            text: digest.text(),
-            html: digest.html(),
+            subject: message.subject,
+            text: message.text,
+            html: message.html,
             idempotency_key: batch.key,
         };
         match self.mailer.send(&email).await {

@@ -76,7 +76,13 @@ pub fn card(stored: &StoredLead) -> Value {
         fact("Phone", c.phone.as_deref(), VALUE_CHARS),
         fact("Country", c.country.as_deref(), VALUE_CHARS),
         fact("Offer", lead.offer_title.as_deref(), VALUE_CHARS),
-        fact("Action", lead.action_code.as_deref(), VALUE_CHARS),
+        fact(
+            "Action",
+            Some(&crate::domain::action_in_words(lead.action()))
+                .filter(|a| !a.is_empty())
+                .map(|a| a.as_ref()),
+            VALUE_CHARS,
+        ),
         fact("Note", lead.description.as_deref(), NOTE_CHARS),
         fact("Lead id", Some(stored.id.as_str()), VALUE_CHARS),
     ]
@@ -98,11 +104,23 @@ pub fn card(stored: &StoredLead) -> Value {
             "wrap": true,
         }));
     }
+    if lead.is_do_not_contact() {
+        body.push(json!({
+            "type": "TextBlock",
+            "text": "DO NOT CONTACT: the customer asked a partner, not you, to contact them.",
+            "color": "Attention",
+            "weight": "Bolder",
+            "size": "Medium",
+            "wrap": true,
+        }));
+    }
     body.push(json!({ "type": "FactSet", "facts": facts }));
-    // A mailto link only for a valid address: nothing else can become a URL.
+    // A mailto link only for a valid address (nothing else can become a
+    // URL), and none for a customer who asked not to be contacted.
     let actions: Vec<Value> = c
         .email
         .as_deref()
+        .filter(|_| !lead.is_do_not_contact())
         .and_then(|e| EmailAddress::parse(e).ok())
         .map(|address| {
             json!({
@@ -172,6 +190,34 @@ mod tests {
         assert_eq!(literal("- item\r\n1. two", 100), r"\- item  1\. two");
         assert_eq!(literal("Zoë 株式会社 😀", 100), "Zoë 株式会社 😀");
         assert_eq!(literal("abcdef", 4), "abc…");
+    }
+
+    #[test]
+    fn a_do_not_contact_lead_says_so_and_offers_no_email_button() {
+        let stored = |body: &str| StoredLead {
+            id: crate::store::LeadId::parse("20261122-0011223344556677").unwrap(),
+            received_at: time::macros::datetime!(2026-11-22 10:15 UTC),
+            lead: crate::domain::Lead::parse(body.as_bytes()).unwrap(),
+        };
+        let content = |v: Value| v["attachments"][0]["content"].clone();
+        let dnc = content(card(&stored(
+            r#"{"UserDetails":{"Email":"q@x.example"},"LeadSource":"SPZA-DNC|a.b"}"#,
+        )));
+        let warning = &dnc["body"][1];
+        assert_eq!(warning["color"], "Attention");
+        assert!(warning["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("DO NOT CONTACT"));
+        assert_eq!(dnc["actions"], json!([]));
+        let contact = content(card(&stored(
+            r#"{"UserDetails":{"Email":"q@x.example"},"LeadSource":"SPZA-PLT|a.b"}"#,
+        )));
+        assert_eq!(contact["actions"][0]["url"], "mailto:q@x.example");
+        let facts = contact["body"][1]["facts"].as_array().unwrap();
+        assert!(facts
+            .iter()
+            .any(|f| f["title"] == "Action" && f["value"] == "asked to be contacted"));
     }
 
     #[test]

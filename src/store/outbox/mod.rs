@@ -96,7 +96,10 @@ pub fn lead_ref_of(lead: &crate::domain::Lead, received_at: OffsetDateTime) -> L
         row_key: keys::lead_row_key(received_at, &lead.fingerprint),
         id: keys::LeadId::new(received_at.date(), &lead.fingerprint),
         is_test: lead.is_test,
+        offer: None,
+        action: None,
     }
+    .labelled(lead)
 }
 
 /// Where a stored lead lives, from what its row holds.
@@ -106,7 +109,10 @@ pub fn lead_ref(lead: &super::StoredLead) -> LeadRef {
         row_key: keys::lead_row_key(lead.received_at, &lead.lead.fingerprint),
         id: lead.id.clone(),
         is_test: lead.lead.is_test,
+        offer: None,
+        action: None,
     }
+    .labelled(&lead.lead)
 }
 
 impl LeadStore {

@@ -82,7 +82,31 @@ pub struct LeadRef {
     pub id: LeadId,
     /// Partner Center's test lead: the digest counts these apart.
     pub is_test: bool,
+    /// The offer (its title, or its id) and the action, kept with each
+    /// record so that the digest's summary counts leads it does not read.
+    pub offer: Option<String>,
+    pub action: Option<String>,
 }
+
+impl LeadRef {
+    /// `offer` and `action` as records keep them: bounded, one line.
+    pub fn labelled(mut self, lead: &crate::domain::Lead) -> Self {
+        use crate::domain::text;
+        let offer = lead
+            .offer_title
+            .as_deref()
+            .or(lead.offer_id())
+            .map(|o| text::truncated(&text::single_line(o), MAX_LABEL_CHARS).into_owned());
+        self.offer = offer.filter(|o| !o.is_empty());
+        self.action = lead
+            .action()
+            .map(|a| text::truncated(&text::single_line(a), MAX_LABEL_CHARS).into_owned());
+        self
+    }
+}
+
+/// The most characters of an offer or action label a record keeps.
+const MAX_LABEL_CHARS: usize = 120;
 
 /// Where a record lives: `(day partition, <state>.<consumer>.<lead row key>)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,6 +208,8 @@ mod tests {
             row_key: "L20261122T101500.123456Z-0011223344556677".into(),
             id: LeadId::parse("20261122-0011223344556677").unwrap(),
             is_test: false,
+            offer: None,
+            action: None,
         }
     }
 

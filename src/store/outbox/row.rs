@@ -20,6 +20,8 @@ const LEAD_PARTITION: &str = "LeadPartition";
 const LEAD_ROW_KEY: &str = "LeadRowKey";
 const LEAD_ID: &str = "LeadId";
 const IS_TEST: &str = "IsTestLead";
+const OFFER: &str = "LeadOffer";
+const ACTION: &str = "LeadAction";
 const ENQUEUED_AT: &str = "EnqueuedAt";
 const ATTEMPTS: &str = "Attempts";
 const LAST_STATUS: &str = "LastStatus";
@@ -147,6 +149,12 @@ impl OutboxRow {
             (LEAD_ID.to_owned(), json!(self.lead.id.as_str())),
             (IS_TEST.to_owned(), json!(self.lead.is_test)),
         ]);
+        if let Some(offer) = &self.lead.offer {
+            row.insert(OFFER.into(), json!(offer));
+        }
+        if let Some(action) = &self.lead.action {
+            row.insert(ACTION.into(), json!(action));
+        }
         put_datetime(&mut row, ENQUEUED_AT, self.enqueued_at);
         if self.attempts > 0 {
             row.insert(ATTEMPTS.into(), json!(self.attempts));
@@ -213,6 +221,9 @@ impl OutboxRow {
                 row_key: text(LEAD_ROW_KEY)?,
                 id: LeadId::parse(&text(LEAD_ID)?).ok()?,
                 is_test: row.get(IS_TEST).and_then(Value::as_bool).unwrap_or(false),
+                // Not on records written before the digest summarised.
+                offer: text(OFFER),
+                action: text(ACTION),
             },
             enqueued_at: datetime(row, ENQUEUED_AT)?,
             attempts: row
@@ -308,6 +319,8 @@ mod tests {
             row_key: "L20261121T235959.123456Z-0011223344556677".into(),
             id: LeadId::parse("20261121-0011223344556677").unwrap(),
             is_test: true,
+            offer: Some("Contoso Analytics".into()),
+            action: Some("PLT".into()),
         }
     }
 

@@ -19,6 +19,8 @@ pub struct TestApp {
     pub table: String,
     pub recipient: String,
     pub settings: Settings,
+    /// The app settings it was built from, for the `handler` command line.
+    pub env: Vec<(String, String)>,
     pub clock: Clock,
     pub client: reqwest::Client,
     /// The app's own delivery engine (its first attempts share its lane).
@@ -107,6 +109,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         table,
         recipient,
         settings,
+        env: env.into_iter().collect(),
         clock,
         client: reqwest::Client::new(),
         deliverer,
