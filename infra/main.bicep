@@ -114,6 +114,10 @@ param crmIncludeTestLeads bool = false
 @description('Also write "do not contact" (DNC) leads to the CRMs, with each CRM\'s opt-out fields set. HubSpot never gets them: it has no such field.')
 param crmIncludeDnc bool = false
 
+@description('Named destinations and routes (README: Routing): more app settings, each name a destination setting with __<name> (TEAMS_WEBHOOK_URL__analytics) or a route (TEAMS_OFFERS__analytics, HUBSPOT_ACTIONS, NOTIFY_TEST_LEADS__checks). Other names are ignored. Secure: it holds webhook URLs and keys.')
+@secure()
+param destinationSettings object = {}
+
 @description('A delivery still failing after this many hours is dead (logged at error, reported in the next digest).')
 @minValue(1)
 @maxValue(336)
@@ -134,7 +138,16 @@ var digestTableName = '${leadsTableName}Digest'
 var digestRecipients = filter(map(split(replace(digestTo, ',', ';'), ';'), address => trim(address)), address => !empty(address))
 
 // LeadDeliver runs only when some destination is switched on.
-var anyDestination = !empty(notifyTo) || !empty(teamsWebhookUrl) || !empty(webhookUrl) || !empty(dataverseUrl) || !empty(hubspotToken) || !empty(salesforceUrl) || !empty(marketoUrl)
+// Only destination and route settings: nothing here can replace a setting above.
+var destinationAppSettings = map(
+  filter(items(destinationSettings), s => contains(s.key, '__') || endsWith(s.key, '_OFFERS') || endsWith(s.key, '_ACTIONS') || endsWith(s.key, '_TEST_LEADS')),
+  s => {
+    name: s.key
+    value: string(s.value)
+  }
+)
+
+var anyDestination = !empty(destinationAppSettings) || !empty(notifyTo) || !empty(teamsWebhookUrl) || !empty(webhookUrl) || !empty(dataverseUrl) || !empty(hubspotToken) || !empty(salesforceUrl) || !empty(marketoUrl)
 
 // Built-in role definition GUIDs (identical in every tenant).
 var roleStorageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
@@ -284,7 +297,7 @@ resource app 'Microsoft.Web/sites@2025-03-01' = {
       // must not appear (they are on Microsoft's list of Flex Consumption deprecations).
       // tests/infra/test_bicep.py checks these names against the app-settings marker blocks
       // in the configuration module under src/.
-      appSettings: [
+      appSettings: concat([
         {
           // Host storage through the managed identity (no connection string, no key).
           name: 'AzureWebJobsStorage__accountName'
@@ -418,7 +431,7 @@ resource app 'Microsoft.Web/sites@2025-03-01' = {
           name: 'AzureWebJobs.LeadDeliver.Disabled'
           value: string(!anyDestination)
         }
-      ]
+      ], destinationAppSettings)
     }
     functionAppConfig: {
       deployment: {

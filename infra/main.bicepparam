@@ -36,6 +36,10 @@ param marketoUrl = readEnvironmentVariable('MARKETO_URL', '')
 param marketoClientId = readEnvironmentVariable('MARKETO_CLIENT_ID', '')
 param marketoClientSecret = readEnvironmentVariable('MARKETO_CLIENT_SECRET', '')
 param crmIncludeTestLeads = false
+// Named destinations and routes (README: Routing), e.g.
+//   { TEAMS_WEBHOOK_URL__analytics: readEnvironmentVariable('TEAMS_WEBHOOK_URL__analytics', ''),
+//     TEAMS_OFFERS__analytics: 'fabrikam.contoso-analytics', HUBSPOT_ACTIONS: 'INS' }
+param destinationSettings = {}
 param crmIncludeDnc = false
 param deliveryMaxAgeHours = 24
 param deliverySchedule = '0 */1 * * * *'

@@ -91,6 +91,18 @@ pub enum LeadsCommand {
     /// large, …), kept so no lead is lost; --show ID prints one as received.
     #[command(after_help = LeadsCommand::TIMES)]
     Rejected(leads::RejectedOptions),
+    /// Bring in leads stored elsewhere, as if they had arrived when they
+    /// were created: from the table Partner Center's "Azure Table"
+    /// destination writes (--from-table), or from `leads export --format
+    /// jsonl` (--jsonl).
+    ///
+    /// A lead already here (imported before, or also posted to LeadIngest)
+    /// is stored once. Imported leads are in no digest and go to no
+    /// destination unless --deliver names some; then each gets them once,
+    /// as its route allows. Rows that are not leads are counted and kept
+    /// with the refused bodies (leads rejected).
+    #[command(after_help = LeadsCommand::TIMES)]
+    Import(leads::ImportOptions),
 }
 
 impl LeadsCommand {
@@ -116,6 +128,9 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Leads {
             command: LeadsCommand::Rejected(options),
         } => leads::rejected(&settings.storage, options).await,
+        Command::Leads {
+            command: LeadsCommand::Import(options),
+        } => leads::import(&settings, options).await,
         Command::Deliveries { command } => deliveries::run(&settings, command).await,
         Command::Route(options) => route::run(&settings, options),
     }

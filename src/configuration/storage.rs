@@ -108,7 +108,10 @@ fn parse_table_name(name: &str) -> Result<String, ConfigError> {
     Ok(name.to_owned())
 }
 
-fn identity_account(setting: &'static str, account: &str) -> Result<StorageAccount, ConfigError> {
+pub fn identity_account(
+    setting: &'static str,
+    account: &str,
+) -> Result<StorageAccount, ConfigError> {
     let name = account.trim();
     if !(3..=24).contains(&name.len()) || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(ConfigError::new(

@@ -110,10 +110,27 @@ impl Deliverer {
         let mut claimed = true;
         for _ in 0..FAST_ROUNDS {
             let now = clock.now();
-            let attempts = items.iter().filter_map(|item| {
-                let destination = self.inner.destinations.get(&item.destination)?.clone();
-                Some(self.first_attempt(destination, item.clone(), &lead, claimed, now))
-            });
+            let mut attempts = Vec::with_capacity(items.len());
+            for item in &items {
+                let Some(destination) = self.inner.destinations.get(&item.destination) else {
+                    continue;
+                };
+                // The lane reserved for the first round; a retry takes one
+                // only if it is free (else the sweep retries).
+                let lane = lanes
+                    .remove(&item.destination)
+                    .or_else(|| self.inner.lanes.try_acquire(&item.destination).flatten());
+                if let Some(lane) = lane {
+                    attempts.push(self.first_attempt(
+                        destination.clone(),
+                        item.clone(),
+                        &lead,
+                        claimed,
+                        now,
+                        lane,
+                    ));
+                }
+            }
             let changes: Vec<(DeliveryItem, RecordChange)> = futures::future::join_all(attempts)
                 .await
                 .into_iter()
@@ -130,11 +147,8 @@ impl Deliverer {
                         next = Some(next.map_or(at, |n| n.min(at)));
                         items.push(item);
                     }
-                    Ok(_) => {
-                        lanes.remove(&one.destination);
-                    }
+                    Ok(_) => {}
                     Err(e) => {
-                        lanes.remove(&one.destination);
                         tracing::warn!(
                             destination = %one.destination, lead_id = %lead.id, error = %e,
                             "could not record a delivery's outcome; the sweep will retry it"
@@ -153,7 +167,10 @@ impl Deliverer {
     }
 
     /// One destination's attempt at a new lead: the change to write, or
-    /// nothing (not due, or taken by a sweep meanwhile).
+    /// nothing (not due, or taken by a sweep meanwhile). `lane` is held
+    /// for the attempt only — not while the lead's other destinations
+    /// answer and the outcomes are written — so a slow destination of one
+    /// lead never keeps the next lead from its first attempts.
     async fn first_attempt(
         &self,
         destination: Arc<dyn Destination>,
@@ -161,6 +178,7 @@ impl Deliverer {
         lead: &StoredLead,
         claimed: bool,
         now: OffsetDateTime,
+        lane: OwnedSemaphorePermit,
     ) -> Option<(DeliveryItem, RecordChange)> {
         let inner = &self.inner;
         let key = item
@@ -183,6 +201,7 @@ impl Deliverer {
         let outcome = self
             .attempt(destination.as_ref(), std::slice::from_ref(lead), key, now)
             .await;
+        drop(lane);
         log_outcome(
             destination.name(),
             std::slice::from_ref(&item),

@@ -136,6 +136,36 @@ pub struct Lead {
     /// The body exactly as received.
     pub raw: String,
     pub fingerprint: Fingerprint,
+    /// What `raw` is: a posted body, or a row of Partner Center's table.
+    pub origin: Origin,
+}
+
+/// Where a lead came from, which says how its raw body reads back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Origin {
+    /// Posted to LeadIngest: `raw` is the request body.
+    #[default]
+    Posted,
+    /// Imported from Partner Center's "Azure Table" destination: `raw` is
+    /// the table's entity, as JSON.
+    PartnerCenterTable,
+}
+
+impl Origin {
+    /// As a stored column holds it (`None` for a posted lead).
+    pub fn as_column(self) -> Option<&'static str> {
+        match self {
+            Self::Posted => None,
+            Self::PartnerCenterTable => Some("PartnerCenterTable"),
+        }
+    }
+
+    pub fn from_column(value: Option<&str>) -> Self {
+        match value {
+            Some("PartnerCenterTable") => Self::PartnerCenterTable,
+            _ => Self::Posted,
+        }
+    }
 }
 
 /// What a Partner Center action code means, in the words a sales person
@@ -228,6 +258,7 @@ impl Lead {
             is_test,
             raw: text.to_owned(),
             fingerprint: Fingerprint::of(&value),
+            origin: Origin::Posted,
         })
     }
 }

@@ -15,13 +15,14 @@ pub mod email_address;
 pub mod lead;
 pub mod lenient_json;
 pub mod secret;
+pub mod table_lead;
 pub mod text;
 pub mod time_range;
 
 pub use destination_name::DestinationName;
 pub use email_address::{EmailAddress, Recipients};
 pub use lead::{
-    action_in_words, Customer, Fingerprint, Lead, LeadError, LeadSource, MAX_BODY_BYTES,
+    action_in_words, Customer, Fingerprint, Lead, LeadError, LeadSource, Origin, MAX_BODY_BYTES,
 };
 pub use secret::Secret;
 pub use time_range::TimeRange;

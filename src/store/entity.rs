@@ -15,6 +15,8 @@ const TRUNCATION_MARK: &str = " …[truncated]";
 /// The raw body (≤ 64 KiB of UTF-8) spread over up to three properties.
 pub const RAW_BODY_COLUMNS: [&str; 3] = ["RawBody", "RawBody2", "RawBody3"];
 pub const RECEIVED_AT: &str = "ReceivedAt";
+/// Set for a lead that was not posted (how its raw body reads back).
+pub const ORIGIN: &str = "Origin";
 
 /// Builds the lead row and its de-duplication marker.
 pub fn lead_entities(
@@ -72,6 +74,9 @@ pub fn lead_entities(
 
     put_datetime(&mut row, RECEIVED_AT, received_at);
     row.insert("IsTestLead".into(), json!(lead.is_test));
+    if let Some(origin) = lead.origin.as_column() {
+        row.insert(ORIGIN.into(), json!(origin));
+    }
     row.insert("Fingerprint".into(), json!(lead.fingerprint.to_string()));
     for (column, chunk) in RAW_BODY_COLUMNS.iter().zip(split_utf16(&lead.raw)) {
         row.insert((*column).into(), json!(chunk));
@@ -219,6 +224,12 @@ pub fn datetime(row: &Map<String, Value>, column: &str) -> Option<OffsetDateTime
 
 pub fn received_at(row: &Map<String, Value>) -> Option<OffsetDateTime> {
     datetime(row, RECEIVED_AT)
+}
+
+/// The lead a row holds, read back from its raw body.
+pub fn lead(row: &Map<String, Value>) -> Option<Lead> {
+    let origin = crate::domain::Origin::from_column(row.get(ORIGIN).and_then(Value::as_str));
+    Lead::reread(&raw_body(row)?, origin).ok()
 }
 
 #[cfg(test)]

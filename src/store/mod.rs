@@ -26,6 +26,7 @@ pub mod outbox;
 mod pages;
 pub mod quarantine;
 pub mod rate;
+pub mod source;
 
 pub use digest_state::{Checkpoint, Claim, ClaimState, RunRecord, Version};
 pub use error::{Failure, StoreError};
@@ -124,6 +125,9 @@ pub struct ExportRow {
     /// Partner Center's validation lead.
     pub is_test: bool,
 }
+
+/// The marker column naming the save that wrote it.
+const SAVE_ID: &str = "SaveId";
 
 #[derive(Clone)]
 pub struct LeadStore {
@@ -234,6 +238,12 @@ impl LeadStore {
                 .to_entity()
             })
             .collect();
+        // Which save wrote the marker: a conflict on our own (a timed-out
+        // attempt that committed) means new; on another's — an earlier
+        // import of the same row, with the very same key — a duplicate.
+        let save_id = uuid::Uuid::new_v4().to_string();
+        let mut marker = marker;
+        marker.insert(SAVE_ID.into(), Value::String(save_id.clone()));
         let partition_client = self.leads.partition_key_client(&place.partition);
 
         // Marker, row and pending records in one entity-group transaction:
@@ -304,7 +314,12 @@ impl LeadStore {
                 // a retry then finds its own marker: that lead is new (its
                 // records' versions unknown: the sweep delivers it).
                 let created = self
-                    .marker_points_to(&place.partition, &lead.fingerprint, &place.row_key)
+                    .marker_is_ours(
+                        &place.partition,
+                        &lead.fingerprint,
+                        &place.row_key,
+                        &save_id,
+                    )
                     .await?;
                 Ok(stored(created, Vec::new()))
             }
@@ -333,11 +348,12 @@ impl LeadStore {
     }
 
     /// Whether the de-duplication marker of `fingerprint` names `row_key`.
-    async fn marker_points_to(
+    async fn marker_is_ours(
         &self,
         partition: &str,
         fingerprint: &crate::domain::Fingerprint,
         row_key: &str,
+        save_id: &str,
     ) -> Result<bool, StoreError> {
         let client = self
             .leads
@@ -347,7 +363,10 @@ impl LeadStore {
             client.get::<Map<String, Value>>().await
         })
         .await?;
-        Ok(marker.entity.get("LeadRowKey").and_then(Value::as_str) == Some(row_key))
+        let text = |name: &str| marker.entity.get(name).and_then(Value::as_str);
+        Ok(text("LeadRowKey") == Some(row_key)
+            // Markers written before saves had ids: the row key decides.
+            && text(SAVE_ID).is_none_or(|id| id == save_id))
     }
 
     /// Streams the leads received in `range`, oldest first, one page at a
@@ -441,11 +460,10 @@ pub(super) fn status_of(error: &azure_core::Error) -> Option<StatusCode> {
 /// or edited by hand) is logged, never silently dropped.
 fn read_lead(row: &Map<String, Value>) -> Option<StoredLead> {
     let parsed = (|| {
-        let raw = entity::raw_body(row)?;
         Some(StoredLead {
             id: LeadId::parse(row.get("LeadId")?.as_str()?).ok()?,
             received_at: entity::received_at(row)?,
-            lead: Lead::parse(raw.as_bytes()).ok()?,
+            lead: entity::lead(row)?,
         })
     })();
     if parsed.is_none() {
@@ -459,7 +477,7 @@ fn read_lead(row: &Map<String, Value>) -> Option<StoredLead> {
 }
 
 fn export_row(row: Map<String, Value>) -> ExportRow {
-    let lead = entity::raw_body(&row).and_then(|raw| Lead::parse(raw.as_bytes()).ok());
+    let lead = entity::lead(&row);
     let is_test = row
         .get("IsTestLead")
         .and_then(Value::as_bool)

@@ -122,16 +122,20 @@ def bicepparam_as_bicep(source: bytes) -> bytes:
 def bicep_app_setting_names(source: bytes) -> list[str]:
     """Names of the app settings a Bicep file sets, read from its syntax tree.
 
-    Covers `appSettings: [ { name: '...', value: ... }, ... ]` (siteConfig.appSettings)
+    Covers `appSettings: [ { name: '...', value: ... }, ... ]` (siteConfig.appSettings),
+    also as `concat([ ... ], <var>)` where <var> is one of DYNAMIC_APP_SETTINGS (the
+    user's named destinations and routes, whose names the handler checks at start-up),
     and `Microsoft.Web/sites/config` resources named 'appsettings' (keys of `properties`).
-    Anything that cannot be read statically (a loop, a variable, an interpolated name)
-    is an error: the comparison would otherwise be silently incomplete.
+    Anything else that cannot be read statically (a loop, another variable, an
+    interpolated name) is an error: the comparison would otherwise be silently incomplete.
     """
     root = parse(source).root_node
     names: list[str] = []
     for node in walk(root):
         if node.type == "object_property" and property_key(node) == "appSettings":
             array = property_value(node)
+            if array.type == "call_expression":
+                array = _concat_literal(array)
             if array.type != "array":
                 raise ValueError(f"{position(array)}: appSettings is not a literal array ({array.type})")
             for item in named(array):
@@ -158,6 +162,25 @@ def bicep_app_setting_names(source: bytes) -> list[str]:
                 raise ValueError(f"{position(body)}: appsettings resource without a literal properties object")
             names.extend(object_properties(settings))
     return names
+
+
+# Variables that may follow the literal app settings in `concat(...)`: settings whose
+# names the deployer chooses (TEAMS_WEBHOOK_URL__analytics, TEAMS_OFFERS__analytics...).
+DYNAMIC_APP_SETTINGS = {"destinationAppSettings"}
+
+
+def _concat_literal(call: tree_sitter.Node) -> tree_sitter.Node:
+    """The array literal of `concat([...], <one of DYNAMIC_APP_SETTINGS>...)`."""
+    parts = named(call)
+    if parts[0].text.decode() != "concat":
+        raise ValueError(f"{position(call)}: appSettings is a call of {parts[0].text.decode()}, not concat")
+    args = named(parts[1])
+    if not args or args[0].type != "array":
+        raise ValueError(f"{position(call)}: concat does not start with the literal app settings")
+    for extra in args[1:]:
+        if extra.type != "identifier" or extra.text.decode() not in DYNAMIC_APP_SETTINGS:
+            raise ValueError(f"{position(extra)}: only {sorted(DYNAMIC_APP_SETTINGS)} may follow the literal app settings")
+    return args[0]
 
 
 _RUST_TOKEN = re.compile(r'//[^\n]*|/\*.*?\*/|"((?:[^"\\]|\\.)*)"', re.DOTALL)
@@ -393,6 +416,23 @@ def test_unreadable_app_settings_are_an_error():
     ):
         with pytest.raises(ValueError):
             bicep_app_setting_names(source)
+
+
+def _site_with_app_settings(expression: str) -> bytes:
+    return (
+        "resource a 'Microsoft.Web/sites@2025-03-01' = {\n  properties: {\n    siteConfig: {\n"
+        f"      appSettings: {expression}\n    }}\n  }}\n}}\n"
+    ).encode()
+
+
+def test_named_destination_settings_may_follow_the_literal_ones():
+    literal = "[\n        {\n          name: 'LEADS_TABLE'\n          value: 'x'\n        }\n      ]"
+    ok = _site_with_app_settings(f"concat({literal}, destinationAppSettings)")
+    assert bicep_app_setting_names(ok) == ["LEADS_TABLE"]
+    for wrong in (f"concat({literal}, somethingElse)", f"union({literal}, destinationAppSettings)",
+                  "concat(destinationAppSettings)"):
+        with pytest.raises(ValueError):
+            bicep_app_setting_names(_site_with_app_settings(wrong))
 
 
 def test_app_settings_source_is_the_one_marked_file(tmp_path: Path):

@@ -7,7 +7,7 @@
 //! of any size runs in the memory of one page.
 //!
 //! - [`time_arg`] — `--since`/`--until` and the range they select.
-//! - [`list`] / [`export`] / [`rejected`] — the commands.
+//! - [`list`] / [`export`] / [`rejected`] / [`import`] — the commands.
 //! - [`fields`], [`csv`] — one row as shown, as CSV.
 //! - [`output`] — the export's file, complete or not at all.
 //! - [`progress`] — counts for people.
@@ -15,6 +15,7 @@
 pub mod csv;
 mod export;
 mod fields;
+mod import;
 mod list;
 mod output;
 pub mod progress;
@@ -22,6 +23,7 @@ mod rejected;
 pub mod time_arg;
 
 pub use export::{export, ExportOptions, Format};
+pub use import::{import, ImportOptions};
 pub use list::list;
 pub use rejected::{rejected, RejectedOptions};
 pub use time_arg::TimeArg;

@@ -43,8 +43,13 @@ impl Progress {
     }
 
     pub(super) fn update(&mut self, written: u64) {
+        self.update_with("exported", written);
+    }
+
+    /// "<verb> 12,000 leads…".
+    pub(super) fn update_with(&mut self, verb: &str, done: u64) {
         if self.on_terminal {
-            eprint!("\rexported {}…", count(written, "lead"));
+            eprint!("\r{verb} {}…", count(done, "lead"));
             self.shown = true;
         }
     }
