@@ -9,6 +9,8 @@ use crate::clock::Clock;
 use crate::delivery::Deliverer;
 use crate::domain::{DestinationName, Lead, LeadError};
 use crate::store::{keys::LeadId, Consumer, LeadStore, NewRecord, StoreError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use time::OffsetDateTime;
 
 /// A request body, as far as it was read.
@@ -51,12 +53,30 @@ pub fn refusal_status(error: &LeadError) -> u16 {
     }
 }
 
+/// More leads than this being stored at once is a burst: their first
+/// attempts give way to the sweep, so that storage serves ingest first (a
+/// first attempt writes its outcomes: a second storage request per lead).
+/// Leads that arrive on their own — the usual case, a few an hour — are
+/// delivered at once.
+pub const BURST: usize = 2;
+
 /// Takes in leads. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Intake {
     store: LeadStore,
     deliverer: Option<Deliverer>,
     clock: Clock,
+    /// Leads being stored now.
+    storing: Arc<AtomicUsize>,
+}
+
+/// Counts a lead being stored while it lives.
+struct Storing(Arc<AtomicUsize>);
+
+impl Drop for Storing {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Intake {
@@ -65,6 +85,7 @@ impl Intake {
             store,
             deliverer,
             clock,
+            storing: Arc::default(),
         }
     }
 
@@ -112,11 +133,17 @@ impl Intake {
                 .collect(),
             None => Vec::new(),
         };
-        let reservation = self
-            .deliverer
-            .as_ref()
-            .map(|d| d.reserve(&destinations, received_at))
-            .unwrap_or_default();
+        let storing = Storing(self.storing.clone());
+        let in_burst = storing.0.fetch_add(1, Ordering::Relaxed) >= BURST;
+        let reservation = match &self.deliverer {
+            Some(deliverer) if !in_burst => deliverer.reserve(&destinations, received_at),
+            _ => {
+                if in_burst && !destinations.is_empty() {
+                    tracing::debug!("a burst of leads: this one's deliveries are the sweep's");
+                }
+                Default::default()
+            }
+        };
         let saved = self
             .store
             .save_lead(&lead, received_at, |place| match &self.deliverer {

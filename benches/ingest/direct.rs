@@ -209,19 +209,31 @@ pub async fn seed_reported(table: &TableClient, leads: Vec<LeadEntities>) -> boo
         .map(|batch| {
             let table = table.clone();
             async move {
-                let mut transaction = table
-                    .partition_key_client(batch[0].partition.clone())
-                    .transaction();
-                for lead in &batch {
-                    transaction = transaction.insert(&lead.marker)?.insert(&lead.row)?;
+                // Azurite holding 200,000 entities in memory sometimes
+                // drops a request: try a batch again, and take a conflict on
+                // a retry as the earlier attempt having committed.
+                for attempt in 0..3 {
+                    let mut transaction = table
+                        .partition_key_client(batch[0].partition.clone())
+                        .transaction();
+                    for lead in &batch {
+                        transaction = transaction.insert(&lead.marker)?.insert(&lead.row)?;
+                    }
+                    match transaction.await {
+                        Ok(response) => {
+                            return azure_core::Result::Ok(
+                                response.operation_responses.iter().all(|op| {
+                                    op.status_code.is_success()
+                                        || (attempt > 0
+                                            && op.status_code == azure_core::StatusCode::Conflict)
+                                }),
+                            );
+                        }
+                        Err(e) if attempt == 2 => return Err(e),
+                        Err(_) => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
+                    }
                 }
-                let response = transaction.await?;
-                azure_core::Result::Ok(
-                    response
-                        .operation_responses
-                        .iter()
-                        .all(|op| op.status_code.is_success()),
-                )
+                azure_core::Result::Ok(false)
             }
         })
         .buffer_unordered(8)

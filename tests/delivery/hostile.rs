@@ -98,7 +98,16 @@ async fn hostile_text_stays_literal_everywhere() {
         text.contains("**Eve** [click](https://evil.example) <script>alert(1)</script>"),
         "{text}"
     );
-    assert!(!email["subject"].as_str().unwrap().contains("Eve"));
+    // The subject names who, as one clean bounded line: the company's line
+    // break cannot add a header.
+    let subject = email["subject"].as_str().unwrap();
+    assert!(
+        subject
+            == "**Eve** [click](https://evil.example) <… (_Acme_ & \"Sons\" Bcc: victim@e…) – Offer \
+                *x*: asked to be contacted",
+        "{subject}"
+    );
+    assert!(!subject.chars().any(char::is_control) && subject.chars().count() <= 120);
     assert!(email["bcc"].as_array().is_none_or(|b| b.is_empty()));
     report!("hostile text: literal in webhook JSON, Teams card facts and the email");
     s.app.stop().await;
