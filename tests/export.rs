@@ -579,9 +579,10 @@ const RESEND: RetryPolicy = RetryPolicy {
     max_attempts: 5,
 };
 
-/// Saves one lead as a sender would, resending after a refusal. A resend of
-/// a write that landed after all is still `Created` (its marker points to
-/// its own row), so `Duplicate` is an error. Returns the attempts it took.
+/// Saves one lead as a sender would, resending after a refusal. Every lead
+/// is new, so `Duplicate` on the first attempt is an error; on a resend it
+/// means the refused attempt had landed after all (each save names its own
+/// marker, so a second call finds another's). Returns the attempts it took.
 async fn save_like_a_sender(
     store: &LeadStore,
     lead: &Lead,
@@ -592,6 +593,7 @@ async fn save_like_a_sender(
             |attempt| async move {
                 match store.save(lead, at, &[DIGEST]).await {
                     Ok(SaveOutcome::Created(_)) => Ok(attempt.number),
+                    Ok(SaveOutcome::Duplicate(_)) if attempt.number > 1 => Ok(attempt.number),
                     other => Err(other),
                 }
             },
