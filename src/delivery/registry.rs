@@ -236,6 +236,21 @@ fn filter(
             }
         }
     };
+    // Partner Center's test leads are installs (`AzureMarketplace`, INS):
+    // "test leads only" of other actions could never match.
+    if test_leads == TestLeads::Only
+        && !actions.is_empty()
+        && !actions.iter().any(|a| a.eq_ignore_ascii_case("INS"))
+    {
+        return Err(scope.error(
+            &setting(TEST_LEADS),
+            format!(
+                "is only, but {} leaves out INS, the action of Partner Center's test leads: \
+                 no lead could match",
+                scope.name(&setting(ACTIONS))
+            ),
+        ));
+    }
     Ok(Filter {
         offers,
         actions,
@@ -342,5 +357,12 @@ pub(crate) mod tests {
             .setting,
             "TEAMS_TEST_LEADS"
         );
+        let never = error(&[
+            ("TEAMS_WEBHOOK_URL__checks", TEAMS),
+            ("TEAMS_TEST_LEADS__checks", "only"),
+            ("TEAMS_ACTIONS__checks", "PLT"),
+        ]);
+        assert_eq!(never.setting, "TEAMS_TEST_LEADS__checks");
+        assert!(never.reason.contains("TEAMS_ACTIONS__checks"), "{never}");
     }
 }
