@@ -450,6 +450,14 @@ fn delivery(d: &mut Doc, r: &Results) {
         del.webhook_bad,
         del.teams_repeats
     ));
+    d.line(
+        "\nWith destinations, a lead's transaction writes four entities whatever their number: \
+         marker, lead row, the digest's pending record, and one record holding every \
+         destination's delivery (`P.*.<lead>`, `src/store/outbox/bundle.rs`), claimed by the \
+         first attempts about to run; their outcomes are written in one transaction that \
+         replaces it with each destination's record. A record per destination would make it \
+         six, and Azurite (one request at a time, on one core) spends its CPU per entity.",
+    );
     d.line(format!(
         "\nStorage requests per lead, counted by a proxy in front of Azurite over {} leads \
          posted one at a time after a first one: **{:.2}** without destinations, **{:.2}** \

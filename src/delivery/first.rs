@@ -1,8 +1,10 @@
 //! A new lead's first attempts, right after it is stored — two storage
 //! requests for a lead delivered everywhere at once: the lead's own
 //! transaction writes its pending deliveries *already claimed* by the
-//! attempts about to run ([`Deliverer::reserve`]), and the outcomes of all
-//! its destinations are settled in one transaction after.
+//! attempts about to run ([`Deliverer::reserve`]) — for several
+//! destinations, as one bundle record — and the outcomes of all its
+//! destinations are settled in one transaction after (unpacking the
+//! bundle: `store::outbox::bundle`).
 //!
 //! Ingest comes first: at most [`FAST_LANE`](super::lanes::FAST_LANE) first attempts per destination
 //! are in flight at once. Beyond that (a burst, a hanging receiver) the

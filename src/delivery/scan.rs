@@ -1,18 +1,20 @@
 //! A sweep's read of the outbox: every destination's pending deliveries
 //! from the deliveries' cursor on (the digest's records are never read),
-//! sorted into what is due now per destination, what waits, and what
-//! belongs to a destination no longer configured.
+//! bundles unpacked, sorted into what is due now per destination, what
+//! waits, and what belongs to a destination no longer configured.
 
 use super::registry::Destinations;
 use crate::domain::DestinationName;
 use crate::store::{keys, DeliveryItem, LeadStore, PendingDays, Progress, StoreError};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use time::{Date, OffsetDateTime};
 
 /// Due deliveries one sweep takes per destination; more wait for the next.
 pub const MAX_DUE_PER_SWEEP: usize = 2_000;
+/// Bundles unpacked at once.
+const UNPACKING: usize = 8;
 
 /// What a sweep found.
 #[derive(Debug, Default)]
@@ -41,13 +43,58 @@ impl Scan {
             days: Some(days),
             ..Self::default()
         };
+        let mut bundles = Vec::new();
         let mut pages = std::pin::pin!(store.pending_deliveries(days));
         while let Some(page) = pages.try_next().await? {
-            for item in page {
+            for item in page.items {
                 scan.add(item, destinations, max_age, now);
+            }
+            for bundle in page.bundles {
+                scan.note_day(&bundle.lead.partition);
+                let held = bundle.held_until().is_some_and(|until| until > now);
+                if held || bundles.len() >= MAX_DUE_PER_SWEEP {
+                    // Its first attempts may still settle it.
+                    scan.waiting += bundle.deliveries.len();
+                } else {
+                    bundles.push(bundle);
+                }
+            }
+        }
+        // Bundles no first attempt holds (a burst's, or a crashed
+        // instance's once its claims ran out) become a record per
+        // destination, delivered as any other.
+        let unpacked: Vec<_> = futures::stream::iter(bundles)
+            .map(|bundle| async move {
+                let unpacked = store.unpack(&bundle).await;
+                (bundle, unpacked)
+            })
+            .buffer_unordered(UNPACKING)
+            .collect()
+            .await;
+        for (bundle, unpacked) in unpacked {
+            match unpacked {
+                Ok(items) => {
+                    for item in items {
+                        scan.add(item, destinations, max_age, now);
+                    }
+                }
+                Err(e) => {
+                    // Another instance unpacked it (its records are its
+                    // sweep's now), or storage failed: the next sweep.
+                    if !matches!(e, StoreError::Conflict) {
+                        tracing::warn!(error = %e, "could not unpack a lead's deliveries");
+                    }
+                    scan.waiting += bundle.deliveries.len();
+                }
             }
         }
         Ok(scan)
+    }
+
+    fn note_day(&mut self, partition: &str) {
+        if let Some(day) = keys::parse_day_key(partition) {
+            self.oldest = Some(self.oldest.map_or(day, |oldest| oldest.min(day)));
+        }
     }
 
     /// The due deliveries of one destination only (a new lead's email
@@ -76,9 +123,7 @@ impl Scan {
         max_age: Duration,
         now: OffsetDateTime,
     ) {
-        if let Some(day) = keys::parse_day_key(&item.key.partition) {
-            self.oldest = Some(self.oldest.map_or(day, |oldest| oldest.min(day)));
-        }
+        self.note_day(&item.key.partition);
         if destinations.get(&item.destination).is_none() {
             // Unconfigured since: it waits, and dies at the maximum age.
             if now - item.enqueued_at > max_age {

@@ -107,6 +107,7 @@ mod tests {
             claimed_until: None,
             claim_batch: None,
             version: Version::from_etag("W/\"1\""),
+            bundle: None,
         }
     }
 

@@ -32,8 +32,8 @@ pub use digest_state::{Checkpoint, Claim, ClaimState, RunRecord, Version};
 pub use error::{Failure, StoreError};
 pub use keys::LeadId;
 pub use outbox::{
-    Consumer, DeadLetter, DeliveryItem, DeliveryRecord, DigestItem, LeadRef, PendingDays, Progress,
-    RecordChange, RecordKey, RecordState, Settled,
+    Bundle, Bundled, Consumer, DeadLetter, DeliveryItem, DeliveryRecord, DigestItem, LeadRef,
+    PendingDays, PendingPage, Progress, RecordChange, RecordKey, RecordState, Settled,
 };
 pub use pages::PAGE_ROWS;
 pub use quarantine::RejectedBody;
@@ -225,19 +225,7 @@ impl LeadStore {
             place.id.as_str(),
             received_at,
         );
-        let pending: Vec<Map<String, Value>> = records(&place)
-            .into_iter()
-            .map(|record| {
-                let key = RecordKey::pending(&place.partition, record.consumer, &place);
-                let (claimed_until, claim_batch) = record.claim.unzip();
-                OutboxRow {
-                    claimed_until,
-                    claim_batch,
-                    ..OutboxRow::pending(key, place.clone(), received_at)
-                }
-                .to_entity()
-            })
-            .collect();
+        let (pending, bundle) = pending_entities(records(&place), &place, received_at);
         // Which save wrote the marker: a conflict on our own (a timed-out
         // attempt that committed) means new; on another's — an earlier
         // import of the same row, with the very same key — a duplicate.
@@ -259,7 +247,7 @@ impl LeadStore {
                 .transaction()
                 .insert(&marker)?
                 .insert(&row)?;
-            for record in &pending {
+            for record in pending.iter().chain(bundle.as_ref().map(|(_, e)| e)) {
                 batch = batch.insert(record)?;
             }
             batch.await
@@ -298,15 +286,22 @@ impl LeadStore {
         match failed.map(|op| op.status_code) {
             None => {
                 // The transaction's answers come in the order of its
-                // operations: marker, row, then the pending records.
-                let deliveries = pending
+                // operations: marker, row, the pending records, the bundle.
+                let mut answers = response.operation_responses.iter().skip(2);
+                let mut deliveries: Vec<DeliveryItem> = pending
                     .into_iter()
-                    .zip(response.operation_responses.iter().skip(2))
+                    .zip(answers.by_ref())
                     .filter_map(|(record, answer)| {
                         let etag = answer.etag.as_ref()?;
                         outbox::written_delivery(record, etag.as_ref())
                     })
                     .collect();
+                if let (Some((mut bundle, _)), Some(etag)) =
+                    (bundle, answers.next().and_then(|a| a.etag.as_ref()))
+                {
+                    bundle.version = Some(Version::from_etag(etag.to_string()));
+                    deliveries.extend(DeliveryItem::bundled(bundle));
+                }
                 Ok(stored(true, deliveries))
             }
             Some(StatusCode::Conflict) => {
@@ -458,6 +453,59 @@ pub(super) fn status_of(error: &azure_core::Error) -> Option<StatusCode> {
 /// Rebuilds a lead from its row: the raw body is the source of truth, the
 /// columns are views of it. A row we cannot read (written by someone else,
 /// or edited by hand) is logged, never silently dropped.
+type Entity = Map<String, Value>;
+
+/// The entities of a new lead's pending records: one each for the digest
+/// and a lone destination; several destinations' deliveries as one
+/// bundle (`outbox::bundle`), so a lead costs the service one entity more
+/// however many destinations get it.
+fn pending_entities(
+    records: Vec<NewRecord>,
+    place: &LeadRef,
+    received_at: OffsetDateTime,
+) -> (Vec<Entity>, Option<(Bundle, Entity)>) {
+    let (destinations, mut own): (Vec<NewRecord>, Vec<NewRecord>) = records
+        .into_iter()
+        .partition(|record| matches!(record.consumer, Consumer::Destination(_)));
+    let bundle = if (2..=outbox::bundle::MAX_BUNDLED).contains(&destinations.len()) {
+        let deliveries = destinations
+            .into_iter()
+            .filter_map(|record| match record.consumer {
+                Consumer::Destination(destination) => Some(Bundled {
+                    destination,
+                    claim: record.claim,
+                }),
+                Consumer::Digest => None,
+            })
+            .collect();
+        let bundle = Bundle {
+            lead: place.clone(),
+            enqueued_at: received_at,
+            deliveries,
+            version: None,
+        };
+        let entity = bundle.to_entity();
+        Some((bundle, entity))
+    } else {
+        own.extend(destinations);
+        None
+    };
+    let own = own
+        .into_iter()
+        .map(|record| {
+            let key = RecordKey::pending(&place.partition, record.consumer, place);
+            let (claimed_until, claim_batch) = record.claim.unzip();
+            OutboxRow {
+                claimed_until,
+                claim_batch,
+                ..OutboxRow::pending(key, place.clone(), received_at)
+            }
+            .to_entity()
+        })
+        .collect();
+    (own, bundle)
+}
+
 fn read_lead(row: &Map<String, Value>) -> Option<StoredLead> {
     let parsed = (|| {
         Some(StoredLead {

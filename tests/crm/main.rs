@@ -168,15 +168,20 @@ pub async fn rows(app: &TestApp, state: &str, destination: &str) -> Vec<Map<Stri
         .collect()
 }
 
-/// The delivery records of `destination` in `state` among `rows`.
+/// The delivery records of `destination` in `state` among `rows` (a
+/// pending one may still be in its lead's bundle).
 fn records_in<'a>(
     rows: &'a [Map<String, Value>],
     state: &str,
     destination: &str,
 ) -> impl Iterator<Item = &'a Map<String, Value>> {
     let prefix = format!("{state}.{destination}.L");
-    rows.iter()
-        .filter(move |r| r["RowKey"].as_str().is_some_and(|k| k.starts_with(&prefix)))
+    let pending = state == "P";
+    let destination = destination.to_owned();
+    rows.iter().filter(move |r| {
+        r["RowKey"].as_str().is_some_and(|k| k.starts_with(&prefix))
+            || (pending && testkit::tables::bundles(r, &destination))
+    })
 }
 
 pub async fn records(app: &TestApp, state: &str, destination: &str) -> usize {

@@ -1,6 +1,7 @@
 //! Deliveries under faults: a receiver down for a while, failing twice,
 //! refusing for good (then fixed), a crash between sending and recording,
-//! a receiver that never answers.
+//! a crash between storing a lead and settling its first attempts, a
+//! receiver that never answers.
 
 use super::*;
 use std::process::Command;
@@ -176,6 +177,84 @@ async fn a_crash_between_sending_and_recording_resends_under_the_same_id() {
         last.header("webhook-id"),
         Some(format!("msg_{}", batch.simple()).as_str())
     );
+    s.app.stop().await;
+}
+
+/// Ingest writes a lead's deliveries as one bundle, claimed by the first
+/// attempts about to run; an instance that dies before settling them
+/// leaves the bundle claimed. Once the claims run out, a sweep unpacks
+/// it and delivers each destination once, under the key it was claimed
+/// with.
+#[tokio::test]
+async fn a_crash_between_storing_and_settling_a_bundle_delivers_after_its_claims() {
+    let s = setup().await;
+    let deliverer = deliverer(&s.app);
+    let names = deliverer.names();
+    let now = s.app.clock.now();
+    let reservation = deliverer.reserve(&names, now);
+    let lead = marketplace_leads::domain::Lead::parse(lead("Died").as_bytes()).unwrap();
+    // Stored as LeadIngest stores it; the first attempts never run.
+    let saved = s
+        .app
+        .store()
+        .save_lead(&lead, now, |place| {
+            deliverer.new_records(&names, &reservation, place)
+        })
+        .await
+        .unwrap();
+    drop(reservation);
+    let keys: Vec<_> = saved.deliveries.iter().map(|d| d.claim_batch).collect();
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert!(keys.iter().all(Option::is_some), "all claimed: {keys:?}");
+    let bundles = s
+        .app
+        .rows()
+        .await
+        .into_iter()
+        .filter(|r| r["RowKey"].as_str().is_some_and(|k| k.starts_with("P.*.L")))
+        .count();
+    assert_eq!(bundles, 1, "one pending record for the three destinations");
+
+    // While its claims last, a sweep leaves it to the first attempts.
+    let report = deliverer.sweep(now).await.unwrap();
+    assert_eq!(report.delivered, 0, "{report:?}");
+    assert!(s.webhook.received().is_empty());
+    for destination in ["webhook", "teams", "email"] {
+        assert_eq!(records(&s.app, "P", destination).await, 1, "{destination}");
+    }
+
+    // Then the sweep delivers it, once per destination.
+    let held_until = saved
+        .deliveries
+        .iter()
+        .filter_map(|d| d.claimed_until)
+        .max();
+    let later = held_until.unwrap() + Duration::from_secs(1);
+    let report = deliverer.sweep(later).await.unwrap();
+    assert_eq!(report.delivered, 3, "{report:?}");
+    for destination in ["webhook", "teams", "email"] {
+        assert_eq!(records(&s.app, "S", destination).await, 1, "{destination}");
+        assert_eq!(records(&s.app, "P", destination).await, 0, "{destination}");
+    }
+    let received = s.webhook.received();
+    assert_eq!(received.len(), 1);
+    let webhook = saved
+        .deliveries
+        .iter()
+        .find(|d| d.destination.as_str() == "webhook")
+        .and_then(|d| d.claim_batch)
+        .unwrap();
+    assert_eq!(
+        received[0].header("webhook-id"),
+        Some(format!("msg_{}", webhook.simple()).as_str()),
+        "the key it was claimed with at ingest"
+    );
+    assert_eq!(s.teams.received().len(), 1);
+    // Nothing left to deliver, nothing twice.
+    let report = deliverer.sweep(later).await.unwrap();
+    assert_eq!(report, Default::default());
+    assert_eq!(s.webhook.received().len(), 1);
+    report!("a bundle claimed by a first attempt that died: delivered to 3 destinations once, after its claims");
     s.app.stop().await;
 }
 

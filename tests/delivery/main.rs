@@ -110,14 +110,19 @@ pub async fn until(app: &TestApp, bound: Duration, mut done: impl AsyncFnMut() -
 }
 
 /// Delivery records in the leads table, by state prefix (`P`, `S`, `X`)
-/// and destination.
+/// and destination; a pending delivery still in its lead's bundle counts.
 pub async fn records(app: &TestApp, state: &str, destination: &str) -> usize {
     let prefix = format!("{state}.{destination}.L");
-    app.rows()
-        .await
+    let rows = app.rows().await;
+    let own = rows
         .iter()
         .filter(|r| r["RowKey"].as_str().is_some_and(|k| k.starts_with(&prefix)))
-        .count()
+        .count();
+    let bundled = match state {
+        "P" => testkit::tables::bundled(&rows, destination),
+        _ => 0,
+    };
+    own + bundled
 }
 
 /// The webhook requests a receiver got, by `webhook-id`.

@@ -2,11 +2,13 @@
 //! claiming one (a conditional write, so two instances never both act on
 //! it), and settling what attempts meant — delivered (`S.`), to be tried
 //! again later, or dead (`X.`, with a dead letter for the digest) — every
-//! record of one lead in one entity-group transaction. Also the records
-//! as the command line lists and requeues them.
+//! record of one lead in one entity-group transaction — and unpacking a
+//! new lead's bundle of deliveries ([`super::bundle`]) with their first
+//! outcomes, or untouched for the sweep.
 
 use super::super::digest_state::Version;
 use super::super::{pages, retrying, Failure, LeadStore, StoreError};
+use super::bundle::{is_bundle, Bundle};
 use super::record::{day_range, pending_destination_ranges, state_range};
 use super::row::{claim_change, release_change, row_key_of, with_etag, OutboxRow};
 use super::{Consumer, LeadRef, PendingDays, RecordKey, RecordState, MAX_BATCH};
@@ -16,6 +18,7 @@ use azure_data_tables::operations::TransactionBuilder;
 use azure_data_tables::prelude::*;
 use futures::{Stream, StreamExt, TryStreamExt};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use time::OffsetDateTime;
 
 /// A pending delivery, as read back (or as just written).
@@ -34,6 +37,9 @@ pub struct DeliveryItem {
     pub claimed_until: Option<OffsetDateTime>,
     pub claim_batch: Option<uuid::Uuid>,
     pub version: Version,
+    /// Still inside its lead's bundle (at the bundle's version), not yet a
+    /// record of its own: settling it unpacks the bundle.
+    pub bundle: Option<Arc<Bundle>>,
 }
 
 impl DeliveryItem {
@@ -52,6 +58,7 @@ impl DeliveryItem {
             claim_batch: row.claim_batch,
             version: row.version?,
             key: row.key,
+            bundle: None,
         })
     }
 
@@ -76,6 +83,34 @@ impl DeliveryItem {
 
     fn if_match(&self) -> IfMatchCondition {
         IfMatchCondition::Etag(Etag::from(self.version.as_str()))
+    }
+
+    /// Each of `bundle`'s deliveries as the record it becomes once
+    /// unpacked, at the bundle's version: what a first attempt works on.
+    pub fn bundled(bundle: Bundle) -> Vec<Self> {
+        let bundle = Arc::new(bundle);
+        bundle
+            .deliveries
+            .iter()
+            .map(|bundled| {
+                let (claimed_until, claim_batch) = bundled.claim.unzip();
+                Self {
+                    key: bundle.record_key(&bundled.destination),
+                    destination: bundled.destination.clone(),
+                    lead: bundle.lead.clone(),
+                    enqueued_at: bundle.enqueued_at,
+                    attempts: 0,
+                    next_attempt_at: None,
+                    claimed_until,
+                    claim_batch,
+                    version: bundle
+                        .version
+                        .clone()
+                        .unwrap_or_else(|| Version::from_etag("")),
+                    bundle: Some(bundle.clone()),
+                }
+            })
+            .collect()
     }
 }
 
@@ -123,38 +158,12 @@ pub struct Settled {
     pub result: Result<Option<DeliveryItem>, StoreError>,
 }
 
-/// A delivery record of any state, as the command line shows it.
-#[derive(Debug, Clone)]
-pub struct DeliveryRecord {
-    pub state: RecordState,
-    pub destination: String,
-    pub partition: String,
-    pub lead: LeadRef,
-    pub enqueued_at: OffsetDateTime,
-    pub attempts: u32,
-    pub last_status: Option<String>,
-    pub last_error: Option<String>,
-    /// Delivered or given up at; for a pending one, its next attempt.
-    pub at: Option<OffsetDateTime>,
-}
-
-impl DeliveryRecord {
-    fn from_row(row: OutboxRow) -> Option<Self> {
-        if row.key.consumer == Consumer::Digest {
-            return None;
-        }
-        Some(Self {
-            state: row.key.state,
-            destination: row.key.consumer.to_string(),
-            partition: row.key.partition.clone(),
-            lead: row.lead,
-            enqueued_at: row.enqueued_at,
-            attempts: row.attempts,
-            last_status: row.last_status,
-            last_error: row.last_error,
-            at: row.settled_at.or(row.next_attempt_at),
-        })
-    }
+/// A page of pending deliveries: records of their own, and bundles (each
+/// several deliveries of one new lead).
+#[derive(Debug, Default)]
+pub struct PendingPage {
+    pub items: Vec<DeliveryItem>,
+    pub bundles: Vec<Bundle>,
 }
 
 impl LeadStore {
@@ -163,13 +172,21 @@ impl LeadStore {
     pub fn pending_deliveries(
         &self,
         days: PendingDays,
-    ) -> impl Stream<Item = Result<Vec<DeliveryItem>, StoreError>> + Send + 'static {
+    ) -> impl Stream<Item = Result<PendingPage, StoreError>> + Send + 'static {
         let days_filter = day_range(days.first, days.last);
         let ranges = pending_destination_ranges().map(|range| format!("{days_filter} and {range}"));
         let leads = self.leads.clone();
         futures::stream::iter(ranges)
             .flat_map(move |filter| pages::pages(leads.clone(), filter))
-            .map_ok(delivery_items)
+            .map_ok(|rows| {
+                let (bundles, rows): (Vec<_>, Vec<_>) = rows
+                    .into_iter()
+                    .partition(|row| is_bundle(&row_key_of(row)));
+                PendingPage {
+                    items: delivery_items(rows),
+                    bundles: bundles.iter().filter_map(bundle_of).collect(),
+                }
+            })
     }
 
     /// One destination's pending deliveries in `days`.
@@ -197,6 +214,10 @@ impl LeadStore {
         batch: uuid::Uuid,
         until: OffsetDateTime,
     ) -> Result<DeliveryItem, StoreError> {
+        if item.bundle.is_some() {
+            // Only its first attempt or an unpacking sweep acts on it.
+            return Err(StoreError::Malformed("a claim on a delivery still bundled"));
+        }
         let change = claim_change(until, batch);
         let client = self
             .leads
@@ -212,6 +233,7 @@ impl LeadStore {
             claimed_until: Some(until),
             claim_batch: Some(batch),
             version: Version::from_etag(response.etag.to_string()),
+            bundle: None,
             ..item.clone()
         })
     }
@@ -222,14 +244,37 @@ impl LeadStore {
     /// that fails on one record (another instance took it), each record
     /// is written on its own so the others still land.
     pub async fn settle(&self, changes: Vec<(DeliveryItem, RecordChange)>) -> Vec<Settled> {
-        let mut by_partition: BTreeMap<String, Vec<(DeliveryItem, RecordChange)>> = BTreeMap::new();
+        type Changes = Vec<(DeliveryItem, RecordChange)>;
+        let mut by_partition: BTreeMap<String, Changes> = BTreeMap::new();
+        let mut by_bundle: BTreeMap<(String, String), (Arc<Bundle>, Changes)> = BTreeMap::new();
         for (item, change) in changes {
-            by_partition
-                .entry(item.key.partition.clone())
-                .or_default()
-                .push((item, change));
+            match item.bundle.clone() {
+                Some(bundle) => {
+                    let key = (bundle.lead.partition.clone(), bundle.row_key());
+                    by_bundle
+                        .entry(key)
+                        .or_insert_with(|| (bundle, Vec::new()))
+                        .1
+                        .push((item, change));
+                }
+                None => by_partition
+                    .entry(item.key.partition.clone())
+                    .or_default()
+                    .push((item, change)),
+            }
         }
         let mut settled = Vec::new();
+        // A bundle's outcomes land together or not at all: its delete is
+        // conditional, so only one writer ever unpacks it.
+        for (bundle, changes) in by_bundle.into_values() {
+            match self.unpack_with(&bundle, &changes).await {
+                Ok((results, _)) => settled.extend(results),
+                Err(e) => settled.extend(changes.into_iter().map(|(item, _)| Settled {
+                    destination: item.destination,
+                    result: Err(e.clone()),
+                })),
+            }
+        }
         for (partition, changes) in by_partition {
             for chunk in chunks(changes) {
                 match self.settle_together(&partition, &chunk).await {
@@ -302,101 +347,117 @@ impl LeadStore {
         Ok(settled)
     }
 
-    /// Delivery records in `state` (of `destination`, or every
-    /// destination's) in the partitions of `days`, a page at a time.
-    pub fn delivery_records(
-        &self,
-        state: RecordState,
-        destination: Option<&DestinationName>,
-        days: PendingDays,
-    ) -> impl Stream<Item = Result<Vec<DeliveryRecord>, StoreError>> + Send + 'static {
-        let consumer = destination.map(|d| Consumer::Destination(d.clone()));
-        let filter = format!(
-            "{} and {}",
-            day_range(days.first, days.last),
-            state_range(state, consumer.as_ref())
-        );
-        pages::pages(self.leads.clone(), filter).map_ok(|rows| {
-            rows.iter()
-                .filter_map(OutboxRow::from_entity)
-                .filter_map(DeliveryRecord::from_row)
-                .collect()
-        })
+    /// Unpacks `bundle` untouched: each of its deliveries becomes a
+    /// pending record of its own (see [`super::bundle`]), given back at
+    /// its version. Fails with [`StoreError::Conflict`] when another
+    /// writer unpacked it first.
+    pub async fn unpack(&self, bundle: &Bundle) -> Result<Vec<DeliveryItem>, StoreError> {
+        self.unpack_with(bundle, &[]).await.map(|(_, rest)| rest)
     }
 
-    /// Every delivery record (any state) of one lead: the partitions from
-    /// its receive day through `days.last`, filtered on its id.
-    pub async fn delivery_records_of(
+    /// One transaction: `bundle` removed (on its version) and each of its
+    /// deliveries written as `changes` says, or as it was when no change
+    /// names it. Gives back how each change went and the untouched
+    /// deliveries as pending items.
+    async fn unpack_with(
         &self,
-        lead: &super::super::LeadId,
-        days: PendingDays,
-    ) -> Result<Vec<DeliveryRecord>, StoreError> {
-        let filter = format!(
-            "{} and LeadId eq {}",
-            day_range(days.first, days.last),
-            super::super::keys::odata_string(lead.as_str())
-        );
-        let mut found = Vec::new();
-        let mut pages = std::pin::pin!(pages::pages(self.leads.clone(), filter));
-        while let Some(rows) = pages.try_next().await? {
-            found.extend(
-                rows.iter()
-                    .filter_map(OutboxRow::from_entity)
-                    .filter_map(DeliveryRecord::from_row),
-            );
-        }
-        Ok(found)
-    }
-
-    /// Puts a dead delivery back in the queue: a pending record in today's
-    /// partition (attempts counted afresh), then the dead one removed, and
-    /// its dead letter too if no digest has reported it yet — the
-    /// delivery is no longer a failure to report.
-    pub async fn requeue(
-        &self,
-        record: &DeliveryRecord,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        let consumer = Consumer::parse(&record.destination).ok_or(StoreError::Malformed(
-            "a delivery record names no destination",
-        ))?;
-        let partition = super::keys::partition_key(now);
-        let pending = OutboxRow::pending(
-            RecordKey::pending(&partition, consumer.clone(), &record.lead),
-            record.lead.clone(),
-            now,
-        )
-        .to_entity();
-        match retrying("requeue a delivery", || async {
-            self.leads.insert::<_, serde_json::Value>(&pending)?.await
-        })
-        .await
-        {
-            Ok(_) => {}
-            // Already requeued today.
-            Err(e) if e.is_status(StatusCode::Conflict) => {}
-            Err(e) => return Err(e),
-        }
-        let dead = RecordKey {
-            partition: record.partition.clone(),
-            state: RecordState::Dead,
-            consumer,
-            lead_row_key: record.lead.row_key.clone(),
+        bundle: &Bundle,
+        changes: &[(DeliveryItem, RecordChange)],
+    ) -> Result<(Vec<Settled>, Vec<DeliveryItem>), StoreError> {
+        let version = bundle
+            .version
+            .as_ref()
+            .ok_or(StoreError::Malformed("a bundle without its version"))?;
+        let change_of = |destination: &DestinationName| {
+            changes
+                .iter()
+                .find(|(item, _)| &item.destination == destination)
+                .map(|(_, change)| change)
         };
-        let partition_client = self.leads.partition_key_client(&record.partition);
-        for (what, row_key) in [
-            ("remove a dead delivery", dead.row_key()),
-            ("remove a dead letter", dead.dead_letter_row_key()),
-        ] {
-            let client = partition_client.entity_client(row_key);
-            match retrying(what, || async { client.delete().await }).await {
-                Ok(_) => {}
-                Err(e) if e.is_status(StatusCode::NotFound) => {}
-                Err(e) => return Err(e),
+        // What each bundled delivery becomes, in the transaction's order.
+        let written: Vec<(DestinationName, Vec<OutboxRow>, Option<&RecordChange>)> = bundle
+            .deliveries
+            .iter()
+            .map(|bundled| {
+                let row = bundle.unpacked_row(bundled);
+                let change = change_of(&bundled.destination);
+                let rows = match change {
+                    Some(change) => rows_after(&row, 0, change),
+                    None => vec![row],
+                };
+                (bundled.destination.clone(), rows, change)
+            })
+            .collect();
+        let client = self.leads.partition_key_client(&bundle.lead.partition);
+        let condition = IfMatchCondition::Etag(Etag::from(version.as_str()));
+        let response = retrying("unpack a lead's deliveries", || async {
+            let mut batch = client
+                .transaction()
+                .delete(bundle.row_key(), Some(condition.clone()))?;
+            for (_, rows, _) in &written {
+                for row in rows {
+                    let entity = row.to_entity();
+                    batch = if row.key.state == RecordState::Pending && row.dead_letter.is_none() {
+                        batch.insert(&entity)?
+                    } else {
+                        batch.insert_or_replace(row_key_of(&entity), &entity)?
+                    };
+                }
+            }
+            batch.await
+        })
+        .await?;
+        let answers = &response.operation_responses;
+        if let Some(failed) = answers.iter().find(|op| !op.status_code.is_success()) {
+            return Err(match failed.status_code {
+                // Unpacked by another writer (gone, or changed).
+                StatusCode::PreconditionFailed | StatusCode::NotFound => StoreError::Conflict,
+                status => StoreError::Rejected {
+                    operation: "unpack a lead's deliveries",
+                    failure: Failure::answered(status),
+                },
+            });
+        }
+        // Answers come in the order of the operations: the delete first.
+        let mut at = 1;
+        let mut pending_now = BTreeMap::new();
+        let mut untouched = Vec::new();
+        for (destination, rows, change) in &written {
+            let first = rows
+                .first()
+                .filter(|row| row.key.state == RecordState::Pending);
+            let item = first.and_then(|row| {
+                let etag = answers.get(at)?.etag.as_ref()?;
+                written_delivery(row.to_entity(), etag.as_ref())
+            });
+            at += rows.len();
+            match change {
+                Some(_) => {
+                    pending_now.insert(destination.clone(), item);
+                }
+                None => untouched.extend(item),
             }
         }
-        Ok(())
+        let settled =
+            changes
+                .iter()
+                .map(|(item, _)| Settled {
+                    destination: item.destination.clone(),
+                    result: pending_now.get(&item.destination).cloned().ok_or(
+                        StoreError::Malformed("an outcome for a delivery not bundled"),
+                    ),
+                })
+                .collect();
+        Ok((settled, untouched))
     }
+}
+
+fn bundle_of(row: &serde_json::Map<String, serde_json::Value>) -> Option<Bundle> {
+    let bundle = Bundle::from_entity(row);
+    if bundle.is_none() {
+        tracing::warn!(row_key = ?row.get("RowKey"), "an unreadable bundle of deliveries; skipped");
+    }
+    bundle
 }
 
 fn delivery_items(rows: Vec<serde_json::Map<String, serde_json::Value>>) -> Vec<DeliveryItem> {
@@ -434,33 +495,15 @@ fn add_change(
     item: &DeliveryItem,
     change: &RecordChange,
 ) -> azure_core::Result<TransactionBuilder> {
-    let row = item.row();
     let row_key = item.key.row_key();
     match change {
-        RecordChange::Delivered { status, at } => {
-            let delivered = OutboxRow {
-                attempts: item.attempts + 1,
-                last_status: Some(status.clone()),
-                ..row.settled(RecordState::Delivered, *at)
+        RecordChange::Delivered { .. } | RecordChange::Dead { .. } => {
+            let mut batch = batch.delete(row_key, Some(item.if_match()))?;
+            for row in rows_after(&item.row(), item.attempts, change) {
+                let entity = row.to_entity();
+                batch = batch.insert_or_replace(row_key_of(&entity), &entity)?;
             }
-            .to_entity();
-            batch
-                .delete(row_key, Some(item.if_match()))?
-                .insert_or_replace(row_key_of(&delivered), &delivered)
-        }
-        RecordChange::Dead { status, error, at } => {
-            let dead = OutboxRow {
-                attempts: item.attempts + 1,
-                last_status: Some(status.clone()),
-                last_error: Some(error.clone()),
-                ..row.settled(RecordState::Dead, *at)
-            }
-            .to_entity();
-            let letter = row.dead_letter(status, error, *at).to_entity();
-            batch
-                .delete(row_key, Some(item.if_match()))?
-                .insert_or_replace(row_key_of(&dead), &dead)?
-                .insert_or_replace(row_key_of(&letter), &letter)
+            Ok(batch)
         }
         RecordChange::Retry {
             next,
@@ -477,6 +520,50 @@ fn add_change(
             release_change(item.attempts, *next, None, false),
             Some(item.if_match()),
         ),
+    }
+}
+
+/// The rows `row` (after `attempts` failed attempts) becomes once
+/// `change` is written whole: delivered; dead with its dead letter; or
+/// pending again, released for the next attempt. (A record of its own is
+/// released by a merge, [`release_change`], which leaves the same columns.)
+fn rows_after(row: &OutboxRow, attempts: u32, change: &RecordChange) -> Vec<OutboxRow> {
+    let released = |next: OffsetDateTime| OutboxRow {
+        next_attempt_at: Some(next),
+        // Released: the claim ends where it was recorded.
+        claimed_until: Some(OffsetDateTime::UNIX_EPOCH),
+        claim_batch: None,
+        version: None,
+        ..row.clone()
+    };
+    match change {
+        RecordChange::Delivered { status, at } => vec![OutboxRow {
+            attempts: attempts + 1,
+            last_status: Some(status.clone()),
+            ..row.settled(RecordState::Delivered, *at)
+        }],
+        RecordChange::Dead { status, error, at } => vec![
+            OutboxRow {
+                attempts: attempts + 1,
+                last_status: Some(status.clone()),
+                last_error: Some(error.clone()),
+                ..row.settled(RecordState::Dead, *at)
+            },
+            row.dead_letter(status, error, *at),
+        ],
+        RecordChange::Retry {
+            next,
+            status,
+            error,
+            keep_batch,
+        } => vec![OutboxRow {
+            attempts: attempts + 1,
+            last_status: Some(status.clone()),
+            last_error: Some(error.clone()),
+            claim_batch: row.claim_batch.filter(|_| *keep_batch),
+            ..released(*next)
+        }],
+        RecordChange::Wait { next } => vec![released(*next)],
     }
 }
 
@@ -499,6 +586,7 @@ fn pending_after(item: &DeliveryItem, change: &RecordChange, version: Version) -
         claimed_until: Some(OffsetDateTime::UNIX_EPOCH),
         claim_batch: item.claim_batch.filter(|_| keep_batch),
         version,
+        bundle: None,
         ..item.clone()
     }
 }

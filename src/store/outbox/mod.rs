@@ -9,6 +9,8 @@
 //! - `P.<consumer>.<lead row key>` — pending; consumers read only this range;
 //! - `S.<consumer>.<lead row key>` — delivered (destinations only);
 //! - `X.<consumer>.<lead row key>` — dead: could not be delivered;
+//! - `P.*.<lead row key>` — a new lead's pending deliveries to several
+//!   destinations, as one record until it is unpacked ([`bundle`]);
 //! - `P.digest.X.<destination>.<lead row key>` — a dead letter for the
 //!   digest to report, written with the `X` record.
 //!
@@ -27,19 +29,26 @@
 //! still being written.
 //!
 //! - [`record`] — consumers, states, keys; [`row`] — a record's columns.
-//! - [`delivery`] — claiming and settling deliveries, and listing them.
+//! - [`delivery`] — claiming and settling deliveries, and listing them;
+//!   [`bundle`] — several deliveries of a new lead as one record;
+//!   [`listing`] — delivery records as the command line lists and
+//!   requeues them.
 //! - [`digest`] — the digest's records: reading, stamping, removing.
 //! - [`backfill`] — enqueueing older leads for a consumer added later.
 
 mod backfill;
+pub mod bundle;
 mod delivery;
 mod digest;
+mod listing;
 pub mod record;
 pub mod row;
 
+pub use bundle::{Bundle, Bundled};
 pub(super) use delivery::written_delivery;
-pub use delivery::{DeliveryItem, DeliveryRecord, RecordChange, Settled};
+pub use delivery::{DeliveryItem, PendingPage, RecordChange, Settled};
 pub use digest::DigestItem;
+pub use listing::DeliveryRecord;
 pub use record::{Consumer, LeadRef, RecordKey, RecordState};
 pub use row::{DeadLetter, OutboxRow};
 

@@ -12,17 +12,17 @@ use time::OffsetDateTime;
 /// Service error text kept with a record, at most this many characters.
 const MAX_EXCERPT_CHARS: usize = 300;
 
-const PARTITION_KEY: &str = "PartitionKey";
-const ROW_KEY: &str = "RowKey";
-const ETAG: &str = "odata.etag";
+pub(super) const PARTITION_KEY: &str = "PartitionKey";
+pub(super) const ROW_KEY: &str = "RowKey";
+pub(super) const ETAG: &str = "odata.etag";
 const CONSUMER: &str = "Consumer";
 const LEAD_PARTITION: &str = "LeadPartition";
 const LEAD_ROW_KEY: &str = "LeadRowKey";
-const LEAD_ID: &str = "LeadId";
-const IS_TEST: &str = "IsTestLead";
-const OFFER: &str = "LeadOffer";
-const ACTION: &str = "LeadAction";
-const ENQUEUED_AT: &str = "EnqueuedAt";
+pub(super) const LEAD_ID: &str = "LeadId";
+pub(super) const IS_TEST: &str = "IsTestLead";
+pub(super) const OFFER: &str = "LeadOffer";
+pub(super) const ACTION: &str = "LeadAction";
+pub(super) const ENQUEUED_AT: &str = "EnqueuedAt";
 const ATTEMPTS: &str = "Attempts";
 const LAST_STATUS: &str = "LastStatus";
 const LAST_ERROR: &str = "LastError";

@@ -30,3 +30,19 @@ pub async fn read_table(table: &TableClient) -> Vec<Map<String, Value>> {
     }
     rows
 }
+
+/// Whether `row` is a lead's bundle of pending deliveries (read as the
+/// service reads it) holding one for `destination`.
+pub fn bundles(row: &Map<String, Value>, destination: &str) -> bool {
+    marketplace_leads::store::Bundle::from_entity(row).is_some_and(|bundle| {
+        bundle
+            .deliveries
+            .iter()
+            .any(|d| d.destination.as_str() == destination)
+    })
+}
+
+/// How many of `rows` are bundles holding a delivery for `destination`.
+pub fn bundled(rows: &[Map<String, Value>], destination: &str) -> usize {
+    rows.iter().filter(|r| bundles(r, destination)).count()
+}
