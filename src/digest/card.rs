@@ -223,16 +223,7 @@ struct LeadHtml<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Lead;
-    use time::macros::datetime;
-
-    fn stored(body: &str) -> StoredLead {
-        StoredLead {
-            id: crate::store::LeadId::parse("20261122-0011223344556677").unwrap(),
-            received_at: datetime!(2026-11-22 10:15 UTC),
-            lead: Lead::parse(body.as_bytes()).unwrap(),
-        }
-    }
+    use crate::store::testing::stored;
 
     const AIKO: &str = r#"{"UserDetails":{"FirstName":"Aiko","LastName":"Tanaka","Email":"aiko@fabrikam.example",
         "Company":"Fabrikam","Title":"CTO","Phone":"+81 3-1234-5678","Country":"Japan"},

@@ -343,16 +343,8 @@ struct HtmlPart<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Lead;
+    use crate::store::testing::stored_at as stored;
     use time::macros::datetime;
-
-    fn stored(body: &str, at: OffsetDateTime) -> StoredLead {
-        StoredLead {
-            id: crate::store::LeadId::parse("20261122-0011223344556677").unwrap(),
-            received_at: at,
-            lead: Lead::parse(body.as_bytes()).unwrap(),
-        }
-    }
 
     #[test]
     fn subject_counts_and_the_span_of_receive_times() {

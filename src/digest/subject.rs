@@ -122,16 +122,7 @@ fn offers(leads: &[StoredLead]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Lead;
-    use time::macros::datetime;
-
-    fn stored(body: &str) -> StoredLead {
-        StoredLead {
-            id: crate::store::LeadId::parse("20261122-0011223344556677").unwrap(),
-            received_at: datetime!(2026-11-22 10:15 UTC),
-            lead: Lead::parse(body.as_bytes()).unwrap(),
-        }
-    }
+    use crate::store::testing::stored;
 
     fn subject_of(first_name: &str) -> String {
         let body = serde_json::json!({

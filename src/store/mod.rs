@@ -112,6 +112,28 @@ pub struct StoredLead {
     pub lead: Lead,
 }
 
+/// Leads as stored, for unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{LeadId, StoredLead};
+    use crate::domain::Lead;
+    use time::OffsetDateTime;
+
+    /// `body` (a lead's JSON) as stored at 2026-11-22 10:15 UTC.
+    pub fn stored(body: &str) -> StoredLead {
+        stored_at(body, time::macros::datetime!(2026-11-22 10:15 UTC))
+    }
+
+    /// `body` as stored at `at`.
+    pub fn stored_at(body: &str, at: OffsetDateTime) -> StoredLead {
+        StoredLead {
+            id: LeadId::parse("20261122-0011223344556677").expect("a lead id"),
+            received_at: at,
+            lead: Lead::parse(body.as_bytes()).expect("a lead"),
+        }
+    }
+}
+
 /// A lead row read back whole, for exports.
 #[derive(Debug, Clone)]
 pub struct ExportRow {

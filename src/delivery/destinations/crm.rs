@@ -1,8 +1,49 @@
 //! What the CRM writers share: a lead's fields cut to the lengths a CRM
-//! column takes, and the note that carries what has no column of its own.
+//! column takes, the note that carries what has no column of its own, and
+//! the access token a writer holds between sends.
 
+use crate::delivery::outcome::Outcome;
 use crate::domain::text;
 use crate::store::StoredLead;
+use std::future::Future;
+use time::OffsetDateTime;
+use tokio::sync::Mutex;
+
+/// A CRM's access token, fetched once and shared by the sends that need
+/// it (one fetch at a time), until it expires or the CRM refuses it.
+pub struct TokenCache<T>(Mutex<Option<(T, Option<OffsetDateTime>)>>);
+
+impl<T> Default for TokenCache<T> {
+    fn default() -> Self {
+        Self(Mutex::new(None))
+    }
+}
+
+impl<T: Clone> TokenCache<T> {
+    /// The token held, if still good at `now`; else the one `fetch` gets
+    /// (with when it expires, if the CRM says), held for the next sends.
+    /// `Err` is the outcome to record.
+    pub async fn get<F, Fut>(&self, now: OffsetDateTime, fetch: F) -> Result<T, Outcome>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<(T, Option<OffsetDateTime>), Outcome>>,
+    {
+        let mut held = self.0.lock().await;
+        if let Some((token, until)) = held.as_ref() {
+            if until.is_none_or(|until| now < until) {
+                return Ok(token.clone());
+            }
+        }
+        let (token, until) = fetch().await?;
+        *held = Some((token.clone(), until));
+        Ok(token)
+    }
+
+    /// Drops the token the CRM refused: the next send fetches a new one.
+    pub async fn forget(&self) {
+        *self.0.lock().await = None;
+    }
+}
 
 /// `value` cut to `max` characters (CRMs refuse longer values outright).
 pub fn fit(value: Option<&str>, max: usize) -> Option<String> {

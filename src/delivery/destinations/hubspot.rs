@@ -183,16 +183,7 @@ mod tests {
     }
 
     use super::*;
-    use crate::domain::Lead;
-    use time::macros::datetime;
-
-    fn stored(body: &str) -> StoredLead {
-        StoredLead {
-            id: crate::store::LeadId::parse("20261122-0011223344556677").unwrap(),
-            received_at: datetime!(2026-11-22 10:15 UTC),
-            lead: Lead::parse(body.as_bytes()).unwrap(),
-        }
-    }
+    use crate::store::testing::stored;
 
     #[test]
     fn the_contact_has_hubspots_property_names() {

@@ -15,6 +15,7 @@
 //! quota) after the quota resets; a record `skipped` is dead, with its
 //! reasons.
 
+use super::crm::TokenCache;
 use crate::configuration::{setting, values, ConfigError, Scope, Settings};
 use crate::delivery::destination::{Batch, Destination, Family};
 use crate::delivery::outcome::{Answer, Outcome, Status};
@@ -25,7 +26,6 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::time::Duration;
 use time::OffsetDateTime;
-use tokio::sync::Mutex;
 use url::Url;
 
 pub const KIND: &str = "marketo";
@@ -47,7 +47,7 @@ pub struct MarketoDestination {
     base: Url,
     client_id: String,
     client_secret: Secret,
-    token: Mutex<Option<(Secret, OffsetDateTime)>>,
+    token: TokenCache<Secret>,
 }
 
 impl std::fmt::Debug for MarketoDestination {
@@ -91,7 +91,7 @@ pub fn build(
             .expose()
             .to_owned(),
         client_secret: values::secret(&scope.name(setting::MARKETO_CLIENT_SECRET), &secret)?,
-        token: Mutex::new(None),
+        token: TokenCache::default(),
     })))
 }
 
@@ -180,14 +180,12 @@ impl MarketoDestination {
         format!("{}{path}", self.base.as_str().trim_end_matches('/'))
     }
 
-    /// A token, fetched if none is held or it is about to expire.
-    async fn token(&self, http: &reqwest::Client, now: OffsetDateTime) -> Result<Secret, Outcome> {
-        let mut held = self.token.lock().await;
-        if let Some((token, until)) = held.as_ref() {
-            if now < *until {
-                return Ok(token.clone());
-            }
-        }
+    /// A new token, and when to replace it (a little before it expires).
+    async fn fetch_token(
+        &self,
+        http: &reqwest::Client,
+        now: OffsetDateTime,
+    ) -> Result<(Secret, Option<OffsetDateTime>), Outcome> {
         let sent = http
             .post(self.url("/identity/oauth/token"))
             .query(&[
@@ -222,9 +220,7 @@ impl MarketoDestination {
                 })?;
                 let lifetime =
                     Duration::from_secs(granted.expires_in).saturating_sub(EXPIRY_MARGIN);
-                let token = Secret::new(granted.access_token);
-                *held = Some((token.clone(), now + lifetime));
-                Ok(token)
+                Ok((Secret::new(granted.access_token), Some(now + lifetime)))
             }
             400 | 401 => Err(Outcome::dead(
                 Status::TokenRefused,
@@ -255,7 +251,8 @@ impl MarketoDestination {
             "input": [record],
         });
         for attempt in 0..2 {
-            let token = match self.token(batch.http, batch.now).await {
+            let fetch = || self.fetch_token(batch.http, batch.now);
+            let token = match self.token.get(batch.now, fetch).await {
                 Ok(token) => token,
                 Err(outcome) => return outcome,
             };
@@ -287,7 +284,7 @@ impl MarketoDestination {
                 let said = reasons(&reply.errors);
                 let status = Status::Refused(codes.first().copied().unwrap_or("?").to_owned());
                 if codes.iter().any(|c| matches!(*c, "601" | "602")) {
-                    *self.token.lock().await = None;
+                    self.token.forget().await;
                     if attempt == 0 {
                         continue;
                     }
@@ -357,19 +354,11 @@ impl Destination for MarketoDestination {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Lead;
+    use crate::store::testing::stored;
     use time::macros::datetime;
 
     fn built(pairs: &[(&str, &str)]) -> Result<Vec<String>, ConfigError> {
         crate::delivery::destinations::testing::built(super::build, super::KIND, pairs)
-    }
-
-    fn stored(body: &str) -> StoredLead {
-        StoredLead {
-            id: crate::store::LeadId::parse("20261122-0011223344556677").unwrap(),
-            received_at: datetime!(2026-11-22 10:15 UTC),
-            lead: Lead::parse(body.as_bytes()).unwrap(),
-        }
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //! alert are allowed to save, and every refusal is a dead delivery that
 //! says what to change.
 
-use super::crm::{fit_utf16 as fit, note};
+use super::crm::{fit_utf16 as fit, note, TokenCache};
 use crate::configuration::{setting, values, ConfigError, Scope, Settings};
 use crate::delivery::destination::{Batch, Destination, Family};
 use crate::delivery::outcome::{Answer, Outcome, Status};
@@ -26,7 +26,6 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::time::Duration;
-use tokio::sync::Mutex;
 use url::Url;
 
 pub const KIND: &str = "salesforce";
@@ -64,7 +63,7 @@ pub struct SalesforceDestination {
     external_id_field: String,
     lead_source: Option<String>,
     country_picklists: bool,
-    token: Mutex<Option<Token>>,
+    token: TokenCache<Token>,
 }
 
 impl std::fmt::Debug for SalesforceDestination {
@@ -150,7 +149,7 @@ pub fn build(
             scope.get(setting::SALESFORCE_COUNTRY_PICKLISTS).as_deref(),
             false,
         )?,
-        token: Mutex::new(None),
+        token: TokenCache::default(),
     })))
 }
 
@@ -301,16 +300,13 @@ fn advice(error: &ApiError, external_id_field: &str) -> String {
 }
 
 impl SalesforceDestination {
-    /// A token, fetched if none is held: `Err` is the outcome to record.
-    async fn token(
+    /// A new token (Salesforce states no lifetime): `Err` is the outcome
+    /// to record.
+    async fn fetch_token(
         &self,
         http: &reqwest::Client,
         now: time::OffsetDateTime,
-    ) -> Result<Token, Outcome> {
-        let mut held = self.token.lock().await;
-        if let Some(token) = held.as_ref() {
-            return Ok(token.clone());
-        }
+    ) -> Result<(Token, Option<time::OffsetDateTime>), Outcome> {
         let url = format!(
             "{}/services/oauth2/token",
             self.my_domain.as_str().trim_end_matches('/')
@@ -370,8 +366,7 @@ impl SalesforceDestination {
                 access: Secret::new(granted.access_token),
                 instance,
             };
-            *held = Some(token.clone());
-            return Ok(token);
+            return Ok((token, None));
         }
         if answer.status.is_server_error() || answer.status.as_u16() == 429 {
             return Err(Outcome::retry(
@@ -415,7 +410,8 @@ impl SalesforceDestination {
             lead.lead.is_do_not_contact(),
         );
         for attempt in 0..2 {
-            let token = match self.token(batch.http, batch.now).await {
+            let fetch = || self.fetch_token(batch.http, batch.now);
+            let token = match self.token.get(batch.now, fetch).await {
                 Ok(token) => token,
                 Err(outcome) => return outcome,
             };
@@ -464,7 +460,7 @@ impl SalesforceDestination {
                 ),
                 401 if attempt == 0 => {
                     // INVALID_SESSION_ID: the token ran out. Once more, new.
-                    *self.token.lock().await = None;
+                    self.token.forget().await;
                     continue;
                 }
                 401 => answer.refused(
@@ -520,19 +516,10 @@ impl Destination for SalesforceDestination {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Lead;
-    use time::macros::datetime;
+    use crate::store::testing::stored;
 
     fn built(pairs: &[(&str, &str)]) -> Result<Vec<String>, ConfigError> {
         crate::delivery::destinations::testing::built(super::build, super::KIND, pairs)
-    }
-
-    fn stored(body: &str) -> StoredLead {
-        StoredLead {
-            id: crate::store::LeadId::parse("20261122-0011223344556677").unwrap(),
-            received_at: datetime!(2026-11-22 10:15 UTC),
-            lead: Lead::parse(body.as_bytes()).unwrap(),
-        }
     }
 
     #[test]

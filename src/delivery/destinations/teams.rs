@@ -194,11 +194,7 @@ mod tests {
 
     #[test]
     fn a_do_not_contact_lead_says_so_and_offers_no_email_button() {
-        let stored = |body: &str| StoredLead {
-            id: crate::store::LeadId::parse("20261122-0011223344556677").unwrap(),
-            received_at: time::macros::datetime!(2026-11-22 10:15 UTC),
-            lead: crate::domain::Lead::parse(body.as_bytes()).unwrap(),
-        };
+        use crate::store::testing::stored;
         let content = |v: Value| v["attachments"][0]["content"].clone();
         let dnc = content(card(&stored(
             r#"{"UserDetails":{"Email":"q@x.example"},"LeadSource":"SPZA-DNC|a.b"}"#,
