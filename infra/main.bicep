@@ -332,14 +332,17 @@ resource app 'Microsoft.Web/sites@2025-03-01' = {
           name: 'ACS_ENDPOINT'
           value: 'https://${acs.properties.hostName}'
         }
-        // Acting on each lead: a blank value is a destination switched off.
+        // Acting on each lead: a blank value is a destination switched off (the handler reads
+        // a blank setting as an unset one).
         {
           name: 'NOTIFY_TO'
           value: notifyTo
         }
         {
+          // Refinements are written only with what they refine: a cap with no email to cap
+          // would only be a start-up warning.
           name: 'NOTIFY_MAX_PER_HOUR'
-          value: string(notifyMaxPerHour)
+          value: empty(notifyTo) ? '' : string(notifyMaxPerHour)
         }
         {
           name: 'TEAMS_WEBHOOK_URL'
@@ -387,7 +390,7 @@ resource app 'Microsoft.Web/sites@2025-03-01' = {
         }
         {
           name: 'SALESFORCE_EXTERNAL_ID_FIELD'
-          value: salesforceExternalIdField
+          value: empty(salesforceUrl) ? '' : salesforceExternalIdField
         }
         {
           name: 'SALESFORCE_LEAD_SOURCE'
@@ -395,7 +398,7 @@ resource app 'Microsoft.Web/sites@2025-03-01' = {
         }
         {
           name: 'SALESFORCE_COUNTRY_PICKLISTS'
-          value: string(salesforceCountryPicklists)
+          value: empty(salesforceUrl) ? '' : string(salesforceCountryPicklists)
         }
         {
           name: 'MARKETO_URL'

@@ -77,9 +77,12 @@ async fn run() -> ExitCode {
         _ => telemetry::init_stderr(),
     }
     // Every setting is checked before any command runs, each destination's
-    // own included (reading them does no I/O).
+    // own included (reading them does no I/O); what is only doubtful is
+    // logged, naming the setting.
     let settings = match Settings::from_env().and_then(|settings| {
-        Destinations::from_settings(&settings)?;
+        for warning in Destinations::from_settings(&settings)?.warnings() {
+            tracing::warn!("{warning}");
+        }
         Ok(settings)
     }) {
         Ok(settings) => settings,

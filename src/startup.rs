@@ -137,9 +137,10 @@ impl Application {
             port = self.port(),
             mode = if self.standalone { "standalone" } else { "functions-host" },
             table = %self.settings.storage.leads_table,
-            destinations = ?self.state.deliverer.as_ref().map(|d| {
-                d.names().iter().map(ToString::to_string).collect::<Vec<_>>()
-            }),
+            destinations = %self.state.deliverer.as_ref().map_or_else(
+                || "none".to_owned(),
+                |d| d.names().iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+            ),
             "listening on 127.0.0.1"
         );
         crate::http::server::serve(self.listener, routes(self.state), async move {

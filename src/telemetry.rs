@@ -11,7 +11,7 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let (filter, problem) = log_filter(std::env::var("RUST_LOG").ok().as_deref(), "info");
     // The host adds its own timestamps and colours are noise in its logs.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -19,18 +19,59 @@ pub fn init() {
         .with_target(false)
         .with_writer(Redacting(io::stdout))
         .try_init();
+    if let Some(problem) = problem {
+        tracing::warn!("setting RUST_LOG: {problem}");
+    }
 }
 
 /// For commands whose stdout is their output (`leads list`, `leads
 /// export`, `digest --dry-run`): logs go to stderr, warnings and errors
 /// only unless `RUST_LOG` says otherwise.
 pub fn init_stderr() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let (filter, problem) = log_filter(std::env::var("RUST_LOG").ok().as_deref(), "warn");
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(Redacting(io::stderr))
         .with_target(false)
         .try_init();
+    if let Some(problem) = problem {
+        tracing::warn!("setting RUST_LOG: {problem}");
+    }
+}
+
+const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+
+/// The log filter `RUST_LOG` asks for (blank or unset: `default`), and
+/// what is wrong with it: a filter that does not parse is replaced by
+/// `default`; a bare word that is not a level (`infoo`) parses, as a
+/// module's name, and would silently turn off every other log.
+fn log_filter(value: Option<&str>, default: &str) -> (EnvFilter, Option<String>) {
+    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return (EnvFilter::new(default), None);
+    };
+    let not_levels: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty() && !d.contains(['=', '[', ':']))
+        .filter(|d| !LEVELS.iter().any(|l| l.eq_ignore_ascii_case(d)))
+        .collect();
+    if !not_levels.is_empty() {
+        return (
+            EnvFilter::new(default),
+            Some(format!(
+                "{} is not a level ({}); logging at {default}",
+                not_levels.join(", "),
+                LEVELS.join(", ")
+            )),
+        );
+    }
+    match EnvFilter::builder().parse(value) {
+        Ok(filter) => (filter, None),
+        Err(e) => (
+            EnvFilter::new(default),
+            Some(format!("is not a log filter ({e}); logging at {default}")),
+        ),
+    }
 }
 
 /// Query parameters, settings and JSON members whose value is a
@@ -235,6 +276,30 @@ impl<W: Write> Drop for RedactingWriter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_log_filter_that_would_log_nothing_is_named() {
+        for fine in [
+            None,
+            Some(""),
+            Some(" "),
+            Some("info"),
+            Some("WARN"),
+            Some("info,marketplace_leads=debug"),
+        ] {
+            assert_eq!(log_filter(fine, "info").1, None, "{fine:?}");
+        }
+        let (filter, problem) = log_filter(Some("infoo"), "info");
+        assert_eq!(filter.to_string(), "info");
+        let problem = problem.unwrap();
+        assert!(
+            problem.starts_with("infoo is not a level (trace, debug, info"),
+            "{problem}"
+        );
+        let (filter, problem) = log_filter(Some("x=notalevel"), "warn");
+        assert_eq!(filter.to_string(), "warn");
+        assert!(problem.unwrap().contains("is not a log filter"));
+    }
 
     #[test]
     fn credentials_are_redacted_wherever_they_appear() {

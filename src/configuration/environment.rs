@@ -82,6 +82,17 @@ impl<'a> Scope<'a> {
         self.env.get(&self.name(name))
     }
 
+    /// `name`'s value, or an error saying it must be set.
+    pub fn required(&self, name: &str) -> Result<String, ConfigError> {
+        self.get(name)
+            .ok_or_else(|| self.error(name, "must be set"))
+    }
+
+    /// A warning about `name` as the user wrote it.
+    pub fn warning(&self, name: &str, message: impl Into<String>) -> super::ConfigWarning {
+        super::ConfigWarning::new(self.name(name), message)
+    }
+
     /// An error about `name` as the user wrote it.
     pub fn error(&self, name: &str, reason: impl Into<String>) -> ConfigError {
         ConfigError::named(self.name(name), reason)

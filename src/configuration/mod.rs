@@ -14,10 +14,12 @@
 //!   (`delivery::destinations`), from the [`environment`] read here.
 //! - [`environment`] — every setting as read once, names and labels.
 //! - [`values`] — parsers shared by settings (URLs, booleans, secrets).
+//! - [`spelling`] — names that are nearly a setting's ("did you mean …").
 
 pub mod delivery;
 pub mod email;
 pub mod environment;
+pub mod spelling;
 pub mod storage;
 pub mod values;
 
@@ -35,55 +37,78 @@ use std::time::Duration;
 
 /// Names of the settings the handler reads. `tests/infra` checks the Bicep
 /// template against the two marked blocks: the first must all be set by the
-/// deployment, the second are alternatives it may set.
+/// deployment, the second are alternatives it may set. [`setting::ALL`]
+/// lists both, for the start-up check of names that are nearly one of
+/// these ("did you mean …").
 pub mod setting {
+    /// Declares each name as a constant and lists them all in `$list`.
+    macro_rules! names {
+        ($list:ident: $($name:ident = $value:literal;)*) => {
+            $(pub const $name: &str = $value;)*
+            pub const $list: &[&str] = &[$($name),*];
+        };
+    }
+
     // app-settings:azure:begin
-    pub const AZURE_WEBJOBS_STORAGE_ACCOUNT: &str = "AzureWebJobsStorage__accountName";
-    pub const LEADS_TABLE: &str = "LEADS_TABLE";
-    pub const DIGEST_SCHEDULE: &str = "DIGEST_SCHEDULE";
-    pub const DIGEST_TO: &str = "DIGEST_TO";
-    pub const DIGEST_FROM: &str = "DIGEST_FROM";
-    pub const DIGEST_LOOKBACK_HOURS: &str = "DIGEST_LOOKBACK_HOURS";
-    pub const ACS_ENDPOINT: &str = "ACS_ENDPOINT";
+    names! {
+        DEPLOYED:
+        AZURE_WEBJOBS_STORAGE_ACCOUNT = "AzureWebJobsStorage__accountName";
+        LEADS_TABLE = "LEADS_TABLE";
+        DIGEST_SCHEDULE = "DIGEST_SCHEDULE";
+        DIGEST_TO = "DIGEST_TO";
+        DIGEST_FROM = "DIGEST_FROM";
+        DIGEST_LOOKBACK_HOURS = "DIGEST_LOOKBACK_HOURS";
+        ACS_ENDPOINT = "ACS_ENDPOINT";
+    }
     // app-settings:azure:end
 
     // app-settings:optional:begin
-    pub const LEADS_STORAGE: &str = "LEADS_STORAGE";
-    pub const LEADS_STORAGE_ACCOUNT: &str = "LEADS_STORAGE__accountName";
-    pub const AZURE_WEBJOBS_STORAGE: &str = "AzureWebJobsStorage";
-    pub const ACS_CONNECTION_STRING: &str = "ACS_CONNECTION_STRING";
-    pub const SMTP_URL: &str = "SMTP_URL";
-    pub const LEAD_INGEST_KEY: &str = "LEAD_INGEST_KEY";
-    pub const HANDLER_PORT: &str = "HANDLER_PORT";
-    pub const NOTIFY_TO: &str = "NOTIFY_TO";
-    pub const NOTIFY_MAX_PER_HOUR: &str = "NOTIFY_MAX_PER_HOUR";
-    pub const TEAMS_WEBHOOK_URL: &str = "TEAMS_WEBHOOK_URL";
-    pub const WEBHOOK_URL: &str = "WEBHOOK_URL";
-    pub const WEBHOOK_SECRET: &str = "WEBHOOK_SECRET";
-    pub const DELIVERY_MAX_AGE_HOURS: &str = "DELIVERY_MAX_AGE_HOURS";
-    pub const DELIVERY_SCHEDULE: &str = "DELIVERY_SCHEDULE";
-    pub const DATAVERSE_URL: &str = "DATAVERSE_URL";
-    pub const DATAVERSE_TENANT_ID: &str = "DATAVERSE_TENANT_ID";
-    pub const DATAVERSE_CLIENT_ID: &str = "DATAVERSE_CLIENT_ID";
-    pub const DATAVERSE_CLIENT_SECRET: &str = "DATAVERSE_CLIENT_SECRET";
-    pub const AZURE_AUTHORITY_HOST: &str = "AZURE_AUTHORITY_HOST";
-    pub const HUBSPOT_TOKEN: &str = "HUBSPOT_TOKEN";
-    pub const HUBSPOT_API_URL: &str = "HUBSPOT_API_URL";
-    pub const SALESFORCE_URL: &str = "SALESFORCE_URL";
-    pub const SALESFORCE_CLIENT_ID: &str = "SALESFORCE_CLIENT_ID";
-    pub const SALESFORCE_CLIENT_SECRET: &str = "SALESFORCE_CLIENT_SECRET";
-    pub const SALESFORCE_EXTERNAL_ID_FIELD: &str = "SALESFORCE_EXTERNAL_ID_FIELD";
-    pub const SALESFORCE_LEAD_SOURCE: &str = "SALESFORCE_LEAD_SOURCE";
-    pub const SALESFORCE_COUNTRY_PICKLISTS: &str = "SALESFORCE_COUNTRY_PICKLISTS";
-    pub const MARKETO_URL: &str = "MARKETO_URL";
-    pub const MARKETO_CLIENT_ID: &str = "MARKETO_CLIENT_ID";
-    pub const MARKETO_CLIENT_SECRET: &str = "MARKETO_CLIENT_SECRET";
-    pub const CRM_INCLUDE_TEST_LEADS: &str = "CRM_INCLUDE_TEST_LEADS";
-    pub const CRM_INCLUDE_DNC: &str = "CRM_INCLUDE_DNC";
+    names! {
+        OPTIONAL:
+        LEADS_STORAGE = "LEADS_STORAGE";
+        LEADS_STORAGE_ACCOUNT = "LEADS_STORAGE__accountName";
+        AZURE_WEBJOBS_STORAGE = "AzureWebJobsStorage";
+        ACS_CONNECTION_STRING = "ACS_CONNECTION_STRING";
+        SMTP_URL = "SMTP_URL";
+        LEAD_INGEST_KEY = "LEAD_INGEST_KEY";
+        HANDLER_PORT = "HANDLER_PORT";
+        NOTIFY_TO = "NOTIFY_TO";
+        NOTIFY_MAX_PER_HOUR = "NOTIFY_MAX_PER_HOUR";
+        TEAMS_WEBHOOK_URL = "TEAMS_WEBHOOK_URL";
+        WEBHOOK_URL = "WEBHOOK_URL";
+        WEBHOOK_SECRET = "WEBHOOK_SECRET";
+        DELIVERY_MAX_AGE_HOURS = "DELIVERY_MAX_AGE_HOURS";
+        DELIVERY_SCHEDULE = "DELIVERY_SCHEDULE";
+        DATAVERSE_URL = "DATAVERSE_URL";
+        DATAVERSE_TENANT_ID = "DATAVERSE_TENANT_ID";
+        DATAVERSE_CLIENT_ID = "DATAVERSE_CLIENT_ID";
+        DATAVERSE_CLIENT_SECRET = "DATAVERSE_CLIENT_SECRET";
+        AZURE_AUTHORITY_HOST = "AZURE_AUTHORITY_HOST";
+        HUBSPOT_TOKEN = "HUBSPOT_TOKEN";
+        HUBSPOT_API_URL = "HUBSPOT_API_URL";
+        SALESFORCE_URL = "SALESFORCE_URL";
+        SALESFORCE_CLIENT_ID = "SALESFORCE_CLIENT_ID";
+        SALESFORCE_CLIENT_SECRET = "SALESFORCE_CLIENT_SECRET";
+        SALESFORCE_EXTERNAL_ID_FIELD = "SALESFORCE_EXTERNAL_ID_FIELD";
+        SALESFORCE_LEAD_SOURCE = "SALESFORCE_LEAD_SOURCE";
+        SALESFORCE_COUNTRY_PICKLISTS = "SALESFORCE_COUNTRY_PICKLISTS";
+        MARKETO_URL = "MARKETO_URL";
+        MARKETO_CLIENT_ID = "MARKETO_CLIENT_ID";
+        MARKETO_CLIENT_SECRET = "MARKETO_CLIENT_SECRET";
+        CRM_INCLUDE_TEST_LEADS = "CRM_INCLUDE_TEST_LEADS";
+        CRM_INCLUDE_DNC = "CRM_INCLUDE_DNC";
+        RUST_LOG = "RUST_LOG";
+    }
     // app-settings:optional:end
 
     /// Set by the Functions host, never by users.
     pub const FUNCTIONS_CUSTOMHANDLER_PORT: &str = "FUNCTIONS_CUSTOMHANDLER_PORT";
+
+    /// Every setting a user may write (each destination's route settings
+    /// are named by the delivery registry).
+    pub fn all() -> impl Iterator<Item = &'static str> {
+        DEPLOYED.iter().chain(OPTIONAL).copied()
+    }
 }
 
 pub const DEFAULT_STANDALONE_PORT: u16 = 7071;
@@ -113,6 +138,32 @@ impl ConfigError {
             setting: Cow::Owned(setting.as_ref().to_owned()),
             reason: reason.into(),
         }
+    }
+}
+
+/// A setting that does not stop start-up but probably does not do what
+/// its writer meant (a route for a destination that is not configured, a
+/// name one letter off one we read). Logged at start-up, naming the
+/// setting; never its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigWarning {
+    /// As the user wrote it.
+    pub setting: String,
+    pub message: String,
+}
+
+impl ConfigWarning {
+    pub fn new(setting: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            setting: setting.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "setting {}: {}", self.setting, self.message)
     }
 }
 

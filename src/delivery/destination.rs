@@ -6,7 +6,7 @@
 
 use super::lease::HTTP_ATTEMPT_BOUND;
 use super::outcome::Outcome;
-use crate::configuration::{ConfigError, Scope, Settings};
+use crate::configuration::{ConfigError, ConfigWarning, Scope, Settings};
 use crate::domain::{DestinationName, Secret};
 use crate::store::StoredLead;
 use futures::future::BoxFuture;
@@ -60,7 +60,7 @@ pub trait Destination: Send + Sync + std::fmt::Debug {
 
     /// Sends per rolling hour, shared by every instance; beyond it the
     /// leads waiting are combined into the hour's last send.
-    fn hourly_limit(&self) -> Option<u32> {
+    fn hourly_cap(&self) -> Option<HourlyCap> {
         None
     }
 
@@ -78,7 +78,30 @@ pub trait Destination: Send + Sync + std::fmt::Debug {
     fn deliver<'a>(&'a self, batch: Batch<'a>) -> BoxFuture<'a, Outcome>;
 }
 
+/// A cap on sends per rolling hour that a destination shares with every
+/// other sender of one budget: the per-lead emails and the digest share
+/// their sending domain's (ACS allows an Azure-managed domain 10 an hour,
+/// whoever sends them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HourlyCap {
+    /// The budget's name: where its sends are counted.
+    pub budget: String,
+    /// Sends an hour the whole budget allows.
+    pub budget_limit: u32,
+    /// This destination's own, lower cap, if it has one.
+    pub own_limit: Option<u32>,
+    /// A sender the budget never holds back (the digest): while it has
+    /// not sent within the hour, one send is kept for it.
+    pub reserved_for: Option<&'static str>,
+}
+
 /// How a kind builds its destination from its (possibly labelled)
-/// settings: `Ok(None)` when none of them is set.
-pub type Build =
-    fn(Scope<'_>, DestinationName, &Settings) -> Result<Option<Box<dyn Destination>>, ConfigError>;
+/// settings, once its first setting (the one that switches it on) is set.
+/// A setting that is wrong stops start-up; one that is only doubtful is
+/// pushed to the warnings.
+pub type Build = fn(
+    Scope<'_>,
+    DestinationName,
+    &Settings,
+    &mut Vec<ConfigWarning>,
+) -> Result<Box<dyn Destination>, ConfigError>;

@@ -10,7 +10,7 @@
 //! [`settle`]: super::settle
 //! [`first`]: super::first
 
-use super::budget::{plan, HourlyBudget};
+use super::budget::{budgets, plan, HourlyBudget};
 use super::destination::{Batch, Destination};
 use super::lanes::{Lanes, Quiesced};
 use super::lease::{lease, CONNECT_TIMEOUT, REQUEST_TIMEOUT, SWEEP_BUDGET};
@@ -106,16 +106,11 @@ impl Deliverer {
             .user_agent(concat!("marketplace-leads/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ConfigError::named("delivery", format!("no HTTP client: {e}")))?;
-        let budgets = destinations
-            .iter()
-            .filter_map(|d| {
-                let limit = d.hourly_limit()?;
-                Some((
-                    d.name().clone(),
-                    HourlyBudget::new(d.name().as_str(), limit),
-                ))
-            })
-            .collect();
+        let budgets = budgets(
+            destinations
+                .iter()
+                .filter_map(|d| Some((d.name().clone(), d.name().to_string(), d.hourly_cap()?))),
+        );
         Ok(Some(Self {
             inner: Arc::new(Inner {
                 store,

@@ -3,6 +3,14 @@
 //! `NOTIFY_TO__backup`), each with its route (`<PREFIX>_OFFERS`,
 //! `<PREFIX>_ACTIONS`, `<PREFIX>_TEST_LEADS`, labelled the same way).
 //!
+//! A kind is switched on by its first setting (`NOTIFY_TO`, `WEBHOOK_URL`
+//! …): the others only refine it. Empty is the same as unset everywhere,
+//! so a template that writes every setting, blank where unused, configures
+//! nothing it did not mean to; a setting that refines or routes a
+//! destination that is not switched on is a warning naming it, not an
+//! error. So is a name one letter off one we read, and an action code
+//! Partner Center does not document.
+//!
 //! Adding a kind: its file in [`super::destinations`] (settings, record,
 //! `Destination`) and its line in [`KINDS`]. Building does no I/O, so the
 //! command line builds the same list to know the routes.
@@ -10,7 +18,9 @@
 use super::destination::{Build, Destination, Family};
 use super::destinations::{dataverse, hubspot, marketo, notify, salesforce, teams, webhook};
 use super::redact::Redactor;
-use crate::configuration::{values, ConfigError, Environment, Scope, Settings};
+use crate::configuration::{
+    setting, spelling, values, ConfigError, ConfigWarning, Environment, Scope, Settings,
+};
 use crate::domain::DestinationName;
 use crate::routing::{Filter, Pattern, Route, Routes, TestLeads};
 use std::collections::BTreeMap;
@@ -22,17 +32,25 @@ pub struct Kind {
     pub name: &'static str,
     /// Its route settings start with this: `TEAMS_OFFERS`.
     pub prefix: &'static str,
-    /// The settings that configure it (any one set configures it).
+    /// The settings that configure it: the first switches it on, the
+    /// others refine it.
     pub settings: &'static [&'static str],
+    /// Of those, the ones that apply to every destination of the kind when
+    /// unlabelled (`NOTIFY_MAX_PER_HOUR`, the sending domain's budget).
+    pub shared: &'static [&'static str],
     build: Build,
 }
 
 macro_rules! kind {
     ($module:ident, $prefix:literal) => {
+        kind!($module, $prefix, &[])
+    };
+    ($module:ident, $prefix:literal, $shared:expr) => {
         Kind {
             name: $module::KIND,
             prefix: $prefix,
             settings: $module::SETTINGS,
+            shared: $shared,
             build: $module::build,
         }
     };
@@ -40,7 +58,7 @@ macro_rules! kind {
 
 /// Every kind, in the order destinations are listed and tried.
 pub const KINDS: &[Kind] = &[
-    kind!(notify, "NOTIFY"),
+    kind!(notify, "NOTIFY", &[setting::NOTIFY_MAX_PER_HOUR]),
     kind!(teams, "TEAMS"),
     kind!(webhook, "WEBHOOK"),
     kind!(dataverse, "DATAVERSE"),
@@ -53,38 +71,70 @@ pub const KINDS: &[Kind] = &[
 const OFFERS: &str = "_OFFERS";
 const ACTIONS: &str = "_ACTIONS";
 const TEST_LEADS: &str = "_TEST_LEADS";
+const ROUTE_SETTINGS: [&str; 3] = [OFFERS, ACTIONS, TEST_LEADS];
+
+/// The action codes Partner Center documents (`ActionCode`, and the action
+/// in `LeadSource`).
+pub const ACTION_CODES: [&str; 5] = ["INS", "PLT", "Create", "StartTestDrive", "DNC"];
+
+/// Every setting name the handler reads, unlabelled: the configuration's,
+/// each kind's and each kind's route settings.
+pub fn known_settings() -> Vec<String> {
+    let mut names: Vec<String> = setting::all().map(str::to_owned).collect();
+    for kind in KINDS {
+        names.extend(kind.settings.iter().map(|s| (*s).to_owned()));
+        names.extend(ROUTE_SETTINGS.iter().map(|r| format!("{}{r}", kind.prefix)));
+    }
+    names.sort();
+    names.dedup();
+    names
+}
 
 /// The configured destinations and their routes.
 #[derive(Debug, Clone, Default)]
 pub struct Destinations {
     list: Vec<Arc<dyn Destination>>,
     routes: Routes,
+    warnings: Vec<ConfigWarning>,
 }
 
 impl Destinations {
     /// Every destination the settings configure; an error names the
-    /// setting that is wrong (or names a destination that is not there).
+    /// setting that is wrong. What is only doubtful is kept in
+    /// [`Destinations::warnings`].
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         let env = &settings.delivery.environment;
         let mut list: Vec<Arc<dyn Destination>> = Vec::new();
         let mut routes = Vec::new();
+        let mut warnings = spelling::near_misses(env.names(), &known_settings());
         let mut seen: BTreeMap<DestinationName, String> = BTreeMap::new();
         for kind in KINDS {
-            for label in labels(env, kind) {
+            let labels = labels(env, kind);
+            let switched_on = labels
+                .iter()
+                .filter(|label| env.scope(label.as_deref()).get(kind.settings[0]).is_some())
+                .count();
+            for label in labels {
                 let scope = env.scope(label.as_deref());
                 let first = scope.name(kind.settings[0]);
                 let name = DestinationName::of(kind.name, label.as_deref())
                     .map_err(|e| ConfigError::named(&first, e))?;
-                let built = (kind.build)(scope, name.clone(), settings)?;
-                let Some(destination) = built else {
-                    // Only route settings under this label.
-                    return Err(ConfigError::named(
-                        route_setting_of(env, kind, scope).unwrap_or(first.clone()),
-                        format!(
-                            "names the destination {name}, which is not configured (set {first})"
-                        ),
-                    ));
-                };
+                if scope.get(kind.settings[0]).is_none() {
+                    for set in settings_of(env, kind, scope) {
+                        let shared = label.is_none() && kind.shared.contains(&set.as_str());
+                        if !(shared && switched_on > 0) {
+                            warnings.push(ConfigWarning::new(
+                                &set,
+                                format!(
+                                    "applies to the destination {name}, which is not switched \
+                                     on (set {first}): ignored"
+                                ),
+                            ));
+                        }
+                    }
+                    continue;
+                }
+                let destination = (kind.build)(scope, name.clone(), settings, &mut warnings)?;
                 if let Some(other) = seen.insert(name.clone(), first.clone()) {
                     return Err(ConfigError::named(
                         &first,
@@ -92,7 +142,7 @@ impl Destinations {
                     ));
                 }
                 routes.push(Route {
-                    filter: filter(scope, kind, destination.family(), settings)?,
+                    filter: filter(scope, kind, destination.family(), settings, &mut warnings)?,
                     destination: name,
                 });
                 list.push(Arc::from(destination));
@@ -101,7 +151,14 @@ impl Destinations {
         Ok(Self {
             list,
             routes: Routes::new(routes),
+            warnings,
         })
+    }
+
+    /// What the settings probably got wrong without stopping start-up:
+    /// logged once at start-up, each naming its setting.
+    pub fn warnings(&self) -> &[ConfigWarning] {
+        &self.warnings
     }
 
     pub fn routes(&self) -> &Routes {
@@ -134,7 +191,7 @@ impl Destinations {
 /// The labels `kind` is set under, in order, each once.
 fn labels(env: &Environment, kind: &Kind) -> Vec<Option<String>> {
     let mut labels: Vec<Option<String>> = Vec::new();
-    let route = [OFFERS, ACTIONS, TEST_LEADS].map(|s| format!("{}{s}", kind.prefix));
+    let route = ROUTE_SETTINGS.map(|s| format!("{}{s}", kind.prefix));
     for setting in kind
         .settings
         .iter()
@@ -151,11 +208,17 @@ fn labels(env: &Environment, kind: &Kind) -> Vec<Option<String>> {
     labels
 }
 
-fn route_setting_of(env: &Environment, kind: &Kind, scope: Scope<'_>) -> Option<String> {
-    [OFFERS, ACTIONS, TEST_LEADS]
+/// The settings of `kind` (its own and its routes) set under `scope`'s
+/// label, as the user wrote them.
+fn settings_of(env: &Environment, kind: &Kind, scope: Scope<'_>) -> Vec<String> {
+    let route = ROUTE_SETTINGS.map(|s| format!("{}{s}", kind.prefix));
+    kind.settings
         .iter()
-        .map(|s| scope.name(&format!("{}{s}", kind.prefix)))
-        .find(|name| env.get(name).is_some())
+        .copied()
+        .chain(route.iter().map(String::as_str))
+        .map(|s| scope.name(s))
+        .filter(|name| env.get(name).is_some())
+        .collect()
 }
 
 /// The destination's route: its own settings, or the defaults of its
@@ -166,6 +229,7 @@ fn filter(
     kind: &Kind,
     family: Family,
     settings: &Settings,
+    warnings: &mut Vec<ConfigWarning>,
 ) -> Result<Filter, ConfigError> {
     let delivery = &settings.delivery;
     let (default_tests, do_not_contact) = match family {
@@ -205,11 +269,29 @@ fn filter(
         None => Vec::new(),
     };
     let actions = list(ACTIONS)?.unwrap_or_default();
+    let known = ACTION_CODES.join(", ");
     for action in &actions {
         if !action.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Err(scope.error(
                 &setting(ACTIONS),
-                format!("{action:?} is not an action (INS, PLT, Create, StartTestDrive, DNC, …)"),
+                format!("{action:?} is not an action code ({known})"),
+            ));
+        }
+        if !ACTION_CODES
+            .iter()
+            .any(|code| code.eq_ignore_ascii_case(action))
+        {
+            // Kept: Partner Center may add codes, and a route must not
+            // stop start-up for one it does not know yet.
+            warnings.push(scope.warning(
+                &setting(ACTIONS),
+                format!(
+                    "{action:?} is not an action code Partner Center documents ({known}){}; \
+                     kept, so only leads with exactly that code match it",
+                    spelling::nearest(action, &ACTION_CODES)
+                        .map(|code| format!(": did you mean {code}?"))
+                        .unwrap_or_default()
+                ),
             ));
         }
     }
@@ -228,13 +310,17 @@ fn filter(
     let test_leads = match scope.get(&setting(TEST_LEADS)) {
         None => default_tests,
         Some(v) if v.trim().eq_ignore_ascii_case("only") => TestLeads::Only,
-        Some(v) => {
-            if values::boolean(&scope.name(&setting(TEST_LEADS)), Some(&v), false)? {
-                TestLeads::Included
-            } else {
-                TestLeads::Excluded
+        Some(v) => match values::boolean(&scope.name(&setting(TEST_LEADS)), Some(&v), false) {
+            Ok(true) => TestLeads::Included,
+            Ok(false) => TestLeads::Excluded,
+            Err(_) => {
+                return Err(scope.error(
+                    &setting(TEST_LEADS),
+                    "must be true (test leads too), false (no test leads) or only (test leads \
+                     only)",
+                ))
             }
-        }
+        },
     };
     // Partner Center's test leads are installs (`AzureMarketplace`, INS):
     // "test leads only" of other actions could never match.
@@ -316,15 +402,118 @@ pub(crate) mod tests {
         assert_eq!(hubspot.filter.test_leads, TestLeads::Excluded);
     }
 
+    /// What `pairs` (with development storage) is warned about: (setting,
+    /// message) pairs.
+    fn warnings(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        let settings = Settings::from_vars(
+            [&[DEV], pairs]
+                .concat()
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+        .unwrap();
+        Destinations::from_settings(&settings)
+            .unwrap()
+            .warnings()
+            .iter()
+            .map(|w| (w.setting.clone(), w.message.clone()))
+            .collect()
+    }
+
+    /// A template writes every setting, blank where unused, and a default
+    /// for caps and options: that switches nothing on and stops nothing.
+    #[test]
+    fn blank_switches_leave_refinements_as_warnings() {
+        let blank_but_defaults = [
+            ("NOTIFY_TO", ""),
+            ("NOTIFY_MAX_PER_HOUR", "10"),
+            ("WEBHOOK_URL", " "),
+            ("WEBHOOK_SECRET", ""),
+            ("SALESFORCE_URL", ""),
+            ("SALESFORCE_EXTERNAL_ID_FIELD", "MarketplaceLeadId__c"),
+            ("SALESFORCE_COUNTRY_PICKLISTS", "False"),
+            ("HUBSPOT_API_URL", "https://api.hubapi.com"),
+            ("DATAVERSE_CLIENT_ID", "x"),
+            ("TEAMS_OFFERS", ""),
+            ("TEAMS_OFFERS__sales", "contoso.*"),
+            ("NOTIFY_MAX_PER_HOUR__backup", "5"),
+            ("CRM_INCLUDE_DNC", "False"),
+        ];
+        assert!(built(&[&[DEV], &blank_but_defaults[..]].concat())
+            .unwrap()
+            .is_empty());
+        let warned: Vec<String> = warnings(&blank_but_defaults)
+            .into_iter()
+            .map(|(setting, message)| {
+                assert!(message.contains("not switched on"), "{setting}: {message}");
+                setting
+            })
+            .collect();
+        assert_eq!(
+            warned,
+            [
+                "NOTIFY_MAX_PER_HOUR",
+                "NOTIFY_MAX_PER_HOUR__backup",
+                "TEAMS_OFFERS__sales",
+                "DATAVERSE_CLIENT_ID",
+                "HUBSPOT_API_URL",
+                "SALESFORCE_EXTERNAL_ID_FIELD",
+                "SALESFORCE_COUNTRY_PICKLISTS",
+            ]
+        );
+        // The unlabelled cap is the sending domain's budget: with any email
+        // destination it applies, so it is no warning then.
+        let with_backup = warnings(&[
+            ("SMTP_URL", "smtp://127.0.0.1:1025"),
+            ("DIGEST_FROM", "leads@contoso.com"),
+            ("NOTIFY_MAX_PER_HOUR", "10"),
+            ("NOTIFY_TO__backup", "a@contoso.com"),
+        ]);
+        assert!(with_backup.is_empty(), "{with_backup:?}");
+    }
+
+    #[test]
+    fn doubtful_settings_are_named_with_what_was_meant() {
+        let found = warnings(&[
+            ("TEAMS_WEBHOOK_URL__sales", TEAMS),
+            ("TEAMS_ACTIONS__sales", "PLT;Creat"),
+            ("TEAMS_WEBHOK_URL", TEAMS),
+            ("TEAMS_OFFER__sales", "x"),
+            ("DIGEST_SCHEDUEL", "0 0 8 * * *"),
+            ("NOTIFY_T0", "a@contoso.com"),
+        ]);
+        let about = |setting: &str| {
+            found
+                .iter()
+                .find(|(s, _)| s == setting)
+                .map(|(_, m)| m.clone())
+                .unwrap_or_else(|| panic!("no warning about {setting}: {found:?}"))
+        };
+        let action = about("TEAMS_ACTIONS__sales");
+        assert!(
+            action.contains("\"Creat\"")
+                && action.contains("INS, PLT, Create, StartTestDrive, DNC"),
+            "{action}"
+        );
+        assert!(action.contains("did you mean Create?"), "{action}");
+        assert!(about("TEAMS_WEBHOK_URL").ends_with("did you mean TEAMS_WEBHOOK_URL?"));
+        assert!(about("TEAMS_OFFER__sales").ends_with("did you mean TEAMS_OFFERS__sales?"));
+        assert!(about("DIGEST_SCHEDUEL").ends_with("did you mean DIGEST_SCHEDULE?"));
+        assert!(about("NOTIFY_T0").ends_with("did you mean NOTIFY_TO?"));
+        assert_eq!(found.len(), 5, "{found:?}");
+    }
+
     #[test]
     fn routes_that_cannot_work_stop_start_up_naming_the_setting() {
         let error = |pairs: &[(&str, &str)]| built(&[&[DEV], pairs].concat()).unwrap_err();
-        let unknown = error(&[("TEAMS_OFFERS__sales", "x")]);
-        assert_eq!(unknown.setting, "TEAMS_OFFERS__sales");
-        assert!(
-            unknown.reason.contains("TEAMS_WEBHOOK_URL__sales"),
-            "{unknown}"
-        );
+        let tests = error(&[
+            ("TEAMS_WEBHOOK_URL", TEAMS),
+            ("TEAMS_TEST_LEADS", "sometimes"),
+        ]);
+        assert_eq!(tests.setting, "TEAMS_TEST_LEADS");
+        for value in ["true", "false", "only"] {
+            assert!(tests.reason.contains(value), "{tests}");
+        }
         assert_eq!(
             error(&[("TEAMS_WEBHOOK_URL", TEAMS), ("TEAMS_OFFERS", " , ")]).setting,
             "TEAMS_OFFERS"

@@ -38,6 +38,7 @@ pub use outcome::{DigestError, Outcome, RunReport};
 use crate::configuration::{DigestSettings, Settings};
 use crate::domain::{EmailAddress, Recipients, TimeRange};
 use crate::email::{Email, Mailer};
+use crate::store::rate::{sending_domain_budget, DIGEST_SENDER};
 use crate::store::{
     Checkpoint, Claim, ClaimState, Consumer, DigestItem, LeadStore, PendingDays, Progress,
     RunRecord, StoreError, Version,
@@ -377,6 +378,7 @@ impl DigestRunner {
         };
         match sender.mailer.send(&email).await {
             Ok(receipt) => {
+                self.count_in_domain_budget(sender.from, now).await;
                 let sent = Checkpoint {
                     claim: Some(Claim {
                         state: ClaimState::Sent {
@@ -607,6 +609,21 @@ impl DigestRunner {
         checkpoint
             .rejected_counted_before
             .unwrap_or(now - self.settings.first_run_lookback)
+    }
+
+    /// Counts the digest's email in its sending domain's hourly budget, so
+    /// the per-lead emails of that hour leave room for it (they keep one
+    /// send back until it is counted). Best effort: the email is sent.
+    async fn count_in_domain_budget(&self, from: &EmailAddress, now: OffsetDateTime) {
+        let budget = sending_domain_budget(from.domain());
+        let window = Duration::from_secs(3_600);
+        if let Err(e) = self
+            .store
+            .count_send(&budget, DIGEST_SENDER, window, now)
+            .await
+        {
+            tracing::warn!(error = %e, "could not count the digest in the hour's email budget");
+        }
     }
 
     /// Stable per claim (and table): the idempotency key of its email.

@@ -10,7 +10,7 @@
 //! managed identity or an app registration's client secret.
 
 use super::crm::{fit_utf16 as fit, note};
-use crate::configuration::{setting, values, ConfigError, Scope, Settings};
+use crate::configuration::{setting, values, ConfigError, ConfigWarning, Scope, Settings};
 use crate::delivery::destination::{Batch, Destination, Family};
 use crate::delivery::outcome::{Answer, Outcome, Status};
 use crate::domain::{DestinationName, Secret};
@@ -49,21 +49,14 @@ pub fn build(
     scope: Scope<'_>,
     name: DestinationName,
     settings: &Settings,
-) -> Result<Option<Box<dyn Destination>>, ConfigError> {
+    _: &mut Vec<ConfigWarning>,
+) -> Result<Box<dyn Destination>, ConfigError> {
     let app = (
         scope.get(setting::DATAVERSE_TENANT_ID),
         scope.get(setting::DATAVERSE_CLIENT_ID),
         scope.get(setting::DATAVERSE_CLIENT_SECRET),
     );
-    let Some(url) = scope.get(setting::DATAVERSE_URL) else {
-        if app != (None, None, None) {
-            return Err(scope.error(
-                setting::DATAVERSE_URL,
-                "must be set with the app registration's settings",
-            ));
-        }
-        return Ok(None);
-    };
+    let url = scope.required(setting::DATAVERSE_URL)?;
     let url = values::https_url(&scope.name(setting::DATAVERSE_URL), &url)?;
     let (credential, secret) = match app {
         (None, None, None) => (
@@ -112,13 +105,13 @@ pub fn build(
     };
     // The token's audience is the organisation's URL.
     let token_scope = format!("{}/.default", url.as_str().trim_end_matches('/'));
-    Ok(Some(Box::new(DataverseDestination {
+    Ok(Box::new(DataverseDestination {
         name,
         base: url,
         scope: token_scope,
         credential,
         secret,
-    })))
+    }))
 }
 
 impl std::fmt::Debug for DataverseDestination {
@@ -280,7 +273,7 @@ impl Destination for DataverseDestination {
 #[cfg(test)]
 mod tests {
     fn built(pairs: &[(&str, &str)]) -> Result<Vec<String>, crate::configuration::ConfigError> {
-        crate::delivery::destinations::testing::built(super::build, super::KIND, pairs)
+        crate::delivery::destinations::testing::built(super::KIND, pairs)
     }
 
     use super::*;

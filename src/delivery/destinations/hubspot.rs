@@ -9,7 +9,7 @@
 //! standard `message` property.
 
 use super::crm::{fit, note};
-use crate::configuration::{setting, values, ConfigError, Scope, Settings};
+use crate::configuration::{setting, values, ConfigError, ConfigWarning, Scope, Settings};
 use crate::delivery::destination::{Batch, Destination, Family};
 use crate::delivery::outcome::{Answer, Outcome, Status};
 use crate::domain::{DestinationName, EmailAddress, Secret};
@@ -42,17 +42,9 @@ pub fn build(
     scope: Scope<'_>,
     name: DestinationName,
     _: &Settings,
-) -> Result<Option<Box<dyn Destination>>, ConfigError> {
-    let Some(token) = scope.get(setting::HUBSPOT_TOKEN) else {
-        if scope.get(setting::HUBSPOT_API_URL).is_some() {
-            return Err(scope.error(
-                setting::HUBSPOT_TOKEN,
-                "must be set with HUBSPOT_API_URL: a Service Key (Settings > Integrations > \
-                 Service Keys)",
-            ));
-        }
-        return Ok(None);
-    };
+    _: &mut Vec<ConfigWarning>,
+) -> Result<Box<dyn Destination>, ConfigError> {
+    let token = scope.required(setting::HUBSPOT_TOKEN)?;
     let token = values::secret(&scope.name(setting::HUBSPOT_TOKEN), &token)?;
     let api = values::https_url(
         &scope.name(setting::HUBSPOT_API_URL),
@@ -60,7 +52,7 @@ pub fn build(
             .get(setting::HUBSPOT_API_URL)
             .unwrap_or_else(|| DEFAULT_API.to_owned()),
     )?;
-    Ok(Some(Box::new(HubSpotDestination { name, api, token })))
+    Ok(Box::new(HubSpotDestination { name, api, token }))
 }
 
 impl std::fmt::Debug for HubSpotDestination {
@@ -179,7 +171,7 @@ impl Destination for HubSpotDestination {
 #[cfg(test)]
 mod tests {
     fn built(pairs: &[(&str, &str)]) -> Result<Vec<String>, crate::configuration::ConfigError> {
-        crate::delivery::destinations::testing::built(super::build, super::KIND, pairs)
+        crate::delivery::destinations::testing::built(super::KIND, pairs)
     }
 
     use super::*;

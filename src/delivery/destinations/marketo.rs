@@ -16,7 +16,7 @@
 //! reasons.
 
 use super::crm::TokenCache;
-use crate::configuration::{setting, values, ConfigError, Scope, Settings};
+use crate::configuration::{setting, values, ConfigError, ConfigWarning, Scope, Settings};
 use crate::delivery::destination::{Batch, Destination, Family};
 use crate::delivery::outcome::{Answer, Outcome, Status};
 use crate::domain::{text, DestinationName, EmailAddress, Secret};
@@ -65,11 +65,9 @@ pub fn build(
     scope: Scope<'_>,
     name: DestinationName,
     _: &Settings,
-) -> Result<Option<Box<dyn Destination>>, ConfigError> {
+    _: &mut Vec<ConfigWarning>,
+) -> Result<Box<dyn Destination>, ConfigError> {
     let found: Vec<Option<String>> = SETTINGS.iter().map(|s| scope.get(s)).collect();
-    if found.iter().all(Option::is_none) {
-        return Ok(None);
-    }
     if let Some((missing, _)) = SETTINGS.iter().zip(&found).find(|(_, v)| v.is_none()) {
         return Err(scope.error(
             missing,
@@ -84,7 +82,7 @@ pub fn build(
     let path = base.path().trim_end_matches('/').to_owned();
     base.set_path(path.strip_suffix("/rest").unwrap_or(&path));
     base.set_query(None);
-    Ok(Some(Box::new(MarketoDestination {
+    Ok(Box::new(MarketoDestination {
         name,
         base,
         client_id: values::secret(&scope.name(setting::MARKETO_CLIENT_ID), &client_id)?
@@ -92,7 +90,7 @@ pub fn build(
             .to_owned(),
         client_secret: values::secret(&scope.name(setting::MARKETO_CLIENT_SECRET), &secret)?,
         token: TokenCache::default(),
-    })))
+    }))
 }
 
 /// The Sync Leads input record (REST API field names); `None` without a
@@ -358,7 +356,7 @@ mod tests {
     use time::macros::datetime;
 
     fn built(pairs: &[(&str, &str)]) -> Result<Vec<String>, ConfigError> {
-        crate::delivery::destinations::testing::built(super::build, super::KIND, pairs)
+        crate::delivery::destinations::testing::built(super::KIND, pairs)
     }
 
     #[test]

@@ -19,34 +19,31 @@ pub mod webhook;
 #[cfg(test)]
 pub(crate) mod testing {
     use crate::configuration::{ConfigError, Settings};
-    use crate::delivery::destination::Build;
-    use crate::domain::DestinationName;
+    use crate::delivery::Destinations;
 
-    /// The names of the `kind` destinations `pairs` configure: unnamed,
-    /// and under each label a setting in `pairs` carries (`NAME__label`).
-    pub fn built(
-        build: Build,
-        kind: &str,
-        pairs: &[(&str, &str)],
-    ) -> Result<Vec<String>, ConfigError> {
+    /// The names of the `kind` destinations `pairs` configure, as the
+    /// registry builds them (each label a setting in `pairs` carries).
+    pub fn built(kind: &str, pairs: &[(&str, &str)]) -> Result<Vec<String>, ConfigError> {
         let settings =
             Settings::from_vars(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))?;
-        let mut labels: Vec<Option<&str>> = vec![None];
-        for (key, _) in pairs {
-            if let Some((_, label)) = key.split_once("__") {
-                if !labels.contains(&Some(label)) {
-                    labels.push(Some(label));
-                }
-            }
-        }
-        let mut names = Vec::new();
-        for label in labels {
-            let scope = settings.delivery.environment.scope(label);
-            let name = DestinationName::of(kind, label).map_err(|e| ConfigError::named(kind, e))?;
-            if let Some(destination) = build(scope, name, &settings)? {
-                names.push(destination.name().to_string());
-            }
-        }
-        Ok(names)
+        Ok(Destinations::from_settings(&settings)?
+            .names()
+            .iter()
+            .map(ToString::to_string)
+            .filter(|name| name.split(':').next() == Some(kind))
+            .collect())
+    }
+
+    /// The settings `pairs` gets a warning about.
+    pub fn warned(pairs: &[(&str, &str)]) -> Vec<String> {
+        let settings =
+            Settings::from_vars(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+                .expect("settings");
+        Destinations::from_settings(&settings)
+            .expect("destinations")
+            .warnings()
+            .iter()
+            .map(|w| w.setting.clone())
+            .collect()
     }
 }

@@ -1,17 +1,22 @@
 //! Email per lead (`NOTIFY_TO`), through the digest's transport from
 //! `DIGEST_FROM`. One email per lead in normal traffic; the rate is capped
-//! (`NOTIFY_MAX_PER_HOUR`, ACS's Azure-managed domains allow 10 an hour):
-//! once the cap is near, the leads waiting are combined into the next email
-//! instead of being dropped or failed. The body is a card per lead
+//! by the sending domain's budget (`NOTIFY_MAX_PER_HOUR`: ACS's
+//! Azure-managed domains allow 10 an hour, for every email destination and
+//! the digest together; `NOTIFY_MAX_PER_HOUR__<label>` may only lower one
+//! destination's share): once the cap is near, the leads waiting are
+//! combined into the next email instead of being dropped or failed. The body is a card per lead
 //! ([`LeadEmail`]: auto-escaped HTML and plain text), its subject naming
 //! who, which offer and what they did.
 
-use crate::configuration::{setting, values, ConfigError, Scope, Settings, TransportSettings};
-use crate::delivery::destination::{Batch, Destination};
+use crate::configuration::{
+    setting, values, ConfigError, ConfigWarning, Scope, Settings, TransportSettings,
+};
+use crate::delivery::destination::{Batch, Destination, HourlyCap};
 use crate::delivery::outcome::{Outcome, Status};
 use crate::digest::card::LeadEmail;
 use crate::domain::{DestinationName, EmailAddress, Recipients, Secret};
 use crate::email::{Email, Mailer, SendError};
+use crate::store::rate::{sending_domain_budget, DIGEST_SENDER};
 use futures::future::BoxFuture;
 
 pub const KIND: &str = "email";
@@ -27,30 +32,56 @@ pub struct NotifyDestination {
     mailer: Mailer,
     to: Recipients,
     from: EmailAddress,
-    max_per_hour: u32,
+    cap: HourlyCap,
     secrets: Vec<Secret>,
 }
 
-/// `NOTIFY_TO[__label]` (recipients) and `NOTIFY_MAX_PER_HOUR[__label]`.
+/// `NOTIFY_TO[__label]` (recipients); `NOTIFY_MAX_PER_HOUR` the sending
+/// domain's budget, `NOTIFY_MAX_PER_HOUR__label` a lower share of it.
 pub fn build(
     scope: Scope<'_>,
     name: DestinationName,
     settings: &Settings,
-) -> Result<Option<Box<dyn Destination>>, ConfigError> {
-    let Some(to) = scope.get(setting::NOTIFY_TO) else {
-        if scope.get(setting::NOTIFY_MAX_PER_HOUR).is_some() {
-            return Err(scope.error(setting::NOTIFY_TO, "must be set with NOTIFY_MAX_PER_HOUR"));
-        }
-        return Ok(None);
-    };
+    warnings: &mut Vec<ConfigWarning>,
+) -> Result<Box<dyn Destination>, ConfigError> {
+    let to = scope.required(setting::NOTIFY_TO)?;
     let to = Recipients::parse(&to).map_err(|e| scope.error(setting::NOTIFY_TO, e))?;
-    let max_per_hour = values::number(
-        &scope.name(setting::NOTIFY_MAX_PER_HOUR),
-        scope.get(setting::NOTIFY_MAX_PER_HOUR).as_deref(),
+    let environment = &settings.delivery.environment;
+    let budget_limit = values::number(
+        setting::NOTIFY_MAX_PER_HOUR,
+        environment.get(setting::NOTIFY_MAX_PER_HOUR).as_deref(),
         1..=10_000,
         DEFAULT_MAX_PER_HOUR,
         " (ACS: 10 for an Azure-managed domain, 100 for a custom one)",
     )?;
+    let own_limit = match scope.label() {
+        None => None,
+        Some(_) => {
+            let own = scope.get(setting::NOTIFY_MAX_PER_HOUR);
+            let own = own
+                .map(|v| {
+                    values::number(
+                        &scope.name(setting::NOTIFY_MAX_PER_HOUR),
+                        Some(&v),
+                        1..=10_000,
+                        budget_limit,
+                        "",
+                    )
+                })
+                .transpose()?;
+            if own.is_some_and(|own| own > budget_limit) {
+                warnings.push(ConfigWarning::new(
+                    scope.name(setting::NOTIFY_MAX_PER_HOUR),
+                    format!(
+                        "is more than NOTIFY_MAX_PER_HOUR ({budget_limit}), the budget every \
+                         per-lead email and the digest share: it can only lower this \
+                         destination's share"
+                    ),
+                ));
+            }
+            own.filter(|own| *own < budget_limit)
+        }
+    };
     // The per-lead email goes out the digest's way: it needs both.
     let transport = settings.email.transport.as_ref().ok_or_else(|| {
         scope.error(
@@ -64,6 +95,12 @@ pub fn build(
         })?;
     let mailer =
         Mailer::from_settings(transport).map_err(|e| scope.error(setting::NOTIFY_TO, e))?;
+    let cap = HourlyCap {
+        budget: sending_domain_budget(from.domain()),
+        budget_limit,
+        own_limit,
+        reserved_for: settings.digest.to.as_ref().map(|_| DIGEST_SENDER),
+    };
     let secrets = match transport {
         TransportSettings::Smtp(smtp) => smtp
             .credentials
@@ -75,14 +112,14 @@ pub fn build(
             crate::configuration::AcsAuth::Identity => Vec::new(),
         },
     };
-    Ok(Some(Box::new(NotifyDestination {
+    Ok(Box::new(NotifyDestination {
         name,
         mailer,
         to,
         from,
-        max_per_hour,
+        cap,
         secrets,
-    })))
+    }))
 }
 
 impl NotifyDestination {
@@ -125,8 +162,8 @@ impl Destination for NotifyDestination {
         MAX_COMBINED
     }
 
-    fn hourly_limit(&self) -> Option<u32> {
-        Some(self.max_per_hour)
+    fn hourly_cap(&self) -> Option<HourlyCap> {
+        Some(self.cap.clone())
     }
 
     fn attempt_bound(&self) -> std::time::Duration {
@@ -145,7 +182,7 @@ impl Destination for NotifyDestination {
 #[cfg(test)]
 mod tests {
     fn built(pairs: &[(&str, &str)]) -> Result<Vec<String>, crate::configuration::ConfigError> {
-        crate::delivery::destinations::testing::built(super::build, super::KIND, pairs)
+        crate::delivery::destinations::testing::built(super::KIND, pairs)
     }
 
     #[test]

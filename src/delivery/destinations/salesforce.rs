@@ -17,7 +17,7 @@
 //! says what to change.
 
 use super::crm::{fit_utf16 as fit, note, TokenCache};
-use crate::configuration::{setting, values, ConfigError, Scope, Settings};
+use crate::configuration::{setting, values, ConfigError, ConfigWarning, Scope, Settings};
 use crate::delivery::destination::{Batch, Destination, Family};
 use crate::delivery::outcome::{Answer, Outcome, Status};
 use crate::domain::{DestinationName, EmailAddress, Secret};
@@ -87,17 +87,14 @@ pub fn build(
     scope: Scope<'_>,
     name: DestinationName,
     _: &Settings,
-) -> Result<Option<Box<dyn Destination>>, ConfigError> {
+    _: &mut Vec<ConfigWarning>,
+) -> Result<Box<dyn Destination>, ConfigError> {
     let required = [
         setting::SALESFORCE_URL,
         setting::SALESFORCE_CLIENT_ID,
         setting::SALESFORCE_CLIENT_SECRET,
     ];
     let found: Vec<Option<String>> = required.iter().map(|s| scope.get(s)).collect();
-    let optional_set = SETTINGS[3..].iter().any(|s| scope.get(s).is_some());
-    if found.iter().all(Option::is_none) && !optional_set {
-        return Ok(None);
-    }
     if let Some(missing) = required.iter().zip(&found).find(|(_, v)| v.is_none()) {
         return Err(scope.error(
             missing.0,
@@ -133,7 +130,7 @@ pub fn build(
             field
         }
     };
-    Ok(Some(Box::new(SalesforceDestination {
+    Ok(Box::new(SalesforceDestination {
         name,
         my_domain,
         client_id: values::secret(&scope.name(setting::SALESFORCE_CLIENT_ID), &client_id)?
@@ -150,7 +147,7 @@ pub fn build(
             false,
         )?,
         token: TokenCache::default(),
-    })))
+    }))
 }
 
 /// The ISO 3166-1 alpha-2 code of a country as a customer wrote it
@@ -519,7 +516,7 @@ mod tests {
     use crate::store::testing::stored;
 
     fn built(pairs: &[(&str, &str)]) -> Result<Vec<String>, ConfigError> {
-        crate::delivery::destinations::testing::built(super::build, super::KIND, pairs)
+        crate::delivery::destinations::testing::built(super::KIND, pairs)
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! ASCII punctuation character backslash-escaped (CommonMark's rule): it
 //! shows literally, never as a link, list or emphasis.
 
-use crate::configuration::{setting, values, ConfigError, Scope, Settings};
+use crate::configuration::{setting, values, ConfigError, ConfigWarning, Scope, Settings};
 use crate::delivery::destination::{Batch, Destination};
 use crate::delivery::outcome::Outcome;
 use crate::domain::{text, DestinationName, EmailAddress, Secret};
@@ -30,13 +30,12 @@ pub fn build(
     scope: Scope<'_>,
     name: DestinationName,
     _: &Settings,
-) -> Result<Option<Box<dyn Destination>>, ConfigError> {
-    let Some(url) = scope.get(setting::TEAMS_WEBHOOK_URL) else {
-        return Ok(None);
-    };
+    _: &mut Vec<ConfigWarning>,
+) -> Result<Box<dyn Destination>, ConfigError> {
+    let url = scope.required(setting::TEAMS_WEBHOOK_URL)?;
     values::https_url(&scope.name(setting::TEAMS_WEBHOOK_URL), &url)?;
     let url = values::secret(&scope.name(setting::TEAMS_WEBHOOK_URL), &url)?;
-    Ok(Some(Box::new(TeamsDestination { name, url })))
+    Ok(Box::new(TeamsDestination { name, url }))
 }
 
 impl std::fmt::Debug for TeamsDestination {
@@ -176,7 +175,7 @@ impl Destination for TeamsDestination {
 #[cfg(test)]
 mod tests {
     fn built(pairs: &[(&str, &str)]) -> Result<Vec<String>, crate::configuration::ConfigError> {
-        crate::delivery::destinations::testing::built(super::build, super::KIND, pairs)
+        crate::delivery::destinations::testing::built(super::KIND, pairs)
     }
 
     use super::*;

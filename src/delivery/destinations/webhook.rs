@@ -4,7 +4,7 @@
 //! id, the same for one lead and destination across every retry: a
 //! receiver that saw it already can drop the repeat.
 
-use crate::configuration::{setting, values, ConfigError, Scope, Settings};
+use crate::configuration::{setting, values, ConfigError, ConfigWarning, Scope, Settings};
 use crate::delivery::destination::{Batch, Destination};
 use crate::delivery::outcome::{Outcome, Status};
 use crate::domain::{DestinationName, Secret};
@@ -36,39 +36,28 @@ pub fn build(
     scope: Scope<'_>,
     name: DestinationName,
     _: &Settings,
-) -> Result<Option<Box<dyn Destination>>, ConfigError> {
-    let (url, secret) = match (
-        scope.get(setting::WEBHOOK_URL),
-        scope.get(setting::WEBHOOK_SECRET),
-    ) {
-        (None, None) => return Ok(None),
-        (Some(_), None) => {
-            return Err(scope.error(
-                setting::WEBHOOK_SECRET,
-                format!(
-                    "must be set with {}: the whsec_... signing secret",
-                    scope.name(setting::WEBHOOK_URL)
-                ),
-            ))
-        }
-        (None, Some(_)) => {
-            return Err(scope.error(
-                setting::WEBHOOK_URL,
-                format!("must be set with {}", scope.name(setting::WEBHOOK_SECRET)),
-            ))
-        }
-        (Some(url), Some(secret)) => (url, secret),
-    };
+    _: &mut Vec<ConfigWarning>,
+) -> Result<Box<dyn Destination>, ConfigError> {
+    let url = scope.required(setting::WEBHOOK_URL)?;
+    let secret = scope.get(setting::WEBHOOK_SECRET).ok_or_else(|| {
+        scope.error(
+            setting::WEBHOOK_SECRET,
+            format!(
+                "must be set with {}: the whsec_... signing secret",
+                scope.name(setting::WEBHOOK_URL)
+            ),
+        )
+    })?;
     let url = values::https_url(&scope.name(setting::WEBHOOK_URL), &url)?;
     let secret = webhook_secret(scope, &secret)?;
     let signer = Webhook::new(secret.expose())
         .map_err(|_| scope.error(setting::WEBHOOK_SECRET, "is not whsec_ + base64"))?;
-    Ok(Some(Box::new(WebhookDestination {
+    Ok(Box::new(WebhookDestination {
         name,
         url,
         secret,
         signer,
-    })))
+    }))
 }
 
 fn webhook_secret(scope: Scope<'_>, value: &str) -> Result<Secret, ConfigError> {
@@ -248,7 +237,7 @@ impl Destination for WebhookDestination {
 #[cfg(test)]
 mod tests {
     fn built(pairs: &[(&str, &str)]) -> Result<Vec<String>, crate::configuration::ConfigError> {
-        crate::delivery::destinations::testing::built(super::build, super::KIND, pairs)
+        crate::delivery::destinations::testing::built(super::KIND, pairs)
     }
 
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -261,7 +250,11 @@ mod tests {
             error(&[("WEBHOOK_URL", "https://x.example")]).setting,
             "WEBHOOK_SECRET"
         );
-        assert_eq!(error(&[("WEBHOOK_SECRET", SECRET)]).setting, "WEBHOOK_URL");
+        // A secret with no URL to sign for switches nothing on: a warning.
+        assert_eq!(
+            crate::delivery::destinations::testing::warned(&[dev, ("WEBHOOK_SECRET", SECRET)]),
+            ["WEBHOOK_SECRET"]
+        );
         let short = error(&[
             ("WEBHOOK_URL", "https://x.example"),
             ("WEBHOOK_SECRET", "whsec_c2hvcnQ="),

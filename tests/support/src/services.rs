@@ -37,7 +37,7 @@ pub fn free_port() -> u16 {
 
 /// Spawns `program` so that it dies with the test process: a shell watches
 /// our pid and kills the server when we are gone, even after a panic.
-fn spawn_tied_to_us(program: &PathBuf, args: &[String]) -> Child {
+fn spawn_tied_to_us(program: &PathBuf, args: &[String], env: &[(&str, String)]) -> Child {
     // SIGINT lets Azurite save its data before exiting (`set -m` keeps the
     // background job from ignoring it); SIGKILL if it has not exited in 8 s (its autosave runs every 5 s).
     let script = r#"set -m; prog="$1"; shift; "$prog" "$@" & child=$!
@@ -56,6 +56,7 @@ stop"#;
         .arg(program)
         .args(args)
         .env("TEST_PID", std::process::id().to_string())
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -86,26 +87,38 @@ fn wait_until_closed(port: u16) {
 pub struct Azurite {
     pub port: u16,
     location: Option<tempfile::TempDir>,
+    /// Storage accounts besides none: `AZURITE_ACCOUNTS` (then the
+    /// development account is off).
+    accounts: Vec<String>,
     child: Option<Child>,
 }
 
 impl Azurite {
     /// In memory: for tests that never stop it.
     pub fn start() -> Self {
-        let mut azurite = Self {
-            port: free_port(),
-            location: None,
-            child: None,
-        };
-        azurite.launch();
-        azurite
+        Self::start_with(None, Vec::new())
     }
 
     /// On disk, so it can be stopped and started again with its data.
     pub fn start_persistent() -> Self {
+        Self::start_with(
+            Some(tempfile::tempdir().expect("a temporary directory")),
+            Vec::new(),
+        )
+    }
+
+    /// In memory, serving one storage account per name (each with the
+    /// development key): tests that must keep a table name as a user
+    /// wrote it share one Azurite this way.
+    pub fn start_with_accounts(names: &[&str]) -> Self {
+        Self::start_with(None, names.iter().map(|n| n.to_string()).collect())
+    }
+
+    fn start_with(location: Option<tempfile::TempDir>, accounts: Vec<String>) -> Self {
         let mut azurite = Self {
             port: free_port(),
-            location: Some(tempfile::tempdir().expect("a temporary directory")),
+            location,
+            accounts,
             child: None,
         };
         azurite.launch();
@@ -129,7 +142,17 @@ impl Azurite {
             Some(dir) => args.extend(["--location".into(), dir.path().display().to_string()]),
             None => args.push("--inMemoryPersistence".into()),
         }
-        self.child = Some(spawn_tied_to_us(&node_bin("azurite-table"), &args));
+        let env: Vec<(&str, String)> = if self.accounts.is_empty() {
+            Vec::new()
+        } else {
+            let accounts: Vec<String> = self
+                .accounts
+                .iter()
+                .map(|name| format!("{name}:{DEV_KEY}"))
+                .collect();
+            vec![("AZURITE_ACCOUNTS", accounts.join(";"))]
+        };
+        self.child = Some(spawn_tied_to_us(&node_bin("azurite-table"), &args, &env));
         wait_until_listening(self.port, "Azurite");
     }
 
@@ -147,9 +170,14 @@ impl Azurite {
     }
 
     pub fn connection_string(&self) -> String {
+        self.connection_string_of(DEV_ACCOUNT)
+    }
+
+    /// The connection string of one of the accounts it serves.
+    pub fn connection_string_of(&self, account: &str) -> String {
         format!(
-            "DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};\
-             TableEndpoint=http://127.0.0.1:{}/{DEV_ACCOUNT};",
+            "DefaultEndpointsProtocol=http;AccountName={account};AccountKey={DEV_KEY};\
+             TableEndpoint=http://127.0.0.1:{}/{account};",
             self.port
         )
     }
@@ -200,7 +228,7 @@ impl MailDev {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        self.child = Some(spawn_tied_to_us(&node_bin("maildev"), &args));
+        self.child = Some(spawn_tied_to_us(&node_bin("maildev"), &args, &[]));
         wait_until_listening(self.smtp_port, "MailDev SMTP");
         wait_until_listening(self.web_port, "MailDev web");
     }

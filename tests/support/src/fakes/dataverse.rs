@@ -92,6 +92,9 @@ struct State {
     repeats: usize,
     /// Web API requests by the token kind they carried.
     by_kind: HashMap<TokenKind, usize>,
+    /// The platform's managed-identity endpoint, whose tokens for this
+    /// organization are accepted too.
+    trusted: Option<super::identity::ManagedIdentityFake>,
     faults: Faults,
 }
 
@@ -125,6 +128,13 @@ impl DataverseFake {
             state,
             clock,
         }
+    }
+
+    /// Accepts the tokens `identity` issues for this organization, as the
+    /// real service accepts any managed identity's (the app's identity
+    /// endpoint is then `identity`, not this fake's own).
+    pub fn trust(&self, identity: super::identity::ManagedIdentityFake) {
+        self.state.lock().unwrap().trusted = Some(identity);
     }
 
     /// The organization URL (`DATAVERSE_URL`), also the token's resource.
@@ -472,9 +482,16 @@ fn web_api(state: &Mutex<State>, base: &str, incoming: &Incoming, now: OffsetDat
 
     // Who is asking: a bearer token this fake issued for its own URL.
     let authorization = incoming.header("authorization").unwrap_or("");
-    let issued = authorization
-        .strip_prefix("Bearer ")
-        .and_then(|token| state.lock().unwrap().tokens.get(token).cloned());
+    let issued = authorization.strip_prefix("Bearer ").and_then(|token| {
+        let state = state.lock().unwrap();
+        state.tokens.get(token).cloned().or_else(|| {
+            let resource = state.trusted.as_ref()?.issued_for(token)?;
+            Some((
+                resource.trim_end_matches('/').to_owned(),
+                TokenKind::ManagedIdentity,
+            ))
+        })
+    });
     let kind = match issued {
         None => {
             problem(
