@@ -49,6 +49,14 @@ param acsDataLocation string = 'United States'
 ])
 param instanceMemoryMB int = 512
 
+@description('Your own object id, so the `handler` command line on your machine reaches the tables with `az login` (the account takes no keys): granted Storage Table Data Contributor on the storage account. The README\'s deploy command fills it with `az ad signed-in-user show --query id -o tsv`. Empty: nobody but the app.')
+param operatorObjectId string = ''
+
+@description('Hours between two LeadDigest runs under digestSchedule (1 for the hourly default). The "digest stopped" alert fires after two of them without a successful run.')
+@minValue(1)
+@maxValue(24)
+param digestIntervalHours int = 1
+
 // ---------------------------------------------------------------- acting on each lead (all optional)
 
 @description('Email each lead to these addresses (";" or ","), through Communication Services. Empty: off.')
@@ -523,6 +531,18 @@ resource appAcsEmailSender 'Microsoft.Authorization/roleAssignments@2022-04-01' 
   }
 }
 
+// The person who deploys reads and repairs leads from their machine (`handler leads list`,
+// `deliveries retry`, `status`) with `az login`: the same data role as the app, on the account.
+resource operatorTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(operatorObjectId)) {
+  name: guid(storage.id, operatorObjectId, roleStorageTableDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleStorageTableDataContributor)
+    principalId: operatorObjectId
+    principalType: 'User'
+  }
+}
+
 // ---------------------------------------------------------------- failure alert
 
 // The people who read the digest are the ones who need to know it (or lead intake) broke.
@@ -602,9 +622,170 @@ resource failureAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   }
 }
 
+// ---------------------------------------------------------------- a timer that stops, an app that cannot be reached
+
+// Timer triggers on Flex Consumption have stopped after a deployment and not come back on
+// their own: a timer that stops is silent unless something notices the runs that did not
+// happen. These alerts fire on the absence of rows.
+resource digestStoppedAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: 'alert-${appName}-digest-stopped'
+  location: location
+  kind: 'LogAlert'
+  properties: {
+    displayName: '${appName}: no successful digest for two intervals'
+    description: 'LeadDigest has not succeeded for two of its intervals: its timer may have stopped (redeploy or restart the app), or every run failed (see the failure alert). `handler status` shows the last runs; no lead is lost, the next run reports them all.'
+    severity: 1
+    enabled: true
+    scopes: [
+      appInsights.id
+    ]
+    evaluationFrequency: digestIntervalHours <= 3 ? 'PT15M' : 'PT1H'
+    windowSize: 'PT${2 * digestIntervalHours}H'
+    autoMitigate: true
+    criteria: {
+      allOf: [
+        {
+          query: 'requests | where operation_Name == \'LeadDigest\' and success == true'
+          timeAggregation: 'Count'
+          operator: 'LessThan'
+          threshold: 1
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    actions: {
+      actionGroups: [
+        failureActionGroup.id
+      ]
+    }
+  }
+}
+
+// LeadDeliver runs every minute while a destination is on; ten minutes without a run is a
+// stopped timer (deliveries wait, none is lost).
+resource deliverStoppedAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = if (anyDestination) {
+  name: 'alert-${appName}-deliver-stopped'
+  location: location
+  kind: 'LogAlert'
+  properties: {
+    displayName: '${appName}: no delivery sweep for 10 minutes'
+    description: 'LeadDeliver has not run for 10 minutes although a destination is configured: its timer may have stopped (redeploy or restart the app). Deliveries wait and are not lost; `handler status` shows the last sweep.'
+    severity: 2
+    enabled: true
+    scopes: [
+      appInsights.id
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT10M'
+    autoMitigate: true
+    criteria: {
+      allOf: [
+        {
+          query: 'requests | where operation_Name == \'LeadDeliver\''
+          timeAggregation: 'Count'
+          operator: 'LessThan'
+          threshold: 1
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    actions: {
+      actionGroups: [
+        failureActionGroup.id
+      ]
+    }
+  }
+}
+
+// Partner Center never re-sends a lead it could not deliver: check from outside, every five
+// minutes from three regions, that the app answers and can store a lead (Health is anonymous
+// and says only ok or unavailable).
+resource healthTest 'Microsoft.Insights/webtests@2022-06-15' = {
+  name: 'webtest-${appName}-health'
+  location: location
+  kind: 'standard'
+  tags: {
+    // Links the test to its Application Insights resource (required by the portal and alerts).
+    'hidden-link:${appInsights.id}': 'Resource'
+  }
+  properties: {
+    SyntheticMonitorId: 'webtest-${appName}-health'
+    Name: '${appName} health'
+    Description: 'GET /api/Health: 200 while the app answers and Table storage takes writes.'
+    Enabled: true
+    Frequency: 300
+    Timeout: 30
+    Kind: 'standard'
+    RetryEnabled: true
+    Locations: [
+      {
+        Id: 'us-va-ash-azr' // East US
+      }
+      {
+        Id: 'emea-nl-ams-azr' // West Europe
+      }
+      {
+        Id: 'apac-sg-sin-azr' // Southeast Asia
+      }
+    ]
+    Request: {
+      RequestUrl: 'https://${app.properties.defaultHostName}/api/Health'
+      HttpVerb: 'GET'
+      ParseDependentRequests: false
+      FollowRedirects: false
+    }
+    ValidationRules: {
+      ExpectedHttpStatusCode: 200
+      SSLCheck: true
+      SSLCertRemainingLifetimeCheck: 7
+    }
+  }
+}
+
+// Two of three regions failing (each after its retries) within 15 minutes: not one
+// region's network blip, but the app or its storage.
+resource healthAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = {
+  name: 'alert-${appName}-unreachable'
+  location: 'global'
+  properties: {
+    description: 'Partner Center may not be able to deliver leads: /api/Health failed from two regions. Check the app and its storage; leads Partner Center could not deliver are not re-sent, so look in Partner Center (Referrals > Leads) for any that arrived meanwhile.'
+    severity: 1
+    enabled: true
+    scopes: [
+      healthTest.id
+      appInsights.id
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    autoMitigate: true
+    criteria: {
+      'odata.type': 'Microsoft.Azure.Monitor.WebtestLocationAvailabilityCriteria'
+      webTestId: healthTest.id
+      componentId: appInsights.id
+      failedLocationCount: 2
+    }
+    actions: [
+      {
+        actionGroupId: failureActionGroup.id
+      }
+    ]
+  }
+}
+
 // ---------------------------------------------------------------- outputs
 
 output functionAppName string = app.name
+
+@description('The storage account holding the leads: point the `handler` command line at it with LEADS_STORAGE__accountName (README: Operate).')
+output storageAccountName string = storage.name
+
+output leadsTableName string = leadsTable.name
 
 @description('Where Partner Center posts leads. The function key is not included: see getKeyCommand.')
 output leadIngestUrl string = 'https://${app.properties.defaultHostName}/api/LeadIngest'

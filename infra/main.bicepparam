@@ -6,8 +6,14 @@ using './main.bicep'
 
 param digestTo = readEnvironmentVariable('DIGEST_TO')
 
+// You, so `handler` on your machine reaches the tables after `az login` (README: Deploy fills
+// it with `az ad signed-in-user show --query id -o tsv`). Empty: nobody but the app.
+param operatorObjectId = readEnvironmentVariable('OPERATOR_OBJECT_ID', '')
+
 // Defaults from main.bicep, repeated so they can be changed in one visible place.
 param digestSchedule = '0 0 * * * *'
+// Hours between two digests under digestSchedule: the "digest stopped" alert waits two of them.
+param digestIntervalHours = 1
 param digestLookbackHours = '24'
 param leadsTableName = 'MarketplaceLeads'
 param acsDataLocation = 'United States'

@@ -124,6 +124,15 @@ impl Intake {
         }
     }
 
+    /// Whether a lead posted now could be stored: storage answers within
+    /// `within` (the health endpoint's question).
+    pub async fn can_store(&self, within: std::time::Duration) -> bool {
+        matches!(
+            tokio::time::timeout(within, self.store.probe()).await,
+            Ok(Ok(()))
+        )
+    }
+
     async fn store_lead(&self, lead: Lead, received_at: OffsetDateTime) -> Ingested {
         let destinations: Vec<DestinationName> = match &self.deliverer {
             Some(deliverer) => deliverer

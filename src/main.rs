@@ -8,6 +8,7 @@ use marketplace_leads::cli::{self, Cli, Command};
 use marketplace_leads::configuration::{self, Settings};
 use marketplace_leads::delivery::Destinations;
 use marketplace_leads::startup::Application;
+use marketplace_leads::store::StoreError;
 use marketplace_leads::telemetry;
 use std::process::ExitCode;
 
@@ -99,6 +100,13 @@ async fn run() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("handler: {error:#}");
+            let hint = error
+                .chain()
+                .find_map(|e| e.downcast_ref::<StoreError>())
+                .and_then(StoreError::hint);
+            if let Some(hint) = hint {
+                eprintln!("handler: {hint}");
+            }
             ExitCode::FAILURE
         }
     }

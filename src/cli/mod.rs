@@ -5,6 +5,7 @@
 pub mod deliveries;
 pub mod leads;
 pub mod route;
+pub mod status;
 pub mod table;
 
 use crate::configuration::Settings;
@@ -55,6 +56,10 @@ pub enum Command {
     /// routing settings here (TEAMS_OFFERS__analytics, HUBSPOT_ACTIONS, …).
     /// Stores and sends nothing.
     Route(route::RouteOptions),
+    /// Is it doing its job? The last digest and delivery sweep, deliveries
+    /// pending and dead, leads today — read from storage alone. Exits 1
+    /// when the digest or the sweep is overdue (a timer that stopped).
+    Status(status::StatusOptions),
 }
 
 #[derive(Subcommand)]
@@ -133,6 +138,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         } => leads::import(&settings, options).await,
         Command::Deliveries { command } => deliveries::run(&settings, command).await,
         Command::Route(options) => route::run(&settings, options),
+        Command::Status(options) => status::run(&settings, options).await,
     }
 }
 

@@ -22,6 +22,7 @@ use super::settle::{give_up, settle};
 use crate::configuration::{ConfigError, Settings};
 use crate::domain::DestinationName;
 use crate::routing::Routes;
+use crate::store::status::SweepBeat;
 use crate::store::{DeliveryItem, LeadStore, Progress, RecordChange, StoreError, StoredLead};
 use futures::StreamExt;
 use std::collections::BTreeMap;
@@ -146,9 +147,27 @@ impl Deliverer {
         self.inner.destinations.names()
     }
 
-    /// One sweep at `now`: every due delivery is attempted once.
+    /// One sweep at `now`: every due delivery is attempted once. Its
+    /// heartbeat is recorded either way (`handler status` and the Bicep's
+    /// alert tell a stopped timer by it).
     #[tracing::instrument(name = "deliver", skip_all)]
     pub async fn sweep(&self, now: OffsetDateTime) -> Result<SweepReport, StoreError> {
+        let result = self.sweep_once(now).await;
+        let beat = SweepBeat {
+            at: now,
+            error: result.as_ref().err().map(ToString::to_string),
+            summary: result
+                .as_ref()
+                .map(SweepReport::summary)
+                .unwrap_or_default(),
+        };
+        if let Err(e) = self.inner.store.record_sweep(&beat).await {
+            tracing::warn!(error = %e, "could not record the sweep's heartbeat");
+        }
+        result
+    }
+
+    async fn sweep_once(&self, now: OffsetDateTime) -> Result<SweepReport, StoreError> {
         let started = Instant::now();
         let inner = &self.inner;
         let scan = Scan::read(&inner.store, &inner.destinations, inner.max_age, now).await?;

@@ -108,6 +108,24 @@ pub(super) async fn ingest(body: BodyRead, state: Arc<AppState>) -> Response {
     }
 }
 
+/// Health: 200 when storage answers within 5 s (a lead posted now would
+/// be stored), else 503. The answer says nothing more, to anyone.
+pub(super) async fn health(state: Arc<AppState>) -> Response {
+    if state
+        .intake
+        .can_store(std::time::Duration::from_secs(5))
+        .await
+    {
+        reply::json(&serde_json::json!({"status": "ok"})).into_response()
+    } else {
+        tracing::warn!("health check: storage did not answer");
+        let mut response =
+            reply::json(&serde_json::json!({"status": "unavailable"})).into_response();
+        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        response
+    }
+}
+
 /// The host's timer invocation: runs the digest and answers in the
 /// host's invocation shape. Failures answer 500, logged to stdout first
 /// because the host discards `Logs` of a failed invocation.

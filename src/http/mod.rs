@@ -3,6 +3,8 @@
 //! The same routes serve under the Functions host and standalone:
 //!
 //! - `GET /` — readiness (the host polls it until it answers).
+//! - `GET /api/Health` — can a lead be stored now? For an availability test:
+//!   anonymous, and it answers only `ok` or `unavailable`.
 //! - `POST /api/LeadIngest` — Partner Center's lead (forwarded by the host).
 //! - `POST /LeadDigest` — the host's timer invocation of the digest.
 //! - `POST /LeadDeliver` — the host's timer invocation of the delivery sweep.
@@ -55,6 +57,8 @@ pub fn routes(
 ) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static {
     let state = Arc::new(state);
     readiness()
+        .or(health(state.clone()))
+        .unify()
         .or(lead_ingest(state.clone()))
         .unify()
         .or(timer_invocation(state.clone()))
@@ -73,6 +77,13 @@ pub fn routes(
 fn readiness() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     endpoint("/", Method::GET)
         .map(|| reply::json(&serde_json::json!({"status": "ready"})).into_response())
+}
+
+/// GET /api/Health — no key, even standalone: it reveals nothing.
+fn health(state: Arc<AppState>) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    endpoint("/api/Health", Method::GET)
+        .and(with_state(state))
+        .then(handlers::health)
 }
 
 /// POST /api/LeadIngest

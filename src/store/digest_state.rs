@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 const CHECKPOINT_PARTITION: &str = "checkpoint";
 const CHECKPOINT_ROW: &str = "LeadDigest";
-const RUN_PARTITION: &str = "run";
+pub(super) const RUN_PARTITION: &str = "run";
 
 /// Opaque version of a row (its ETag), for optimistic concurrency.
 #[derive(Debug, Clone, PartialEq, Eq)]

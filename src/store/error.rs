@@ -45,6 +45,38 @@ impl StoreError {
     pub fn is_status(&self, status: StatusCode) -> bool {
         self.status() == Some(status)
     }
+
+    /// What to do about a refusal that is a matter of access, for a person
+    /// at the command line (the storage account of the Bicep template
+    /// allows no shared key, and its tables only to identities with a
+    /// data role).
+    pub fn hint(&self) -> Option<&'static str> {
+        let Self::Rejected { failure, .. } = self else {
+            return None;
+        };
+        if failure.status != Some(StatusCode::Forbidden) {
+            return None;
+        }
+        Some(match failure.code.as_deref() {
+            Some("KeyBasedAuthenticationNotPermitted") => {
+                "the storage account allows no shared key: sign in with `az login` and set \
+                 LEADS_STORAGE__accountName=<account> instead of a connection string"
+            }
+            Some("AuthenticationFailed") => {
+                "the account key or token was refused: check the connection string, or \
+                 `az login` again"
+            }
+            _ => {
+                "your identity has no data access to the table: it needs the role \
+                 \"Storage Table Data Contributor\" on the storage account — \
+                 az role assignment create --role \"Storage Table Data Contributor\" \
+                 --assignee \"$(az ad signed-in-user show --query id -o tsv)\" \
+                 --scope \"$(az storage account show -n <account> --query id -o tsv)\" \
+                 (or deploy infra/main.bicep with operatorObjectId); a new role takes a few \
+                 minutes to apply"
+            }
+        })
+    }
 }
 
 /// One failed request, described without anything the service said beyond

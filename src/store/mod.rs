@@ -27,6 +27,7 @@ mod pages;
 pub mod quarantine;
 pub mod rate;
 pub mod source;
+pub mod status;
 
 pub use digest_state::{Checkpoint, Claim, ClaimState, RunRecord, Version};
 pub use error::{Failure, StoreError};

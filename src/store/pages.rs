@@ -17,6 +17,33 @@ pub(super) fn pages(
     table: TableClient,
     filter: String,
 ) -> impl futures::Stream<Item = Result<Vec<Map<String, Value>>, StoreError>> + Send + 'static {
+    query_pages(table, filter, Query::default())
+}
+
+/// What a query asks for beyond its filter.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Query {
+    /// Only these columns (`$select`), for counting or skimming.
+    pub select: Option<&'static str>,
+    /// Rows per page, at most [`PAGE_ROWS`].
+    pub page_rows: u32,
+}
+
+impl Default for Query {
+    fn default() -> Self {
+        Self {
+            select: None,
+            page_rows: PAGE_ROWS,
+        }
+    }
+}
+
+/// As [`pages`], asking for what `query` says.
+pub(super) fn query_pages(
+    table: TableClient,
+    filter: String,
+    options: Query,
+) -> impl futures::Stream<Item = Result<Vec<Map<String, Value>>, StoreError>> + Send + 'static {
     enum Next {
         First,
         After((String, Option<String>)),
@@ -31,7 +58,13 @@ pub(super) fn pages(
                 Next::After(continuation) => Some(continuation),
             };
             let page = retrying("read leads", || {
-                let mut query = table.query().filter(filter.clone()).top(PAGE_ROWS);
+                let mut query = table
+                    .query()
+                    .filter(filter.clone())
+                    .top(options.page_rows.min(PAGE_ROWS));
+                if let Some(select) = options.select {
+                    query = query.select(select);
+                }
                 if let Some((partition_key, row_key)) = continuation.clone() {
                     query = query.initial_partition_key(partition_key);
                     if let Some(row_key) = row_key {

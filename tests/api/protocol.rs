@@ -140,3 +140,41 @@ async fn a_failed_digest_answers_500_with_the_reason() {
     );
     app.stop().await;
 }
+
+/// `GET /api/Health`, anonymous (Health/function.json), as an availability
+/// test calls it: 200 while storage answers, 503 when it does not, and
+/// nothing else in either answer — not even standalone with a key set.
+#[tokio::test]
+async fn health_says_ok_or_unavailable_and_nothing_more() {
+    let standalone = spawn_app_with(AppOptions {
+        key: Some("s3cret-key".into()),
+        ..AppOptions::default()
+    })
+    .await;
+    let health = |address: String| async move {
+        let answer = reqwest::get(format!("{address}/api/Health")).await.unwrap();
+        let status = answer.status().as_u16();
+        (status, answer.json::<Value>().await.unwrap())
+    };
+    let (status, body) = health(standalone.address.clone()).await;
+    assert_eq!((status, body), (200, serde_json::json!({"status": "ok"})));
+    standalone.stop().await;
+
+    // Storage that never answers: the port of nothing.
+    let unreachable = spawn_app_with(AppOptions {
+        storage: format!(
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={};\
+             TableEndpoint=http://127.0.0.1:{}/devstoreaccount1;",
+            testkit::DEV_KEY,
+            free_port()
+        ),
+        ..AppOptions::default()
+    })
+    .await;
+    let (status, body) = health(unreachable.address.clone()).await;
+    assert_eq!(
+        (status, body),
+        (503, serde_json::json!({"status": "unavailable"}))
+    );
+    unreachable.stop().await;
+}

@@ -75,6 +75,8 @@ class Resource:
     symbol: str
     type: str
     body: tree_sitter.Node
+    # `= if (condition) { ... }`: deployed only when it holds.
+    condition: tree_sitter.Node | None = None
 
 
 @dataclass
@@ -155,7 +157,12 @@ class Template:
                 self.variables[parts[0].text.decode()] = parts[1]
             elif node.type == "resource_declaration":
                 resource_type = parts[1].text.decode().strip("'").split("@")[0]
-                self.resources[parts[0].text.decode()] = Resource(parts[0].text.decode(), resource_type, parts[-1])
+                body, condition = parts[-1], None
+                if body.type == "if_statement":
+                    condition, body = named(body)
+                self.resources[parts[0].text.decode()] = Resource(
+                    parts[0].text.decode(), resource_type, body, condition
+                )
         self.values: dict[str, Any] = {}
         self._evaluating: set[str] = set()
 
@@ -181,6 +188,13 @@ class Template:
             self.values[name] = self.evaluate(self.variables[name], Scope(self))
             self._evaluating.discard(name)
         return self.values[name]
+
+    def resource(self, symbol: str) -> dict[str, Any] | None:
+        """The body of resource `symbol` as deployed, or None when its condition does not hold."""
+        resource = self.resources[symbol]
+        if resource.condition is not None and not self.evaluate(resource.condition, Scope(self)):
+            return None
+        return self.evaluate(resource.body, Scope(self))
 
     def app_settings(self) -> list[tuple[str, str]]:
         """The Function App's siteConfig.appSettings, as [name, value] pairs."""

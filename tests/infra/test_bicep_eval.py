@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from bicep_eval import EvalError, Template, app_settings
+from bicep_eval import MAIN_BICEP, MAIN_BICEPPARAM, REPO, EvalError, Template, app_settings, bicepparam_arguments
 
 
 def settings(environment: dict[str, str], overrides: dict | None = None) -> dict[str, str]:
@@ -62,3 +62,47 @@ def test_what_it_cannot_evaluate_is_an_error_not_a_guess():
     ).bind({})
     with pytest.raises(EvalError, match="RESOURCE_OUTPUTS"):
         template.variable("v")
+
+
+def template(environment: dict[str, str]) -> Template:
+    return Template(MAIN_BICEP.read_bytes()).bind(bicepparam_arguments(MAIN_BICEPPARAM, environment))
+
+
+def test_a_timer_that_stops_is_noticed():
+    deployed = template({"DIGEST_TO": "a@contoso.com"})
+    digest = deployed.resource("digestStoppedAlert")["properties"]
+    criterion = digest["criteria"]["allOf"][0]
+    # Absence: fewer than one successful LeadDigest in two hourly intervals.
+    assert "LeadDigest" in criterion["query"] and "success == true" in criterion["query"]
+    assert (criterion["operator"], criterion["threshold"], digest["windowSize"]) == ("LessThan", 1, "PT2H")
+    # No destination: LeadDeliver is off, and so is its alert.
+    assert deployed.resource("deliverStoppedAlert") is None
+    on = template({"DIGEST_TO": "a@contoso.com", "TEAMS_WEBHOOK_URL": "https://x.example/w"})
+    deliver = on.resource("deliverStoppedAlert")["properties"]
+    assert deliver["windowSize"] == "PT10M"
+    assert "LeadDeliver" in deliver["criteria"]["allOf"][0]["query"]
+    daily = Template((MAIN_BICEP).read_bytes()).bind({"digestTo": "a@contoso.com", "digestIntervalHours": 24})
+    assert daily.resource("digestStoppedAlert")["properties"]["windowSize"] == "PT48H"
+
+
+def test_the_health_url_is_tested_from_outside_and_needs_no_key():
+    import json
+
+    deployed = template({"DIGEST_TO": "a@contoso.com"})
+    test = deployed.resource("healthTest")
+    assert test["kind"] == "standard" and test["properties"]["Frequency"] == 300
+    assert test["properties"]["Request"]["RequestUrl"].endswith("/api/Health")
+    assert len(test["properties"]["Locations"]) >= 3
+    alert = deployed.resource("healthAlert")["properties"]["criteria"]
+    assert alert["failedLocationCount"] == 2
+    bindings = json.loads((REPO / "Health" / "function.json").read_text())["bindings"]
+    assert bindings[0]["authLevel"] == "anonymous" and bindings[0]["methods"] == ["get"]
+
+
+def test_the_operator_gets_the_table_role_only_when_named():
+    assert template({"DIGEST_TO": "a@contoso.com"}).resource("operatorTableContributor") is None
+    role = template({"DIGEST_TO": "a@contoso.com", "OPERATOR_OBJECT_ID": "11111111-2222-3333-4444-555555555555"}).resource(
+        "operatorTableContributor"
+    )
+    assert role["properties"]["principalType"] == "User"
+    assert role["properties"]["roleDefinitionId"].endswith("0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3")

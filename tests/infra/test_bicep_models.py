@@ -109,6 +109,7 @@ RESOURCE_MODELS: dict[str, SdkResource] = {
     "microsoft.insights/components": SdkResource(
         "azure.mgmt.applicationinsights", "ComponentsOperations", "ApplicationInsightsComponent"
     ),
+    "microsoft.insights/webtests": SdkResource("azure.mgmt.applicationinsights", "WebTestsOperations", "WebTest"),
     "microsoft.insights/actiongroups": SdkResource(
         "azure.mgmt.monitor", "ActionGroupsOperations", "ActionGroupResource"
     ),
@@ -798,7 +799,7 @@ resource group 'Microsoft.Insights/actionGroups@2023-01-01' = {
 
 def test_arrays_of_objects_and_literal_kinds_are_checked():
     source, _ = main_bicep_with("operator: 'Include'", "operator: 'Includes'")
-    source = source.replace(b"severity: 1", b"severity: '1'")
+    source = source.replace(b"severity: 1", b"severity: '1'", 1)  # the first alert's
     problems = check_bicep(source, "infra/main.bicep").problems
     assert any(
         "properties.criteria.allOf[0].dimensions[0].operator = 'Includes' is not a value of DimensionOperator" in p
