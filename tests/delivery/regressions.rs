@@ -376,3 +376,73 @@ async fn leads_posted_one_after_another_are_each_delivered_at_once() {
     );
     s.app.stop().await;
 }
+
+/// Before: each email destination had its own 10 an hour, so two named
+/// email destinations sent 20 from a domain ACS allows 10. Now the
+/// sending domain's budget is shared: the two together send at most 9
+/// in the hour (one kept for the digest), and each still gets every lead.
+#[tokio::test]
+async fn two_email_destinations_share_their_domains_budget() {
+    let (sales, backup) = (
+        format!("sales-{}@example.com", uuid::Uuid::new_v4().simple()),
+        format!("backup-{}@example.com", uuid::Uuid::new_v4().simple()),
+    );
+    let app = spawn_app_with(AppOptions {
+        extra: vec![
+            ("NOTIFY_TO".into(), sales.clone()),
+            ("NOTIFY_TO__backup".into(), backup.clone()),
+        ],
+        ..AppOptions::default()
+    })
+    .await;
+    let names: Vec<String> = (0..12).map(|i| format!("Shared{i:02}")).collect();
+    for name in &names {
+        post(&app, lead(name)).await;
+    }
+    let covered = |emails: &[Value]| {
+        names
+            .iter()
+            .filter(|name| {
+                emails.iter().any(|e| {
+                    e["text"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains(name.as_str())
+                })
+            })
+            .count()
+    };
+    let mut in_first_hour = None;
+    let started = app.clock.now();
+    for _ in 0..150 {
+        {
+            let _quiet = deliverer(&app).quiesce().await;
+            app.clock.advance(Duration::from_secs(60));
+            let _ = deliverer(&app).sweep(app.clock.now()).await;
+        }
+        let (a, b) = (
+            shared_maildev().emails_to(&sales).await,
+            shared_maildev().emails_to(&backup).await,
+        );
+        if in_first_hour.is_none() && app.clock.now() - started >= time::Duration::minutes(59) {
+            in_first_hour = Some(a.len() + b.len());
+        }
+        if covered(&a) == names.len() && covered(&b) == names.len() {
+            break;
+        }
+    }
+    let (a, b) = (
+        shared_maildev().emails_to(&sales).await,
+        shared_maildev().emails_to(&backup).await,
+    );
+    let first_hour = in_first_hour.unwrap_or(a.len() + b.len());
+    report!(
+        "two email destinations, 12 leads: {first_hour} emails from the domain in the first \
+         hour ({} + {} in all), every lead at both",
+        a.len(),
+        b.len()
+    );
+    assert!(first_hour <= 9, "{first_hour} emails in the hour");
+    assert_eq!((covered(&a), covered(&b)), (names.len(), names.len()));
+    app.stop().await;
+}
