@@ -444,21 +444,13 @@ impl Deliverer {
     /// claim's expiry, and the next sweep tries again with the same key.
     pub(super) async fn write(&self, changes: Vec<(DeliveryItem, RecordChange)>) -> SweepReport {
         let mut report = SweepReport::default();
-        let meaning: Vec<RecordChange> = changes.iter().map(|(_, c)| c.clone()).collect();
-        for (settled, change) in self
-            .inner
-            .store
-            .settle(changes)
-            .await
-            .into_iter()
-            .zip(&meaning)
-        {
+        for settled in self.inner.store.settle(changes).await {
             match settled.result {
-                Ok(_) => report.count(change),
+                Ok(_) => report.count(&settled.change),
                 Err(e) => {
                     report.waiting += 1;
                     tracing::warn!(
-                        destination = %settled.destination, error = %e,
+                        destination = %settled.item.destination, error = %e,
                         "could not record a delivery's outcome; the next sweep will retry it"
                     );
                 }

@@ -4,7 +4,9 @@
 //! attempts about to run ([`Deliverer::reserve`]) — for several
 //! destinations, as one bundle record — and the outcomes of all its
 //! destinations are settled in one transaction after (unpacking the
-//! bundle: `store::outbox::bundle`).
+//! bundle: `store::outbox::bundle`). When a destination is slow, the
+//! outcomes known after a second are written then, and the slow one's
+//! when it answers.
 //!
 //! Ingest comes first: at most [`FAST_LANE`](super::lanes::FAST_LANE) first attempts per destination
 //! are in flight at once. Beyond that (a burst, a hanging receiver) the
@@ -23,7 +25,8 @@ use super::outcome::log_outcome;
 use super::settle::settle;
 use crate::clock::Clock;
 use crate::domain::DestinationName;
-use crate::store::{Consumer, DeliveryItem, LeadRef, NewRecord, RecordChange, StoredLead};
+use crate::store::{Consumer, DeliveryItem, LeadRef, NewRecord, RecordChange, Settled, StoredLead};
+use futures::stream::{FuturesUnordered, StreamExt};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,6 +37,13 @@ use tokio::sync::OwnedSemaphorePermit;
 /// close (at most [`FAST_ROUNDS`] times); later ones are the sweep's.
 const FAST_RETRY_WITHIN: Duration = Duration::from_secs(30);
 const FAST_ROUNDS: usize = 3;
+/// When a lead's destinations have not all answered by then, the outcomes
+/// known are written at once: a delivery answered 2xx is then on record
+/// within about this long, not only once its slowest sibling is done (a
+/// crash in between would send it again, and Teams and email cannot tell
+/// a repeat). When all answer sooner — the common case — their outcomes
+/// are one transaction.
+const RECORD_KNOWN_AFTER: Duration = Duration::from_secs(1);
 
 /// The first attempts a new lead may make now: a lane each, and how long
 /// its record is claimed for.
@@ -133,13 +143,7 @@ impl Deliverer {
                     ));
                 }
             }
-            let changes: Vec<(DeliveryItem, RecordChange)> = futures::future::join_all(attempts)
-                .await
-                .into_iter()
-                .flatten()
-                .collect();
-            // Every destination's outcome for this lead: one transaction.
-            let settled = self.inner.store.settle(changes).await;
+            let settled = self.attempt_and_record(attempts).await;
             items.clear();
             let mut next: Option<OffsetDateTime> = None;
             for one in settled {
@@ -152,7 +156,7 @@ impl Deliverer {
                     Ok(_) => {}
                     Err(e) => {
                         tracing::warn!(
-                            destination = %one.destination, lead_id = %lead.id, error = %e,
+                            destination = %one.item.destination, lead_id = %lead.id, error = %e,
                             "could not record a delivery's outcome; the sweep will retry it"
                         );
                     }
@@ -166,6 +170,56 @@ impl Deliverer {
             tokio::time::sleep(wait).await;
             claimed = false;
         }
+    }
+
+    /// Runs `attempts` side by side and records their outcomes: all in one
+    /// transaction when all end within [`RECORD_KNOWN_AFTER`]; else those
+    /// known by then at once (a bundle is unpacked, the deliveries still
+    /// being attempted becoming records of their own) and the rest as they
+    /// end.
+    async fn attempt_and_record<F>(&self, attempts: Vec<F>) -> Vec<Settled>
+    where
+        F: std::future::Future<Output = Option<(DeliveryItem, RecordChange)>>,
+    {
+        let store = &self.inner.store;
+        let mut running: FuturesUnordered<F> = attempts.into_iter().collect();
+        let mut known = Vec::new();
+        let mut settled = Vec::new();
+        // Deliveries unpacked from their bundle while their attempt ran:
+        // their outcome is written to the record they became.
+        let mut unpacked: BTreeMap<DestinationName, DeliveryItem> = BTreeMap::new();
+        let split = tokio::time::sleep(RECORD_KNOWN_AFTER);
+        tokio::pin!(split);
+        let mut split_done = false;
+        loop {
+            tokio::select! {
+                next = running.next() => match next {
+                    Some(Some(change)) => known.push(change),
+                    Some(None) => {}
+                    None => break,
+                },
+                _ = &mut split, if !split_done && !known.is_empty() => {
+                    split_done = true;
+                    let settlement = store.settle_some(std::mem::take(&mut known)).await;
+                    settled.extend(settlement.settled);
+                    unpacked.extend(
+                        settlement
+                            .unpacked
+                            .into_iter()
+                            .map(|item| (item.destination.clone(), item)),
+                    );
+                }
+            }
+        }
+        let rest = known
+            .into_iter()
+            .map(|(item, change)| match unpacked.remove(&item.destination) {
+                Some(record) => (record, change),
+                None => (item, change),
+            })
+            .collect();
+        settled.extend(store.settle(rest).await);
+        settled
     }
 
     /// One destination's attempt at a new lead: the change to write, or

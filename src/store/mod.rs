@@ -34,7 +34,7 @@ pub use error::{Failure, StoreError};
 pub use keys::LeadId;
 pub use outbox::{
     Bundle, Bundled, Consumer, DeadLetter, DeliveryItem, DeliveryRecord, DigestItem, LeadRef,
-    PendingDays, PendingPage, Progress, RecordChange, RecordKey, RecordState, Settled,
+    PendingDays, PendingPage, Progress, RecordChange, RecordKey, RecordState, Settled, Settlement,
 };
 pub use pages::PAGE_ROWS;
 pub use quarantine::RejectedBody;

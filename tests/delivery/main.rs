@@ -7,6 +7,7 @@
 //! few times, refusing for good, hanging; a SIGKILL with deliveries pending;
 //! two instances on one table. Counts are printed.
 
+mod bundles;
 mod destinations;
 mod faults;
 mod hostile;
@@ -135,4 +136,26 @@ pub fn by_webhook_id(
             .or_default() += 1;
     }
     ids
+}
+
+/// The handler's command line on `app`'s table; stdout (success asserted).
+pub fn cli(app: &TestApp, args: &[&str]) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_handler"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env(
+            "LEADS_STORAGE",
+            testkit::shared_azurite().connection_string(),
+        )
+        .env("LEADS_TABLE", &app.table)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{args:?}: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
 }

@@ -7,32 +7,9 @@
 
 use super::*;
 use marketplace_leads::store::rate::SendLog;
-use std::process::Command;
 use testkit::shared_maildev;
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
-
-/// The handler's command line on `app`'s table; stdout (success asserted).
-fn cli(app: &TestApp, args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_handler"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env(
-            "LEADS_STORAGE",
-            testkit::shared_azurite().connection_string(),
-        )
-        .env("LEADS_TABLE", &app.table)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "{args:?}: {stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-}
 
 /// Before: a successful digest moved the shared outbox cursor to
 /// yesterday, and a delivery still pending two days back was never read

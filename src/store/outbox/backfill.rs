@@ -3,6 +3,8 @@
 //! digest of older versions. And reading back the leads records name.
 
 use super::super::{pages, read_lead, retrying, LeadStore, StoreError, StoredLead};
+use super::bundle::bundle_range;
+use super::reading::records_in;
 use super::record::{day_range, state_range};
 use super::row::OutboxRow;
 use super::{lead_ref, Consumer, LeadRef, PendingDays, RecordKey, RecordState};
@@ -110,7 +112,8 @@ impl LeadStore {
         self.enqueue_today(consumer, &leads, now).await
     }
 
-    /// The lead row keys that `consumer` has any record of (pending,
+    /// The lead row keys that `consumer` has any record of (pending —
+    /// still bundled with a new lead's other deliveries, or its own —
     /// delivered or dead) in `days`.
     pub async fn recorded_leads(
         &self,
@@ -118,21 +121,25 @@ impl LeadStore {
         days: PendingDays,
     ) -> Result<HashSet<String>, StoreError> {
         let mut found = HashSet::new();
-        for state in [
+        let mut ranges: Vec<String> = [
             RecordState::Pending,
             RecordState::Delivered,
             RecordState::Dead,
-        ] {
-            let filter = format!(
-                "{} and {}",
-                day_range(days.first, days.last),
-                state_range(state, Some(consumer))
-            );
+        ]
+        .into_iter()
+        .map(|state| state_range(state, Some(consumer)))
+        .collect();
+        if matches!(consumer, Consumer::Destination(_)) {
+            ranges.push(bundle_range());
+        }
+        for range in ranges {
+            let filter = format!("{} and {range}", day_range(days.first, days.last));
             let mut pages = std::pin::pin!(pages::pages(self.leads.clone(), filter));
             while let Some(rows) = pages.try_next().await? {
                 found.extend(
-                    rows.iter()
-                        .filter_map(|r| r.get("LeadRowKey")?.as_str().map(str::to_owned)),
+                    records_in(&rows)
+                        .filter(|record| &record.key.consumer == consumer)
+                        .map(|record| record.key.lead_row_key),
                 );
             }
         }

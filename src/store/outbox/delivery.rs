@@ -151,11 +151,33 @@ impl RecordChange {
 
 /// How writing one record's change went: for a record still pending, the
 /// item at its new version (for the next attempt to claim without reading
-/// it back).
+/// it back). It carries the item and change it is about, so a caller never
+/// pairs results with its own list by position.
 #[derive(Debug)]
 pub struct Settled {
-    pub destination: DestinationName,
+    /// The delivery as it was before the change.
+    pub item: DeliveryItem,
+    pub change: RecordChange,
     pub result: Result<Option<DeliveryItem>, StoreError>,
+}
+
+impl Settled {
+    fn failed(item: DeliveryItem, change: RecordChange, error: StoreError) -> Self {
+        Self {
+            item,
+            change,
+            result: Err(error),
+        }
+    }
+}
+
+/// What [`LeadStore::settle_some`] wrote: each change's result, and the
+/// bundled deliveries no change named, now pending records of their own
+/// (at their new versions) — those whose attempts are still running.
+#[derive(Debug, Default)]
+pub struct Settlement {
+    pub settled: Vec<Settled>,
+    pub unpacked: Vec<DeliveryItem>,
 }
 
 /// A page of pending deliveries: records of their own, and bundles (each
@@ -244,6 +266,14 @@ impl LeadStore {
     /// that fails on one record (another instance took it), each record
     /// is written on its own so the others still land.
     pub async fn settle(&self, changes: Vec<(DeliveryItem, RecordChange)>) -> Vec<Settled> {
+        self.settle_some(changes).await.settled
+    }
+
+    /// As [`LeadStore::settle`], when some deliveries of a bundle are still
+    /// being attempted: the bundle is unpacked with the changes known, and
+    /// its other deliveries come back as pending records of their own, to
+    /// be settled as such once their attempts end.
+    pub async fn settle_some(&self, changes: Vec<(DeliveryItem, RecordChange)>) -> Settlement {
         type Changes = Vec<(DeliveryItem, RecordChange)>;
         let mut by_partition: BTreeMap<String, Changes> = BTreeMap::new();
         let mut by_bundle: BTreeMap<(String, String), (Arc<Bundle>, Changes)> = BTreeMap::new();
@@ -263,42 +293,44 @@ impl LeadStore {
                     .push((item, change)),
             }
         }
-        let mut settled = Vec::new();
+        let mut settlement = Settlement::default();
         // A bundle's outcomes land together or not at all: its delete is
         // conditional, so only one writer ever unpacks it.
         for (bundle, changes) in by_bundle.into_values() {
             match self.unpack_with(&bundle, &changes).await {
-                Ok((results, _)) => settled.extend(results),
-                Err(e) => settled.extend(changes.into_iter().map(|(item, _)| Settled {
-                    destination: item.destination,
-                    result: Err(e.clone()),
-                })),
+                Ok((results, untouched)) => {
+                    settlement.settled.extend(results);
+                    settlement.unpacked.extend(untouched);
+                }
+                Err(e) => settlement.settled.extend(
+                    changes
+                        .into_iter()
+                        .map(|(item, change)| Settled::failed(item, change, e.clone())),
+                ),
             }
         }
         for (partition, changes) in by_partition {
             for chunk in chunks(changes) {
                 match self.settle_together(&partition, &chunk).await {
-                    Ok(results) => settled.extend(results),
+                    Ok(results) => settlement.settled.extend(results),
                     Err(_) if chunk.len() > 1 => {
                         for one in chunk {
                             let alone = std::slice::from_ref(&one);
                             match self.settle_together(&partition, alone).await {
-                                Ok(results) => settled.extend(results),
-                                Err(e) => settled.push(Settled {
-                                    destination: one.0.destination.clone(),
-                                    result: Err(e),
-                                }),
+                                Ok(results) => settlement.settled.extend(results),
+                                Err(e) => settlement.settled.push(Settled::failed(one.0, one.1, e)),
                             }
                         }
                     }
-                    Err(e) => settled.extend(chunk.into_iter().map(|(item, _)| Settled {
-                        destination: item.destination,
-                        result: Err(e.clone()),
-                    })),
+                    Err(e) => settlement.settled.extend(
+                        chunk
+                            .into_iter()
+                            .map(|(item, change)| Settled::failed(item, change, e.clone())),
+                    ),
                 }
             }
         }
-        settled
+        settlement
     }
 
     /// One transaction for `changes`, all in `partition`.
@@ -340,7 +372,8 @@ impl LeadStore {
             };
             at += change.operations();
             settled.push(Settled {
-                destination: item.destination.clone(),
+                item: item.clone(),
+                change: change.clone(),
                 result: Ok(still_pending),
             });
         }
@@ -359,10 +392,77 @@ impl LeadStore {
     /// deliveries written as `changes` says, or as it was when no change
     /// names it. Gives back how each change went and the untouched
     /// deliveries as pending items.
+    ///
+    /// A delivery that already has a pending record of its own (written by
+    /// a version that did not see bundles when it backfilled) is left to
+    /// that record: its insert would fail the whole transaction, holding
+    /// every other destination of the lead back.
     async fn unpack_with(
         &self,
         bundle: &Bundle,
         changes: &[(DeliveryItem, RecordChange)],
+    ) -> Result<(Vec<Settled>, Vec<DeliveryItem>), StoreError> {
+        let mut kept_apart = std::collections::BTreeSet::new();
+        loop {
+            match self.unpack_once(bundle, changes, &kept_apart).await {
+                Err(StoreError::Rejected { failure, .. })
+                    if failure.status == Some(StatusCode::Conflict) =>
+                {
+                    let own = self.own_pending_records(bundle).await?;
+                    let new: Vec<_> = own.difference(&kept_apart).cloned().collect();
+                    if new.is_empty() {
+                        return Err(StoreError::Rejected {
+                            operation: "unpack a lead's deliveries",
+                            failure,
+                        });
+                    }
+                    tracing::warn!(
+                        lead_id = %bundle.lead.id, destinations = ?new,
+                        "a bundled delivery already has a record of its own; that record keeps it"
+                    );
+                    kept_apart.extend(new);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The destinations of `bundle` that have a pending record of their
+    /// own beside it.
+    async fn own_pending_records(
+        &self,
+        bundle: &Bundle,
+    ) -> Result<std::collections::BTreeSet<DestinationName>, StoreError> {
+        let partition = self.leads.partition_key_client(&bundle.lead.partition);
+        let mut found = std::collections::BTreeSet::new();
+        for bundled in &bundle.deliveries {
+            let key = bundle.record_key(&bundled.destination).row_key();
+            let client = partition.entity_client(key);
+            let exists = retrying("read a delivery's record", || async {
+                match client
+                    .get::<serde_json::Map<String, serde_json::Value>>()
+                    .await
+                {
+                    Ok(_) => Ok(true),
+                    Err(e) if super::super::status_of(&e) == Some(StatusCode::NotFound) => {
+                        Ok(false)
+                    }
+                    Err(e) => Err(e),
+                }
+            })
+            .await?;
+            if exists {
+                found.insert(bundled.destination.clone());
+            }
+        }
+        Ok(found)
+    }
+
+    async fn unpack_once(
+        &self,
+        bundle: &Bundle,
+        changes: &[(DeliveryItem, RecordChange)],
+        kept_apart: &std::collections::BTreeSet<DestinationName>,
     ) -> Result<(Vec<Settled>, Vec<DeliveryItem>), StoreError> {
         let version = bundle
             .version
@@ -378,6 +478,7 @@ impl LeadStore {
         let written: Vec<(DestinationName, Vec<OutboxRow>, Option<&RecordChange>)> = bundle
             .deliveries
             .iter()
+            .filter(|bundled| !kept_apart.contains(&bundled.destination))
             .map(|bundled| {
                 let row = bundle.unpacked_row(bundled);
                 let change = change_of(&bundled.destination);
@@ -438,16 +539,21 @@ impl LeadStore {
                 None => untouched.extend(item),
             }
         }
-        let settled =
-            changes
-                .iter()
-                .map(|(item, _)| Settled {
-                    destination: item.destination.clone(),
-                    result: pending_now.get(&item.destination).cloned().ok_or(
-                        StoreError::Malformed("an outcome for a delivery not bundled"),
-                    ),
-                })
-                .collect();
+        let settled = changes
+            .iter()
+            .map(|(item, change)| Settled {
+                item: item.clone(),
+                change: change.clone(),
+                result: match pending_now.get(&item.destination) {
+                    Some(after) => Ok(after.clone()),
+                    // Its own record has it (and the sweep delivers it).
+                    None if kept_apart.contains(&item.destination) => Err(StoreError::Conflict),
+                    None => Err(StoreError::Malformed(
+                        "an outcome for a delivery not bundled",
+                    )),
+                },
+            })
+            .collect();
         Ok((settled, untouched))
     }
 }

@@ -2,9 +2,10 @@
 //! every state, a bundle's deliveries shown as the records they become.
 
 use super::super::{pages, retrying, LeadStore, StoreError};
-use super::bundle::{bundle_range, is_bundle, Bundle};
+use super::bundle::bundle_range;
+use super::reading::records_in;
 use super::record::{day_range, state_range};
-use super::row::{row_key_of, OutboxRow};
+use super::row::OutboxRow;
 use super::{Consumer, LeadRef, PendingDays, RecordKey, RecordState};
 use crate::domain::DestinationName;
 use azure_core::StatusCode;
@@ -143,23 +144,10 @@ fn delivery_records_in(
     rows: &[serde_json::Map<String, serde_json::Value>],
     destination: Option<&DestinationName>,
 ) -> Vec<DeliveryRecord> {
-    let mut records = Vec::new();
-    for row in rows {
-        if is_bundle(&row_key_of(row)) {
-            let Some(bundle) = Bundle::from_entity(row) else {
-                continue;
-            };
-            records.extend(
-                bundle
-                    .deliveries
-                    .iter()
-                    .filter(|d| destination.is_none_or(|name| &d.destination == name))
-                    .filter_map(|d| DeliveryRecord::from_row(bundle.unpacked_row(d))),
-            );
-        } else if let Some(record) = OutboxRow::from_entity(row).and_then(DeliveryRecord::from_row)
-        {
-            records.push(record);
-        }
-    }
-    records
+    records_in(rows)
+        .filter(|row| {
+            destination.is_none_or(|name| row.key.consumer == Consumer::Destination(name.clone()))
+        })
+        .filter_map(DeliveryRecord::from_row)
+        .collect()
 }

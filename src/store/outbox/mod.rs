@@ -28,7 +28,9 @@
 //! old), so a cursor kept at least a day behind today never passes a record
 //! still being written.
 //!
-//! - [`record`] — consumers, states, keys; [`row`] — a record's columns.
+//! - [`record`] — consumers, states, keys; [`row`] — a record's columns;
+//!   [`reading`] — one reading of a row: a record, or a bundle as the
+//!   records it becomes.
 //! - [`delivery`] — claiming and settling deliveries, and listing them;
 //!   [`bundle`] — several deliveries of a new lead as one record;
 //!   [`listing`] — delivery records as the command line lists and
@@ -41,12 +43,13 @@ pub mod bundle;
 mod delivery;
 mod digest;
 mod listing;
+pub mod reading;
 pub mod record;
 pub mod row;
 
 pub use bundle::{Bundle, Bundled};
 pub(super) use delivery::written_delivery;
-pub use delivery::{DeliveryItem, PendingPage, RecordChange, Settled};
+pub use delivery::{DeliveryItem, PendingPage, RecordChange, Settled, Settlement};
 pub use digest::DigestItem;
 pub use listing::DeliveryRecord;
 pub use record::{Consumer, LeadRef, RecordKey, RecordState};

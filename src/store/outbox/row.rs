@@ -190,6 +190,12 @@ impl OutboxRow {
     }
 
     /// Reads a row back; `None` for one that is not an outbox record.
+    /// Whether `row` is meant as an outbox record (it names a consumer),
+    /// readable or not.
+    pub fn is_outbox_entity(row: &Map<String, Value>) -> bool {
+        row.contains_key(CONSUMER)
+    }
+
     pub fn from_entity(row: &Map<String, Value>) -> Option<Self> {
         let text = |name: &str| row.get(name)?.as_str().map(str::to_owned);
         let consumer = Consumer::parse(&text(CONSUMER)?)?;
