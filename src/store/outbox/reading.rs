@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pending {
     /// A record of one consumer, in any state.
-    Own(OutboxRow),
+    Own(Box<OutboxRow>),
     /// Several pending deliveries of one new lead.
     Bundle(Bundle),
 }
@@ -21,7 +21,7 @@ impl Pending {
     /// record it becomes once unpacked.
     pub fn records(&self) -> Vec<OutboxRow> {
         match self {
-            Self::Own(row) => vec![row.clone()],
+            Self::Own(row) => vec![(**row).clone()],
             Self::Bundle(bundle) => bundle
                 .deliveries
                 .iter()
@@ -38,7 +38,7 @@ pub fn read(entity: &Map<String, Value>) -> Option<Pending> {
     let read = if bundle {
         Bundle::from_entity(entity).map(Pending::Bundle)
     } else {
-        OutboxRow::from_entity(entity).map(Pending::Own)
+        OutboxRow::from_entity(entity).map(|row| Pending::Own(Box::new(row)))
     };
     if read.is_none() && (bundle || OutboxRow::is_outbox_entity(entity)) {
         tracing::warn!(row_key = ?entity.get("RowKey"), "an unreadable outbox record; skipped");
