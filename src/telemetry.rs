@@ -77,7 +77,7 @@ fn log_filter(value: Option<&str>, default: &str) -> (EnvFilter, Option<String>)
 /// Query parameters, settings and JSON members whose value is a
 /// credential (the key before its `=` or `":`, compared without regard to
 /// ASCII case).
-const SECRET_KEYS: [&str; 12] = [
+const SECRET_KEYS: [&str; 13] = [
     "sig",
     "signature",
     "accountkey",
@@ -87,6 +87,7 @@ const SECRET_KEYS: [&str; 12] = [
     "access_token",
     "refresh_token",
     "client_secret",
+    "client_id",
     "password",
     "token",
     "api_key",
@@ -276,6 +277,19 @@ impl<W: Write> Drop for RedactingWriter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Marketo's token request carries the client id in its query, which
+    /// the HTTP client logs at debug.
+    #[test]
+    fn client_ids_in_urls_are_masked() {
+        let line = "GET https://123-abc-456.mktorest.com/identity/oauth/token?grant_type=client_credentials&client_id=5f1e2d3c-fake&client_secret=s3cret";
+        let masked = redact(line);
+        assert!(
+            !masked.contains("5f1e2d3c") && !masked.contains("s3cret"),
+            "{masked}"
+        );
+        assert!(masked.contains("grant_type=client_credentials"), "{masked}");
+    }
 
     #[test]
     fn a_log_filter_that_would_log_nothing_is_named() {

@@ -24,6 +24,9 @@ const EXCERPT_CHARS: usize = 200;
 /// Bytes of an answer's body read: enough for [`EXCERPT_CHARS`] of any
 /// UTF-8. A receiver can answer with any size; we never hold more.
 const ANSWER_BYTES: usize = 4 * EXCERPT_CHARS;
+/// Bytes read of an answer whose body is parsed (a token grant, a CRM's
+/// JSON): whole, up to this. A JWT-based access token alone passes 1 KB.
+pub const PARSED_ANSWER_BYTES: usize = 64 * 1024;
 
 /// What came of an attempt, in a word: the record's `LastStatus`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,15 +231,30 @@ pub struct Answer {
 }
 
 impl Answer {
-    pub async fn read(mut response: reqwest::Response, now: OffsetDateTime) -> Self {
+    /// A receiver's answer, read as far as its excerpt needs.
+    pub async fn read(response: reqwest::Response, now: OffsetDateTime) -> Self {
+        Self::read_up_to(response, now, ANSWER_BYTES).await
+    }
+
+    /// An answer whose body is parsed (a token grant, a CRM's JSON), read
+    /// whole up to [`PARSED_ANSWER_BYTES`].
+    pub async fn read_whole(response: reqwest::Response, now: OffsetDateTime) -> Self {
+        Self::read_up_to(response, now, PARSED_ANSWER_BYTES).await
+    }
+
+    async fn read_up_to(
+        mut response: reqwest::Response,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> Self {
         let status = response.status();
         let retry_after = retry_after(response.headers(), now);
         let mut body = Vec::new();
         // A body that breaks off is still what was said so far.
         while let Ok(Some(chunk)) = response.chunk().await {
-            let room = ANSWER_BYTES - body.len();
+            let room = limit - body.len();
             body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            if body.len() == ANSWER_BYTES {
+            if body.len() == limit {
                 break;
             }
         }

@@ -65,18 +65,14 @@ impl Card {
                 .or(lead.offer_id())
                 .unwrap_or_default(),
         );
+        let do_not_contact = lead.is_do_not_contact();
+        // A customer who asked not to be contacted gets no link to tap.
         let reply = c
             .email
             .as_deref()
+            .filter(|_| !do_not_contact)
             .and_then(|e| EmailAddress::parse(e).ok())
-            .map(|e| {
-                let about = if offer.is_empty() {
-                    "Your marketplace enquiry".to_owned()
-                } else {
-                    format!("Your enquiry about {offer}")
-                };
-                format!("mailto:{e}?subject={}", percent(&about))
-            });
+            .map(|e| e.mailto(Some(&reply_subject(lead.action(), &offer))));
         let first_name = c
             .first_name
             .as_deref()
@@ -87,17 +83,25 @@ impl Card {
             .as_deref()
             .map(|n| text::truncated(&multi_line(n), note_chars).into_owned())
             .unwrap_or_default();
+        // Shown, but not as something a mail app turns into a link.
+        let shown = |value: String| {
+            if do_not_contact {
+                unlinkable(&value)
+            } else {
+                value
+            }
+        };
         Self {
             heading,
             title: text(&c.title),
-            email: text(&c.email),
+            email: shown(text(&c.email)),
             reply,
             reply_label: match first_name {
                 Some(first) => format!("Reply to {first}"),
                 None => "Reply".to_owned(),
             },
-            phone: text(&c.phone),
-            tel: c.phone.as_deref().and_then(tel),
+            phone: shown(text(&c.phone)),
+            tel: c.phone.as_deref().filter(|_| !do_not_contact).and_then(tel),
             country: text(&c.country),
             offer,
             action: field(&crate::domain::action_in_words(lead.action())),
@@ -106,9 +110,94 @@ impl Card {
             note,
             lead_id: stored.id.to_string(),
             is_test: lead.is_test,
-            do_not_contact: lead.is_do_not_contact(),
+            do_not_contact,
         }
     }
+}
+
+/// The subject of a reply to the customer, in the words of what they did.
+pub fn reply_subject(action: Option<&str>, offer: &str) -> String {
+    let code = action.map(str::to_ascii_uppercase);
+    let offer = if offer.is_empty() {
+        "our marketplace offer"
+    } else {
+        offer
+    };
+    match code.as_deref() {
+        Some("INS") => format!("Getting started with {offer}"),
+        Some("CREATE") => format!("Your purchase of {offer}"),
+        Some("STARTTESTDRIVE") => format!("Your test drive of {offer}"),
+        _ if offer == "our marketplace offer" => "Your marketplace enquiry".to_owned(),
+        _ => format!("Your enquiry about {offer}"),
+    }
+}
+
+#[cfg(test)]
+mod reply_tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_names_what_the_customer_did() {
+        let offer = "Contoso Analytics";
+        assert_eq!(
+            reply_subject(Some("PLT"), offer),
+            "Your enquiry about Contoso Analytics"
+        );
+        assert_eq!(
+            reply_subject(Some("INS"), offer),
+            "Getting started with Contoso Analytics"
+        );
+        assert_eq!(
+            reply_subject(Some("Create"), offer),
+            "Your purchase of Contoso Analytics"
+        );
+        assert_eq!(
+            reply_subject(Some("StartTestDrive"), offer),
+            "Your test drive of Contoso Analytics"
+        );
+        assert_eq!(reply_subject(None, ""), "Your marketplace enquiry");
+        assert_eq!(
+            reply_subject(Some("INS"), ""),
+            "Getting started with our marketplace offer"
+        );
+    }
+
+    #[test]
+    fn a_do_not_contact_lead_invites_no_contact() {
+        let dnc = crate::store::testing::stored(
+            r#"{"UserDetails":{"FirstName":"Aiko","Email":"aiko@fabrikam.example","Phone":"+81 3 1234 5678"},"LeadSource":"AzureMarketplace-DNC|p.o","ActionCode":"DNC","OfferTitle":"Contoso"}"#,
+        );
+        let card = Card::new(&dnc, 1_000);
+        assert!(card.do_not_contact);
+        assert_eq!((card.reply.as_deref(), card.tel.as_deref()), (None, None));
+        let email = LeadEmail::of(std::slice::from_ref(&dnc));
+        for part in [&email.html, &email.text] {
+            assert!(
+                !part.contains("mailto:") && !part.contains("tel:"),
+                "{part}"
+            );
+            assert!(
+                !part.contains("aiko@fabrikam.example"),
+                "an address a mail app would link"
+            );
+            assert!(!part.contains("1234"), "a number a phone would dial");
+        }
+        assert!(email.text.contains("aiko@\u{200B}fabrikam.\u{200B}example"));
+    }
+}
+
+/// `value` with a zero-width space after each `@`, `.` and digit, so mail
+/// apps (which link what looks like an address or a phone number) leave it
+/// as text.
+fn unlinkable(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() * 2);
+    for c in value.chars() {
+        out.push(c);
+        if c == '@' || c == '.' || c.is_ascii_digit() {
+            out.push('\u{200B}');
+        }
+    }
+    out
 }
 
 /// A shown field: on one line, at most [`FIELD_CHARS`] characters.
@@ -148,20 +237,6 @@ fn tel(phone: &str) -> Option<String> {
     (3..=20)
         .contains(&digits.len())
         .then(|| format!("tel:{}{digits}", if plus { "+" } else { "" }))
-}
-
-/// Percent-encodes a `mailto:` header value (RFC 6068): everything but
-/// unreserved characters.
-fn percent(value: &str) -> String {
-    let mut out = String::new();
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 pub fn format_time(at: OffsetDateTime) -> String {

@@ -22,10 +22,43 @@ impl EmailAddress {
         &self.0
     }
 
+    /// A `mailto:` URL of this one address (RFC 6068), with a subject. Every
+    /// character of the address but unreserved ones and its last `@` is
+    /// percent-encoded: a valid address such as
+    /// `a%40evil.io?bcc=b%40evil.io&body=x@fabrikam.example` stays one
+    /// recipient, never a second one, a `bcc` or a body.
+    pub fn mailto(&self, subject: Option<&str>) -> String {
+        let (local, domain) = self.0.rsplit_once('@').unwrap_or((self.0.as_str(), ""));
+        let mut url = format!(
+            "mailto:{}@{}",
+            percent_encode(local),
+            percent_encode(domain)
+        );
+        if let Some(subject) = subject {
+            url.push_str("?subject=");
+            url.push_str(&percent_encode(subject));
+        }
+        url
+    }
+
     /// What follows the last `@`: the sending domain of a sender address.
     pub fn domain(&self) -> &str {
         self.0.rsplit_once('@').map_or("", |(_, domain)| domain)
     }
+}
+
+/// Every byte but unreserved characters (`A-Z a-z 0-9 - . _ ~`) as `%XX`:
+/// what RFC 6068 allows unencoded anywhere in a `mailto:` URL.
+pub fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 impl fmt::Display for EmailAddress {
@@ -77,6 +110,36 @@ impl Recipients {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A hostile but valid address opens one recipient, nothing else.
+    #[test]
+    fn a_mailto_url_is_one_recipient_whatever_the_address() {
+        for (address, url) in [
+            ("aiko@fabrikam.example", "mailto:aiko@fabrikam.example"),
+            (
+                "a%40evil.io?bcc=b%40evil.io&body=x@fabrikam.example",
+                "mailto:a%2540evil.io%3Fbcc%3Db%2540evil.io%26body%3Dx@fabrikam.example",
+            ),
+            (
+                "\"a@b\"@fabrikam.example",
+                "mailto:%22a%40b%22@fabrikam.example",
+            ),
+            (
+                "o'brien+leads@fabrikam.example",
+                "mailto:o%27brien%2Bleads@fabrikam.example",
+            ),
+        ] {
+            let parsed = EmailAddress::parse(address).unwrap();
+            assert_eq!(parsed.mailto(None), url, "{address}");
+            let query = parsed.mailto(Some("Re: 50% & more?"));
+            assert_eq!(query.matches('?').count(), 1, "{query}");
+            assert!(
+                query.ends_with("?subject=Re%3A%2050%25%20%26%20more%3F"),
+                "{query}"
+            );
+            assert!(!query.contains('&') && !query.contains('#'), "{query}");
+        }
+    }
 
     #[test]
     fn recipients_split_on_semicolons_and_commas() {

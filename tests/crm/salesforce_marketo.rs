@@ -511,3 +511,63 @@ async fn a_sigkill_in_mid_delivery_leaves_one_record_per_lead() {
     );
     app.stop().await;
 }
+
+/// Before: an answer was read only as far as its 800-byte excerpt, and a
+/// token was parsed from that: with JWT-based access tokens (1.3 KB) no
+/// token was ever had — no Lead written, a token request per attempt,
+/// then dead. Answers that are parsed are now read whole (up to 64 KiB).
+#[tokio::test]
+async fn a_long_access_token_is_read_whole() {
+    let n = native(Vec::new()).await;
+    n.salesforce.set_jwt_tokens(true);
+    for name in ["Jwt0", "Jwt1", "Jwt2"] {
+        assert_eq!(n.app.post_lead(lead(name)).await.status(), 201);
+    }
+    until(
+        &n.app,
+        Duration::from_secs(60),
+        Duration::from_secs(60),
+        async || n.delivered_to_both(3).await,
+    )
+    .await;
+    report!(
+        "JWT access tokens: {} Leads written with {} token request(s)",
+        n.salesforce.leads().len(),
+        n.salesforce.tokens_issued()
+    );
+    assert_eq!(n.salesforce.leads().len(), 3);
+    assert_eq!(n.salesforce.tokens_issued(), 1);
+    n.assert_clean();
+    n.app.stop().await;
+}
+
+/// Before: Marketo's refusal of an unknown Custom Service quotes its client
+/// id ("No client with requested id: …"), and the dead letter kept it.
+/// Client ids are now redacted like secrets from whatever is stored.
+#[tokio::test]
+async fn a_refused_client_id_is_not_kept() {
+    const WRONG_ID: &str = "0f9e8d7c-someone-elses-custom-service";
+    let n = native(vec![("MARKETO_CLIENT_ID", WRONG_ID.into())]).await;
+    assert_eq!(n.app.post_lead(lead("Refused")).await.status(), 201);
+    until(
+        &n.app,
+        Duration::from_secs(60),
+        Duration::from_secs(60),
+        async || {
+            n.app.rows().await.iter().any(|r| {
+                r["RowKey"]
+                    .as_str()
+                    .is_some_and(|k| k.starts_with("X.marketo."))
+            })
+        },
+    )
+    .await;
+    let stored = serde_json::to_string(&n.app.rows().await).unwrap();
+    assert!(
+        stored.contains("No client with requested id"),
+        "the refusal is kept"
+    );
+    assert!(!stored.contains(WRONG_ID), "the client id is not");
+    report!("Marketo refused the client id: dead, its id redacted from the records");
+    n.app.stop().await;
+}

@@ -230,7 +230,7 @@ impl DataverseDestination {
             .await;
         let answer = match sent {
             Err(e) => return Outcome::unanswered(&e),
-            Ok(response) => Answer::read(response, batch.now).await,
+            Ok(response) => Answer::read_whole(response, batch.now).await,
         };
         match answer.status.as_u16() {
             412 => Outcome::Delivered {

@@ -139,7 +139,7 @@ impl HubSpotDestination {
     }
 
     async fn answer(&self, response: reqwest::Response, now: OffsetDateTime) -> Outcome {
-        let answer = Answer::read(response, now).await;
+        let answer = Answer::read_whole(response, now).await;
         match answer.status.as_u16() {
             401 | 403 => answer.refused(REFUSED),
             _ => answer.outcome(),

@@ -203,7 +203,7 @@ impl MarketoDestination {
                     ),
                 ))
             }
-            Ok(response) => Answer::read(response, now).await,
+            Ok(response) => Answer::read_whole(response, now).await,
         };
         #[derive(Deserialize)]
         struct Granted {
@@ -263,7 +263,7 @@ impl MarketoDestination {
                 .await;
             let answer = match sent {
                 Err(e) => return Outcome::unanswered(&e),
-                Ok(response) => Answer::read(response, batch.now).await,
+                Ok(response) => Answer::read_whole(response, batch.now).await,
             };
             if answer.status.as_u16() != 200 {
                 return answer.outcome();
@@ -340,8 +340,10 @@ impl Destination for MarketoDestination {
         }
     }
 
+    /// The client id too: services quote it back when they refuse it
+    /// ("No client with requested id: …"), and it names the integration.
     fn secrets(&self) -> Vec<Secret> {
-        vec![self.client_secret.clone()]
+        vec![self.client_secret.clone(), Secret::new(&self.client_id)]
     }
 
     fn deliver<'a>(&'a self, batch: Batch<'a>) -> BoxFuture<'a, Outcome> {

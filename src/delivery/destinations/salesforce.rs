@@ -327,7 +327,7 @@ impl SalesforceDestination {
                     ),
                 ))
             }
-            Ok(response) => Answer::read(response, now).await,
+            Ok(response) => Answer::read_whole(response, now).await,
         };
         #[derive(Deserialize)]
         struct Granted {
@@ -439,7 +439,7 @@ impl SalesforceDestination {
                 .await;
             let answer = match sent {
                 Err(e) => return Outcome::unanswered(&e),
-                Ok(response) => Answer::read(response, batch.now).await,
+                Ok(response) => Answer::read_whole(response, batch.now).await,
             };
             let errors = api_errors(&answer);
             let code = |c: &str| errors.iter().any(|e| e.error_code == c);
@@ -501,8 +501,10 @@ impl Destination for SalesforceDestination {
         }
     }
 
+    /// The client id too: services quote it back when they refuse it
+    /// ("No client with requested id: …"), and it names the integration.
     fn secrets(&self) -> Vec<Secret> {
-        vec![self.client_secret.clone()]
+        vec![self.client_secret.clone(), Secret::new(&self.client_id)]
     }
 
     fn deliver<'a>(&'a self, batch: Batch<'a>) -> BoxFuture<'a, Outcome> {

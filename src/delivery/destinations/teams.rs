@@ -125,7 +125,7 @@ pub fn card(stored: &StoredLead) -> Value {
             json!({
                 "type": "Action.OpenUrl",
                 "title": "Email the customer",
-                "url": format!("mailto:{address}"),
+                "url": address.mailto(None),
             })
         })
         .into_iter()
@@ -213,6 +213,27 @@ mod tests {
         assert!(facts
             .iter()
             .any(|f| f["title"] == "Action" && f["value"] == "asked to be contacted"));
+    }
+
+    /// A valid but hostile address: the button opens one recipient, with
+    /// no `bcc` or body of the customer's making.
+    #[test]
+    fn a_hostile_address_is_one_recipient() {
+        use crate::store::testing::stored;
+        let lead = stored(
+            r#"{"UserDetails":{"Email":"a%40evil.io?bcc=b%40evil.io&body=x@fabrikam.example"},"LeadSource":"SPZA-PLT|a.b"}"#,
+        );
+        let url = card(&lead)["attachments"][0]["content"]["actions"][0]["url"].clone();
+        assert_eq!(
+            url,
+            "mailto:a%2540evil.io%3Fbcc%3Db%2540evil.io%26body%3Dx@fabrikam.example"
+        );
+        let email = crate::digest::card::Card::new(&lead, 100);
+        let reply = email.reply.unwrap();
+        assert!(reply.starts_with(
+            "mailto:a%2540evil.io%3Fbcc%3Db%2540evil.io%26body%3Dx@fabrikam.example?subject="
+        ));
+        assert_eq!(reply.matches(['?', '&']).count(), 1, "{reply}");
     }
 
     #[test]

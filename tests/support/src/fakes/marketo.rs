@@ -194,9 +194,15 @@ fn token(state: &Mutex<State>, incoming: &Incoming) -> Answer {
             json!({"error": "invalid_request", "error_description": "Missing grant type"}),
         );
     }
-    if query.get("client_id").map(String::as_str) != Some(CLIENT_ID)
-        || query.get("client_secret").map(String::as_str) != Some(CLIENT_SECRET)
-    {
+    let client_id = query.get("client_id").cloned().unwrap_or_default();
+    if client_id != CLIENT_ID {
+        // As Marketo answers an unknown Custom Service: naming the id.
+        return Answer::json(
+            401,
+            json!({"error": "unauthorized", "error_description": format!("No client with requested id: {client_id}")}),
+        );
+    }
+    if query.get("client_secret").map(String::as_str) != Some(CLIENT_SECRET) {
         return Answer::json(
             401,
             json!({"error": "invalid_client", "error_description": "Bad client credentials"}),

@@ -84,6 +84,9 @@ struct State {
     flow_disabled: bool,
     /// Values of the external id field held by two Leads each.
     ambiguous: Vec<String>,
+    /// Access tokens are JWTs (orgs with JWT-based access tokens on):
+    /// about 1.3 KB each.
+    jwt_tokens: bool,
 }
 
 pub struct SalesforceFake {
@@ -125,6 +128,12 @@ impl SalesforceFake {
     }
 
     /// The org has State and Country picklists on.
+    /// Issue JWT-based access tokens (about 1.3 KB), as orgs with that
+    /// setting on do.
+    pub fn set_jwt_tokens(&self, on: bool) {
+        self.state.lock().unwrap().jwt_tokens = on;
+    }
+
     pub fn set_picklists(&self, on: bool) {
         self.state.lock().unwrap().picklists = on;
     }
@@ -249,7 +258,18 @@ fn token(state: &Mutex<State>, incoming: &Incoming, now: OffsetDateTime) -> Answ
         );
     }
     s.issued += 1;
-    let access = format!("00Dfake!AQ{}.{}", s.issued, uuid::Uuid::new_v4().simple());
+    let access = if s.jwt_tokens {
+        let claims: String = (0..14)
+            .map(|_| uuid::Uuid::new_v4().simple().to_string())
+            .collect();
+        format!(
+            "eyJ0bmsiOiJjb3JlL3Byb2QiLCJ2ZXIiOiIxLjAiLCJraWQiOiJDT1JFIiwidHlwIjoiSldUIiwiYWxnIjoiUlMyNTYifQ.{}{claims}.{}",
+            "x".repeat(400),
+            "s".repeat(342)
+        )
+    } else {
+        format!("00Dfake!AQ{}.{}", s.issued, uuid::Uuid::new_v4().simple())
+    };
     s.tokens.push(access.clone());
     drop(s);
     Answer::json(
