@@ -402,10 +402,13 @@ impl Deliverer {
             }
         }
         if !attempted.is_empty() {
+            let attempt_started = Instant::now();
             let outcome = self.attempt(destination.as_ref(), &leads, key, now).await;
             log_outcome(destination.name(), &attempted, &outcome, started);
+            // A `Retry-After` counts from the answer, not from the sweep.
+            let answered = after(now, attempt_started);
             changes.extend(attempted.into_iter().map(|item| {
-                let change = settle(&item, &outcome, now, inner.max_age, &inner.redactor);
+                let change = settle(&item, &outcome, answered, inner.max_age, &inner.redactor);
                 (item, change)
             }));
         }
@@ -458,6 +461,12 @@ impl Deliverer {
         }
         report
     }
+}
+
+/// `now` moved on by the time since `started`: when an attempt that began
+/// at `now` ended.
+pub(super) fn after(now: OffsetDateTime, started: Instant) -> OffsetDateTime {
+    now + time::Duration::try_from(started.elapsed()).unwrap_or_default()
 }
 
 fn log_given_up(item: &DeliveryItem, reason: &str) {

@@ -264,7 +264,9 @@ impl Deliverer {
             &outcome,
             started,
         );
-        let change = settle(&item, &outcome, now, inner.max_age, &inner.redactor);
+        // A `Retry-After` counts from the answer, not from the lead's arrival.
+        let answered = super::engine::after(now, started);
+        let change = settle(&item, &outcome, answered, inner.max_age, &inner.redactor);
         Some((item, change))
     }
 }

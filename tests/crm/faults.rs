@@ -225,3 +225,34 @@ async fn a_repeated_create_is_refused_by_the_crm_and_counts_as_delivered() {
     );
     crm.app.stop().await;
 }
+
+/// Before: a `429` with `Retry-After: 3` that took a while to come was
+/// retried sooner than 3 s after it: the wait was counted from when the
+/// attempt began (a first attempt's round, or a sweep), not from the
+/// answer. Now both count from the answer (the sweep shares the code).
+#[tokio::test]
+async fn retry_after_counts_from_the_answer() {
+    let crm = setup().await;
+    // The first attempt (no sweep): HubSpot takes 1.5 s to ask for 3 s.
+    let slow = Duration::from_millis(1_500);
+    crm.hubspot.script([Fault::ThrottledAfter {
+        retry_after: 3,
+        after: slow,
+    }]);
+    let started = std::time::Instant::now();
+    post(&crm.app, lead("Patient")).await;
+    while crm.hubspot.requests().len() < 2 {
+        assert!(started.elapsed() < Duration::from_secs(20), "no retry");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let requests = crm.hubspot.requests();
+    let answered = requests[0].at + slow;
+    let waited = requests[1].at - answered;
+    report!("HubSpot 429 Retry-After 3, answered in 1.5 s, on a first attempt: retried {waited} after the answer");
+    assert_eq!(requests[0].status, 429);
+    assert!(
+        waited >= time::Duration::seconds(3),
+        "retried after {waited}"
+    );
+    crm.app.stop().await;
+}

@@ -26,6 +26,9 @@ pub enum Fault {
     /// `429 Too Many Requests` with `Retry-After` (seconds): Dataverse's
     /// service protection limits, HubSpot's secondly limit.
     Throttled { retry_after: u64 },
+    /// The same `429`, answered only after `after`: a busy service whose
+    /// refusal itself is slow (its `Retry-After` counts from the answer).
+    ThrottledAfter { retry_after: u64, after: Duration },
     /// `401`: the bearer token is refused.
     Unauthorized,
     /// `403`: the identity lacks a permission (role, scope).

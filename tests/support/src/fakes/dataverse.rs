@@ -627,35 +627,38 @@ fn web_api(state: &Mutex<State>, base: &str, incoming: &Incoming, now: OffsetDat
     record_problems(state, id, &found);
 
     let fault = state.lock().unwrap().faults.next(now);
-    let hold =
-        match fault {
-            Fault::None => None,
-            Fault::Hold(duration) => Some(duration),
-            Fault::Unavailable => {
-                return error(503, "0x80040216", "The service is temporarily unavailable.")
-            }
-            Fault::Throttled { retry_after } => return error(
+    let hold = match fault {
+        Fault::None => None,
+        Fault::Hold(duration) => Some(duration),
+        Fault::Unavailable => {
+            return error(503, "0x80040216", "The service is temporarily unavailable.")
+        }
+        Fault::Throttled { retry_after } | Fault::ThrottledAfter { retry_after, .. } => {
+            return error(
                 429,
                 "0x80072322",
                 "Number of requests exceeded the limit of 6000 over time window of 300 seconds.",
             )
-            .with_header("retry-after", retry_after.to_string()),
-            Fault::Unauthorized => {
-                return Answer::empty(401).with_header(
-                    "www-authenticate",
-                    format!(
+            .with_header("retry-after", retry_after.to_string())
+        }
+        Fault::Unauthorized => {
+            return Answer::empty(401).with_header(
+                "www-authenticate",
+                format!(
                 "Bearer authorization_uri={base}/{TENANT_ID}/oauth2/authorize, resource_id={base}/"
             ),
-                )
-            }
-            Fault::Forbidden => return error(
+            )
+        }
+        Fault::Forbidden => {
+            return error(
                 403,
                 "0x80040220",
                 "Principal user (Id=5a1c7d1e-0000-0000-0000-000000000000, type=8, roleCount=0, \
                  privilegeCount=0, accessMode=4), is missing prvCreateLead privilege \
                  (Id=cd3e4f5a-0000-0000-0000-000000000000) on OTC=4 for entity 'lead'.",
-            ),
-        };
+            )
+        }
+    };
 
     let mut s = state.lock().unwrap();
     *s.by_kind.entry(kind).or_default() += 1;

@@ -374,8 +374,8 @@ fn contacts_api(state: &Mutex<State>, incoming: &Incoming, now: OffsetDateTime) 
                        "correlationId": uuid::Uuid::new_v4(), "category": "SERVICE_UNAVAILABLE"}),
             )
         }
-        Fault::Throttled { retry_after } => {
-            return Answer::json(
+        Fault::Throttled { retry_after } | Fault::ThrottledAfter { retry_after, .. } => {
+            let mut answer = Answer::json(
                 429,
                 json!({
                     "status": "error",
@@ -387,7 +387,11 @@ fn contacts_api(state: &Mutex<State>, incoming: &Incoming, now: OffsetDateTime) 
                 }),
             )
             .with_header("retry-after", retry_after.to_string())
-            .with_header("x-hubspot-ratelimit-secondly-remaining", "0")
+            .with_header("x-hubspot-ratelimit-secondly-remaining", "0");
+            if let Fault::ThrottledAfter { after, .. } = fault {
+                answer.hold = Some(after);
+            }
+            return answer;
         }
         Fault::Unauthorized => return unauthorized(),
         Fault::Forbidden => {

@@ -319,7 +319,7 @@ fn sync(state: &Mutex<State>, incoming: &Incoming, now: OffsetDateTime) -> Answe
         Fault::Hold(duration) => Some(duration),
         // Marketo: 608 "API Temporarily Unavailable", with HTTP 200.
         Fault::Unavailable => return failure("608", "API Temporarily Unavailable"),
-        Fault::Throttled { .. } => {
+        Fault::Throttled { .. } | Fault::ThrottledAfter { .. } => {
             return failure("606", "Max rate limit '100' exceeded with in '20' secs")
         }
         Fault::Unauthorized => {

@@ -467,7 +467,7 @@ fn lead_api(state: &Mutex<State>, incoming: &Incoming, now: OffsetDateTime) -> A
                 &[],
             )
         }
-        Fault::Throttled { .. } => {
+        Fault::Throttled { .. } | Fault::ThrottledAfter { .. } => {
             return errors(
                 403,
                 "REQUEST_LIMIT_EXCEEDED",
