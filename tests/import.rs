@@ -322,3 +322,234 @@ async fn a_jsonl_export_imported_elsewhere_exports_identically() {
     from.stop().await;
     to.stop().await;
 }
+
+/// `handler <args>` with the app's settings, whatever its exit code.
+fn handler_any(app: &TestApp, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_handler"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RUST_LOG", "error")
+        .envs(app.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .expect("run the handler")
+}
+
+/// Before: `--from-table MarketplaceLeads` without `--account` read the
+/// service's own table (Partner Center's default name is also ours): every
+/// marker and record became a refused body, re-runs multiplied them. Now
+/// our own table, or any table this handler wrote, is refused, saying why.
+#[tokio::test]
+async fn our_own_table_is_never_imported() {
+    let app = app_with(Vec::new()).await;
+    assert_eq!(app.post_lead(zoe_posted().to_string()).await.status(), 201);
+    let before = app.rows().await.len();
+    let refused = handler_any(&app, &["leads", "import", "--from-table", &app.table]);
+    assert!(!refused.status.success());
+    let said = stderr(&refused);
+    assert!(
+        said.contains("this service's own table") && said.contains("--account"),
+        "{said}"
+    );
+    // The same table reached as "another" account (a connection string):
+    // its rows are ours, so it is refused too.
+    let refused = handler_any(
+        &app,
+        &[
+            "leads",
+            "import",
+            "--from-table",
+            &app.table,
+            "--connection",
+            &shared_azurite()
+                .connection_string()
+                .replace("127.0.0.1", "localhost"),
+        ],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("written by this handler"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(app.rows().await.len(), before, "nothing was written");
+    report!("importing our own table: refused, naming --account; nothing written");
+    app.stop().await;
+}
+
+/// Before: `.NET`'s `DateTime.MaxValue` as CreatedTime made `--deliver`
+/// panic (exit 101, on every re-run); an unreadable row was kept again by
+/// every run. Now such a time makes the row unreadable, kept once.
+#[tokio::test]
+async fn far_future_rows_are_unreadable_and_unreadable_rows_kept_once() {
+    let receiver = Receiver::start().await;
+    let app = app_with(vec![
+        ("WEBHOOK_URL".into(), receiver.url("/hook")),
+        ("WEBHOOK_SECRET".into(), SECRET.into()),
+    ])
+    .await;
+    let table = source_table();
+    let future = zoe_row("9999-12-31T23:59:59Z");
+    let broken = json!({"ActionCode": "PLT", "CustomerInfo": "{not json", "CreatedTime": "2026-11-01T10:00:00Z"});
+    write_partner_center_table(&table, 3, &[future, broken]);
+    let connection = shared_azurite().connection_string();
+    let args = [
+        "leads",
+        "import",
+        "--from-table",
+        &table,
+        "--connection",
+        &connection,
+        "--deliver",
+        "webhook",
+    ];
+    for run in 1..=2 {
+        let output = handler_any(&app, &args);
+        let said = stderr(&output);
+        assert!(output.status.success(), "run {run}: {said}");
+        assert!(said.contains("2 unreadable"), "run {run}: {said}");
+    }
+    let rejected = handler(&app, &["leads", "rejected", "--since", "1h"]);
+    let listed = String::from_utf8_lossy(&rejected.stdout).into_owned();
+    assert_eq!(
+        listed.matches("import:").count(),
+        2,
+        "each kept once:\n{listed}"
+    );
+    assert!(
+        listed.contains("created at 9999-12-31T23:59:59Z"),
+        "{listed}"
+    );
+    report!("a row created at 9999-12-31 and a broken one, imported twice: 2 kept, no panic");
+    app.stop().await;
+}
+
+/// Before: a line that is not UTF-8 stopped the import without naming it,
+/// and `--jsonl` given a CSV file exited 0 with every line refused.
+#[tokio::test]
+async fn jsonl_lines_are_named_and_a_wrong_file_is_an_error() {
+    let app = app_with(Vec::new()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let good = json!({
+        "RawBody": zoe_posted().to_string(),
+        "ReceivedAt": "2026-11-22T10:15:00Z",
+    });
+    let jsonl = dir.path().join("leads.jsonl");
+    let mut bytes = format!("{good}\n").into_bytes();
+    bytes.extend_from_slice(b"{\"RawBody\": \"\xff\xfe\"}\n");
+    std::fs::write(&jsonl, bytes).unwrap();
+    let output = handler(
+        &app,
+        &["leads", "import", "--jsonl", jsonl.to_str().unwrap()],
+    );
+    let said = stderr(&output);
+    assert!(
+        said.contains("1 imported") && said.contains("1 unreadable"),
+        "{said}"
+    );
+    let rejected = handler(&app, &["leads", "rejected", "--since", "1h"]);
+    assert!(
+        String::from_utf8_lossy(&rejected.stdout).contains("line 2 is not UTF-8"),
+        "the line is named"
+    );
+    let csv = dir.path().join("leads.csv");
+    std::fs::write(&csv, "FirstName,LastName\nZoë,Nakamura\n").unwrap();
+    let output = handler_any(&app, &["leads", "import", "--jsonl", csv.to_str().unwrap()]);
+    assert!(!output.status.success(), "a CSV is no JSON Lines file");
+    assert!(
+        stderr(&output).contains("nothing in"),
+        "{}",
+        stderr(&output)
+    );
+    app.stop().await;
+}
+
+/// Before: a Partner Center row larger than three RawBody columns was cut
+/// silently: "imported", then skipped by `--deliver` and refused after a
+/// JSON Lines round trip. Now it is kept whole.
+#[tokio::test]
+async fn a_large_partner_center_row_is_kept_whole() {
+    let receiver = Receiver::start().await;
+    let app = app_with(vec![
+        ("WEBHOOK_URL".into(), receiver.url("/hook")),
+        ("WEBHOOK_SECRET".into(), SECRET.into()),
+    ])
+    .await;
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let info = json!({
+        "FirstName": "Big", "LastName": "Row", "Email": "big@contoso.example",
+        "Company": "Contoso", "Title": "\"".repeat(15_000),
+    });
+    let large = json!({
+        "ActionCode": "PLT", "CreatedTime": now,
+        "CustomerInfo": info.to_string(),
+        "Description": "\"".repeat(31_000),
+        "LeadSource": "SPZA-PLT|fabrikam.analytics",
+        "OfferDisplayName": "Ö".repeat(1_500),
+    });
+    assert!(
+        large.to_string().encode_utf16().count() > 96_000,
+        "more than three columns"
+    );
+    let table = source_table();
+    write_partner_center_table(&table, 0, &[large]);
+    let connection = shared_azurite().connection_string();
+    let output = handler(
+        &app,
+        &[
+            "leads",
+            "import",
+            "--from-table",
+            &table,
+            "--connection",
+            &connection,
+            "--deliver",
+            "webhook",
+        ],
+    );
+    let said = stderr(&output);
+    assert!(
+        said.contains("1 imported") && said.contains("0 unreadable"),
+        "{said}"
+    );
+    let queued = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(queued.starts_with("1 delivery queued"), "{queued}");
+    // A JSON Lines round trip reads it back.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.jsonl");
+    handler(
+        &app,
+        &[
+            "leads",
+            "export",
+            "--format",
+            "jsonl",
+            "--since",
+            "1d",
+            "--output",
+            file.to_str().unwrap(),
+        ],
+    );
+    let other = app_with(Vec::new()).await;
+    let output = handler(
+        &other,
+        &["leads", "import", "--jsonl", file.to_str().unwrap()],
+    );
+    assert!(
+        stderr(&output).contains("1 imported"),
+        "{}",
+        stderr(&output)
+    );
+    report!(
+        "a {} KB Partner Center row: imported whole, queued, and through JSON Lines",
+        large_kb(&file)
+    );
+    app.stop().await;
+    other.stop().await;
+}
+
+fn large_kb(file: &Path) -> u64 {
+    std::fs::metadata(file).map(|m| m.len() / 1024).unwrap_or(0)
+}

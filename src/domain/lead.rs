@@ -212,6 +212,13 @@ impl Lead {
         if body.len() > MAX_BODY_BYTES {
             return Err(LeadError::TooLarge);
         }
+        Self::parse_any_size(body)
+    }
+
+    /// As [`Lead::parse`], without the limit on a posted body: for a row of
+    /// Partner Center's own table, whose columns hold up to 32 K characters
+    /// each (so its body, as it would have been posted, can pass 64 KiB).
+    pub(crate) fn parse_any_size(body: &[u8]) -> Result<Self, LeadError> {
         let text = std::str::from_utf8(body).map_err(|_| LeadError::NotUtf8)?;
         // Some senders prefix UTF-8 with a byte-order mark; JSON has no use
         // for it, and refusing it would lose the lead.

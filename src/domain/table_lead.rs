@@ -104,7 +104,7 @@ impl TableLead {
         if body.values().all(is_blank_or_empty) {
             return Err(TableLeadError::NoLeadColumns);
         }
-        let mut lead = Lead::parse(Value::Object(body).to_string().as_bytes())?;
+        let mut lead = Lead::parse_any_size(Value::Object(body).to_string().as_bytes())?;
         lead.origin = Origin::PartnerCenterTable;
         lead.raw = Value::Object(
             entity

@@ -12,8 +12,20 @@ use time::OffsetDateTime;
 /// A string property holds at most 32 K UTF-16 code units (64 KiB).
 const MAX_PROPERTY_UTF16: usize = 32_000;
 const TRUNCATION_MARK: &str = " …[truncated]";
-/// The raw body (≤ 64 KiB of UTF-8) spread over up to three properties.
-pub const RAW_BODY_COLUMNS: [&str; 3] = ["RawBody", "RawBody2", "RawBody3"];
+/// The raw body spread over up to eight properties: a posted body (≤ 64
+/// KiB of UTF-8) takes at most three; a row imported from Partner Center's
+/// table (six columns of up to 32 K characters, quoted into JSON) more.
+/// Eight full ones are 512 KB, leaving the rest of a row's 1 MiB to the
+/// parsed columns.
+pub const RAW_BODY_COLUMNS: [&str; 8] = [
+    "RawBody", "RawBody2", "RawBody3", "RawBody4", "RawBody5", "RawBody6", "RawBody7", "RawBody8",
+];
+
+/// Whether `raw` fits the raw body's columns whole. A lead whose raw body
+/// does not is not stored cut: it could not be read back.
+pub fn raw_body_fits(raw: &str) -> bool {
+    split_utf16(raw).len() <= RAW_BODY_COLUMNS.len()
+}
 pub const RECEIVED_AT: &str = "ReceivedAt";
 /// Set for a lead that was not posted (how its raw body reads back).
 pub const ORIGIN: &str = "Origin";
@@ -78,6 +90,10 @@ pub fn lead_entities(
         row.insert(ORIGIN.into(), json!(origin));
     }
     row.insert("Fingerprint".into(), json!(lead.fingerprint.to_string()));
+    debug_assert!(
+        raw_body_fits(&lead.raw),
+        "a raw body that does not fit is refused before"
+    );
     for (column, chunk) in RAW_BODY_COLUMNS.iter().zip(split_utf16(&lead.raw)) {
         row.insert((*column).into(), json!(chunk));
     }

@@ -30,6 +30,7 @@ pub mod source;
 pub mod status;
 
 pub use digest_state::{Checkpoint, Claim, ClaimState, RunRecord, Version};
+pub use entity::raw_body_fits;
 pub use error::{Failure, StoreError};
 pub use keys::LeadId;
 pub use outbox::{

@@ -14,6 +14,8 @@ use time::OffsetDateTime;
 
 const PARTITION: &str = "quarantine";
 const PREFIX: &str = "R";
+/// Names the source row of an import's unreadable row (a hash).
+const SOURCE: &str = "ImportSource";
 /// A binary property holds at most 64 KiB.
 pub const MAX_KEPT_BYTES: usize = 64 * 1024;
 
@@ -42,6 +44,19 @@ impl LeadStore {
         length: u64,
         body: &[u8],
     ) -> Result<String, StoreError> {
+        self.keep(received_at, status, reason, length, body, None)
+            .await
+    }
+
+    async fn keep(
+        &self,
+        received_at: OffsetDateTime,
+        status: u16,
+        reason: &str,
+        length: u64,
+        body: &[u8],
+        source: Option<&str>,
+    ) -> Result<String, StoreError> {
         let received_at = keys::truncate_to_micros(received_at);
         let id = format!(
             "{}-{}",
@@ -64,11 +79,42 @@ impl LeadStore {
             ("Body@odata.type".to_owned(), json!("Edm.Binary")),
         ]);
         put_datetime(&mut row, "ReceivedAt", received_at);
+        if let Some(source) = source {
+            row.insert(SOURCE.into(), json!(source));
+        }
         retrying("keep a refused body", || async {
             self.leads.insert::<_, Value>(&row)?.await
         })
         .await?;
         Ok(id)
+    }
+
+    /// Keeps a row an import could not read, marked with `source`, a hash
+    /// naming the source row: a second run that meets the same row finds
+    /// it in [`LeadStore::kept_import_rows`] and keeps it only once.
+    pub async fn quarantine_import_row(
+        &self,
+        at: OffsetDateTime,
+        reason: &str,
+        body: &[u8],
+        source: &str,
+    ) -> Result<String, StoreError> {
+        self.keep(at, 422, reason, body.len() as u64, body, Some(source))
+            .await
+    }
+
+    /// The source hashes of the import rows kept so far.
+    pub async fn kept_import_rows(&self) -> Result<std::collections::HashSet<String>, StoreError> {
+        let filter = format!("PartitionKey eq '{PARTITION}' and {SOURCE} ne ''");
+        let mut found = std::collections::HashSet::new();
+        let mut pages = std::pin::pin!(pages::pages(self.leads.clone(), filter));
+        while let Some(rows) = pages.try_next().await? {
+            found.extend(
+                rows.iter()
+                    .filter_map(|r| r.get(SOURCE)?.as_str().map(str::to_owned)),
+            );
+        }
+        Ok(found)
     }
 
     /// The bodies refused in `range`, oldest first, a page at a time.

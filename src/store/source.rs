@@ -34,6 +34,16 @@ impl SourceTable {
         self.table.table_name()
     }
 
+    /// Whether `row` was written by this handler (a lead row, its marker,
+    /// an outbox record): a table holding such rows is a leads table of
+    /// ours, not Partner Center's, and importing it would store our own
+    /// bookkeeping as leads.
+    pub fn written_by_us(row: &Map<String, Value>) -> bool {
+        ["Fingerprint", "LeadRowKey", "Consumer", "SaveId", "RawBody"]
+            .iter()
+            .any(|column| row.contains_key(*column))
+    }
+
     /// Every row, a page at a time, as the service returns them.
     pub fn rows(
         &self,

@@ -18,7 +18,7 @@ use crate::delivery::Destinations;
 use crate::domain::table_lead::TableLead;
 use crate::domain::{DestinationName, Lead, Origin, TimeRange};
 use crate::store::source::SourceTable;
-use crate::store::{Consumer, LeadId, LeadStore, SaveOutcome};
+use crate::store::{raw_body_fits, Consumer, LeadId, LeadStore, SaveOutcome};
 use anyhow::Context;
 use futures::TryStreamExt;
 use serde_json::{Map, Value};
@@ -92,6 +92,12 @@ impl Imported {
 /// One source row: a lead and when it was created, or why it is not one.
 type Row = Result<(Lead, OffsetDateTime), (String, Vec<u8>)>;
 
+/// Creation times outside these are no lead's: a row saying
+/// 9999-12-31T23:59:59Z (.NET's `DateTime.MaxValue`) is unreadable, not a
+/// lead from the far future.
+const EARLIEST: OffsetDateTime = time::macros::datetime!(2000-01-01 00:00 UTC);
+const LATEST_AHEAD: time::Duration = time::Duration::DAY;
+
 pub async fn import(settings: &Settings, options: ImportOptions) -> anyhow::Result<()> {
     let now = OffsetDateTime::now_utc();
     let window = match (options.since, options.until) {
@@ -121,19 +127,40 @@ pub async fn import(settings: &Settings, options: ImportOptions) -> anyhow::Resu
         delivered_ids: HashSet::new(),
         span: None,
         keep_ids: !options.deliver.is_empty(),
+        kept: store
+            .kept_import_rows()
+            .await
+            .context("could not read which rows earlier imports kept")?,
         progress: Progress::new(std::io::stderr().is_terminal()),
     };
     let source = if let Some(table) = &options.from_table {
         let account = source_account(settings, &options)?;
+        refuse_our_own_table(settings, &account, table)?;
         let source = SourceTable::open(&account, table)?;
         let mut pages = std::pin::pin!(source.rows());
+        let mut first = true;
         while let Some(page) = pages
             .try_next()
             .await
             .with_context(|| format!("could not read the table {table}"))?
         {
+            if first && page.iter().any(SourceTable::written_by_us) {
+                anyhow::bail!(
+                    "{table} in that account was written by this handler (it holds lead rows, \
+                     markers or delivery records), not by Partner Center's \"Azure Table\" \
+                     destination: nothing imported. To move leads between deployments, use \
+                     `handler leads export --format jsonl` there and `handler leads import \
+                     --jsonl` here."
+                );
+            }
+            first = false;
             for entity in &page {
-                run.take(from_entity(entity)).await?;
+                let seed = format!(
+                    "table|{table}|{}|{}",
+                    text_of(entity, "PartitionKey"),
+                    text_of(entity, "RowKey")
+                );
+                run.take(from_entity(entity), &seed).await?;
             }
             run.progress.update_with("read", run.counts.read);
         }
@@ -141,13 +168,26 @@ pub async fn import(settings: &Settings, options: ImportOptions) -> anyhow::Resu
     } else if let Some(path) = &options.jsonl {
         let file = std::fs::File::open(path)
             .with_context(|| format!("could not open {}", path.display()))?;
-        for (number, line) in std::io::BufReader::new(file).lines().enumerate() {
-            let line = line.with_context(|| format!("could not read {}", path.display()))?;
-            if line.trim().is_empty() {
-                continue;
+        let mut reader = std::io::BufReader::new(file);
+        let mut bytes = Vec::new();
+        let mut number = 0u64;
+        loop {
+            bytes.clear();
+            let read = reader
+                .read_until(b'\n', &mut bytes)
+                .with_context(|| format!("could not read {}", path.display()))?;
+            if read == 0 {
+                break;
             }
-            run.take(from_jsonl(&line)).await?;
-            if number % 1_000 == 999 {
+            number += 1;
+            let seed = format!("jsonl|{}", hex_sha256(&bytes));
+            let row = match std::str::from_utf8(&bytes) {
+                Ok(line) if line.trim().is_empty() => continue,
+                Ok(line) => from_jsonl(line),
+                Err(_) => Err((format!("line {number} is not UTF-8 text"), bytes.clone())),
+            };
+            run.take(row, &seed).await?;
+            if number.is_multiple_of(1_000) {
                 run.progress.update_with("read", run.counts.read);
             }
         }
@@ -155,6 +195,18 @@ pub async fn import(settings: &Settings, options: ImportOptions) -> anyhow::Resu
     } else {
         anyhow::bail!("give --from-table or --jsonl");
     };
+    if run.counts.read > 0 && run.counts.unreadable == run.counts.read {
+        run.progress.finish(&run.counts.summary(&source));
+        anyhow::bail!(
+            "nothing in {source} was a lead{}",
+            if options.jsonl.is_some() {
+                ": --jsonl takes what `handler leads export --format jsonl` writes, one JSON \
+                 object per line"
+            } else {
+                ""
+            }
+        );
+    }
     for name in &options.deliver {
         run.counts.queued += run.deliver(&destinations, name).await? as u64;
     }
@@ -172,6 +224,44 @@ pub async fn import(settings: &Settings, options: ImportOptions) -> anyhow::Resu
         );
     }
     Ok(())
+}
+
+/// Refuses the service's own leads table (and its digest table): Partner
+/// Center's default table name is also ours, so `--from-table
+/// MarketplaceLeads` without `--account` would read our own rows.
+fn refuse_our_own_table(
+    settings: &Settings,
+    account: &StorageAccount,
+    table: &str,
+) -> anyhow::Result<()> {
+    let ours = &settings.storage;
+    let same_account = account.table_endpoint.as_str().trim_end_matches('/')
+        == ours.account.table_endpoint.as_str().trim_end_matches('/');
+    let our_tables = [ours.leads_table.clone(), ours.digest_table()];
+    if same_account && our_tables.iter().any(|t| t.eq_ignore_ascii_case(table)) {
+        anyhow::bail!(
+            "{table} in this account is this service's own table (LEADS_TABLE), not the one \
+             Partner Center's \"Azure Table\" destination wrote: nothing imported. Partner \
+             Center's table is in the storage account you gave Partner Center: name it with \
+             --account <name> (az login) or --connection \"<connection string>\"."
+        );
+    }
+    Ok(())
+}
+
+fn text_of<'a>(entity: &'a Map<String, Value>, column: &str) -> &'a str {
+    entity
+        .get(column)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// `--connection`, `--account`, or the leads' own account.
@@ -229,25 +319,55 @@ struct Run<'a> {
     keep_ids: bool,
     /// Earliest and latest creation time seen.
     span: Option<(OffsetDateTime, OffsetDateTime)>,
+    /// Unreadable rows earlier runs kept (by source hash): kept once.
+    kept: HashSet<String>,
     progress: Progress,
 }
 
 impl Run<'_> {
-    async fn take(&mut self, row: Row) -> anyhow::Result<()> {
+    /// Takes one source row; `seed` names it in the source (a table's
+    /// keys, a line's bytes), so an unreadable row is kept only once
+    /// however often the import runs.
+    async fn take(&mut self, row: Row, seed: &str) -> anyhow::Result<()> {
         self.counts.read += 1;
+        let row = row.and_then(|(lead, at)| {
+            if at < EARLIEST || at > self.now + LATEST_AHEAD {
+                let raw = lead.raw.clone().into_bytes();
+                let at = at
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default();
+                return Err((
+                    format!("it says it was created at {at}, when no lead was"),
+                    raw,
+                ));
+            }
+            if !raw_body_fits(&lead.raw) {
+                let raw = lead.raw.clone().into_bytes();
+                return Err((
+                    format!(
+                        "it is too large to keep whole ({} characters of JSON); it stays in \
+                         the source",
+                        lead.raw.chars().count()
+                    ),
+                    raw,
+                ));
+            }
+            Ok((lead, at))
+        });
         let (lead, at) = match row {
-            Ok(found) => found,
+            // Kept to the microsecond, as its key is (Partner Center writes
+            // seven digits of a second): the range --deliver reads must
+            // hold the key.
+            Ok((lead, at)) => (lead, crate::store::keys::truncate_to_micros(at)),
             Err((reason, body)) => {
                 self.counts.unreadable += 1;
+                let source = hex_sha256(seed.as_bytes());
+                if !self.kept.insert(source.clone()) {
+                    return Ok(());
+                }
                 let kept = self
                     .store
-                    .quarantine(
-                        self.now,
-                        422,
-                        &format!("import: {reason}"),
-                        body.len() as u64,
-                        &body,
-                    )
+                    .quarantine_import_row(self.now, &format!("import: {reason}"), &body, &source)
                     .await;
                 if let Err(e) = kept {
                     self.progress.abandon();
@@ -295,7 +415,8 @@ impl Run<'_> {
         let Some((first, last)) = self.span else {
             return Ok(0);
         };
-        let Some(range) = TimeRange::new(first, last + time::Duration::SECOND) else {
+        let end = last.checked_add(time::Duration::SECOND).unwrap_or(last);
+        let Some(range) = TimeRange::new(first, end) else {
             return Ok(0);
         };
         let routes = destinations.routes();
