@@ -108,6 +108,9 @@ param salesforceLeadSource string = ''
 @description('With salesforceUrl: the org has State and Country picklists, so send CountryCode (ISO 3166-1 alpha-2) instead of the free-text country.')
 param salesforceCountryPicklists bool = false
 
+@description('With salesforceUrl: who owns a new Lead — true (the org\'s active lead assignment rule), false (the Run As user), or an AssignmentRule id (01Q...).')
+param salesforceAssignmentRule string = 'true'
+
 @description('Marketo REST endpoint, https://<munchkin-id>.mktorest.com (Admin > Web Services): a lead per person, created or updated by email. Empty: off.')
 param marketoUrl string = ''
 
@@ -115,6 +118,12 @@ param marketoUrl string = ''
 param marketoClientId string = ''
 @secure()
 param marketoClientSecret string = ''
+
+@description('With marketoUrl: the standard Lead Source to set. Empty: left unset.')
+param marketoLeadSource string = ''
+
+@description('With marketoUrl: custom fields (REST API names) for the note, offer, action and lead id, e.g. note=marketplaceNote,offer=marketplaceOffer,action=marketplaceAction,leadId=marketplaceLeadId (README: Marketo). Empty: none.')
+param marketoFields string = ''
 
 @description('Also write Partner Center\'s test leads (MSFT_TEST...) to the CRMs.')
 param crmIncludeTestLeads bool = false
@@ -409,6 +418,10 @@ resource app 'Microsoft.Web/sites@2025-03-01' = {
           value: empty(salesforceUrl) ? '' : string(salesforceCountryPicklists)
         }
         {
+          name: 'SALESFORCE_ASSIGNMENT_RULE'
+          value: empty(salesforceUrl) ? '' : salesforceAssignmentRule
+        }
+        {
           name: 'MARKETO_URL'
           value: marketoUrl
         }
@@ -419,6 +432,14 @@ resource app 'Microsoft.Web/sites@2025-03-01' = {
         {
           name: 'MARKETO_CLIENT_SECRET'
           value: marketoClientSecret
+        }
+        {
+          name: 'MARKETO_LEAD_SOURCE'
+          value: empty(marketoUrl) ? '' : marketoLeadSource
+        }
+        {
+          name: 'MARKETO_FIELDS'
+          value: empty(marketoUrl) ? '' : marketoFields
         }
         {
           name: 'CRM_INCLUDE_TEST_LEADS'

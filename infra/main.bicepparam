@@ -38,9 +38,12 @@ param salesforceClientSecret = readEnvironmentVariable('SALESFORCE_CLIENT_SECRET
 param salesforceExternalIdField = 'MarketplaceLeadId__c'
 param salesforceLeadSource = readEnvironmentVariable('SALESFORCE_LEAD_SOURCE', '')
 param salesforceCountryPicklists = false
+param salesforceAssignmentRule = 'true'
 param marketoUrl = readEnvironmentVariable('MARKETO_URL', '')
 param marketoClientId = readEnvironmentVariable('MARKETO_CLIENT_ID', '')
 param marketoClientSecret = readEnvironmentVariable('MARKETO_CLIENT_SECRET', '')
+param marketoLeadSource = readEnvironmentVariable('MARKETO_LEAD_SOURCE', '')
+param marketoFields = readEnvironmentVariable('MARKETO_FIELDS', '')
 param crmIncludeTestLeads = false
 // Named destinations and routes (README: Routing), e.g.
 //   { TEAMS_WEBHOOK_URL__analytics: readEnvironmentVariable('TEAMS_WEBHOOK_URL__analytics', ''),

@@ -80,7 +80,12 @@ async fn run() -> ExitCode {
     // Every setting is checked before any command runs, each destination's
     // own included (reading them does no I/O); what is only doubtful is
     // logged, naming the setting.
-    let settings = match Settings::from_env().and_then(|settings| {
+    let read = if matches!(command, Command::Route(_)) {
+        Settings::from_env_without_storage()
+    } else {
+        Settings::from_env()
+    };
+    let settings = match read.and_then(|settings| {
         for warning in Destinations::from_settings(&settings)?.warnings() {
             tracing::warn!("{warning}");
         }

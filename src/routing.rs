@@ -78,6 +78,7 @@ impl Filter {
         if !self.offers.is_empty() {
             let candidates = [lead.offer_id(), lead.offer_title.as_deref()];
             let matched = self.offers.iter().find_map(|pattern| {
+                // The same reading as Pattern::matches_lead, naming what matched.
                 candidates
                     .iter()
                     .flatten()
@@ -142,6 +143,15 @@ impl Pattern {
 
     pub fn matches(&self, value: &str) -> bool {
         glob(self.0.as_bytes(), value.trim().to_lowercase().as_bytes())
+    }
+
+    /// Whether `lead`'s offer — its id (`publisher.offer`) or its title —
+    /// matches: as a route's `_OFFERS` and `leads list --offer` read it.
+    pub fn matches_lead(&self, lead: &Lead) -> bool {
+        [lead.offer_id(), lead.offer_title.as_deref()]
+            .into_iter()
+            .flatten()
+            .any(|offer| self.matches(offer))
     }
 }
 

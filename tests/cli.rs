@@ -96,11 +96,15 @@ fn bad_configuration_exits_at_start_naming_the_setting() {
             ],
             "HUBSPOT_TOKEN",
         ),
-        // A route naming a destination that is not configured.
+        // A route that could match no lead.
         (
             &[
                 ("LEADS_STORAGE", "UseDevelopmentStorage=true"),
-                ("TEAMS_OFFERS__sales", "fabrikam.*"),
+                (
+                    "TEAMS_WEBHOOK_URL__sales",
+                    "https://example.invalid/workflow",
+                ),
+                ("TEAMS_OFFERS__sales", " , "),
             ],
             "TEAMS_OFFERS__sales",
         ),
@@ -122,6 +126,52 @@ fn bad_configuration_exits_at_start_naming_the_setting() {
             "no secret in the message: {stderr}"
         );
     }
+}
+
+/// A route of a destination that is not switched on (its URL blank, as a
+/// template writes it) does not stop start-up: the handler starts and says
+/// which setting applies to nothing, and which name was probably meant.
+#[test]
+fn doubtful_settings_start_with_a_warning_naming_them() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let mut child = handler()
+        .envs([
+            ("LEADS_STORAGE", "UseDevelopmentStorage=true"),
+            ("TEAMS_WEBHOOK_URL__sales", ""),
+            ("TEAMS_OFFERS__sales", "fabrikam.*"),
+            ("DIGEST_SCHEDUEL", "0 0 8 * * *"),
+        ])
+        .env("HANDLER_PORT", port.to_string())
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run handler");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = String::new();
+    let mut buffer = [0u8; 4096];
+    while !(seen.contains("listening") && seen.contains("DIGEST_SCHEDUEL")) {
+        assert!(
+            Instant::now() < deadline,
+            "no start-up with warnings: {seen}"
+        );
+        match stdout.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buffer[..n])),
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        seen.contains("setting TEAMS_OFFERS__sales: applies to the destination teams:sales, which is not switched on"),
+        "{seen}"
+    );
+    assert!(seen.contains("did you mean DIGEST_SCHEDULE?"), "{seen}");
+    assert!(seen.contains("listening"), "it started: {seen}");
 }
 
 #[test]

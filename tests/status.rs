@@ -1,6 +1,8 @@
-//! `handler status` as an operator runs it: the real binary against the
-//! app's table, on a fresh deployment, after a failing destination, and
-//! after a digest two intervals late — its words and its exit code.
+//! The command line as an operator runs it, the real binary against the
+//! app's table: `handler status` on a fresh deployment, after a failing
+//! destination and after a digest two intervals late; what the CLI says
+//! when storage refuses it; and what a new user ran into with `leads
+//! list`, `deliveries list|retry|backfill` and `route`.
 
 use marketplace_leads::store::RunRecord;
 use std::process::Command;
@@ -181,4 +183,146 @@ async fn the_cli_without_the_data_role_says_which_role_to_grant() {
         "{said}"
     );
     assert!(said.contains("az role assignment create"), "{said}");
+}
+
+/// `handler` with `env` (the app's settings, changed), whatever its exit.
+fn handler_with(env: &[(String, String)], args: &[&str]) -> (i32, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_handler"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(env.iter().cloned())
+        .output()
+        .expect("run handler");
+    (
+        output.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+/// Before: `leads list` showed no lead id (nothing to paste into
+/// `deliveries show`) and `--offer` matched only the exact title; `deliveries
+/// list --destination telegram` said "0 deliveries"; `deliveries retry` of a
+/// delivered lead said "0 put back" without why, and nothing could send a
+/// delivered lead again; `backfill` to a destination the running service
+/// does not have succeeded silently.
+#[tokio::test]
+async fn what_a_new_user_ran_into_on_the_command_line() {
+    let receiver = Receiver::start().await;
+    let app = spawn_app_with(AppOptions {
+        extra: vec![
+            ("WEBHOOK_URL".into(), receiver.url("/hook")),
+            ("WEBHOOK_SECRET".into(), SECRET.into()),
+        ],
+        ..AppOptions::default()
+    })
+    .await;
+    let answer = app
+        .post_lead(testkit::testdata("appsource-contact-me.json"))
+        .await;
+    let id = answer.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deliverer = app.deliverer().expect("a destination");
+    drop(deliverer.quiesce().await);
+    deliverer.sweep(app.clock.now()).await.unwrap();
+    assert_eq!(receiver.received().len(), 1);
+
+    // leads list: the id, and --offer as routes match it.
+    for offer in [
+        "CONTOSO analytics",
+        "*analytics",
+        "fabrikamsoftware.contoso-analytics",
+    ] {
+        let (code, listed) = handler_with(&app.env, &["leads", "list", "--offer", offer]);
+        assert_eq!(code, 0, "{listed}");
+        assert!(listed.contains(&id), "{offer}: {listed}");
+    }
+    let (_, none) = handler_with(&app.env, &["leads", "list", "--offer", "other*"]);
+    assert!(!none.contains(&id) && none.contains("0 leads"), "{none}");
+
+    // A destination kind that does not exist is named.
+    let (code, said) = handler_with(
+        &app.env,
+        &["deliveries", "list", "--destination", "telegram"],
+    );
+    assert_eq!(code, 1, "{said}");
+    assert!(said.contains("telegram is not a destination"), "{said}");
+
+    // Retry of a delivered lead says why nothing was put back; --again
+    // sends it again, under a new idempotency key.
+    let (code, said) = handler_with(&app.env, &["deliveries", "retry", &id]);
+    assert_eq!(code, 0, "{said}");
+    assert!(
+        said.contains("has no dead delivery: webhook delivered") && said.contains("--again"),
+        "{said}"
+    );
+    let (code, said) = handler_with(&app.env, &["deliveries", "retry", &id, "--again"]);
+    assert_eq!(code, 0, "{said}");
+    assert!(said.starts_with("1 delivery of"), "{said}");
+    deliverer.sweep(app.clock.now()).await.unwrap();
+    let received = receiver.received();
+    assert_eq!(received.len(), 2, "sent again");
+    assert_ne!(
+        received[0].header("webhook-id"),
+        received[1].header("webhook-id"),
+        "a new idempotency key"
+    );
+
+    // A backfill to a destination the running service does not have: the
+    // CLI here configures Teams, the service (its last sweep says) does not.
+    let mut env = app.env.clone();
+    env.push(("TEAMS_WEBHOOK_URL".into(), receiver.url("/teams")));
+    let (code, said) = handler_with(
+        &env,
+        &[
+            "deliveries",
+            "backfill",
+            "--destination",
+            "teams",
+            "--since",
+            "1d",
+        ],
+    );
+    assert_eq!(code, 1, "{said}");
+    assert!(
+        said.contains("the running service does not deliver to teams") && said.contains("webhook"),
+        "{said}"
+    );
+    report!("new-user CLI: ids listed, --offer as routes, telegram named, retry --again, backfill checked");
+    app.stop().await;
+}
+
+/// Before: `handler route` refused to run without a storage setting,
+/// although it reads none — and the README's example failed as written.
+#[test]
+fn route_needs_no_storage_and_the_readme_example_runs() {
+    let env: Vec<(String, String)> = [
+        (
+            "TEAMS_WEBHOOK_URL__analytics",
+            "https://prod-00.westus.logic.azure.com/workflows/example",
+        ),
+        ("TEAMS_OFFERS__analytics", "contoso.contoso-analytics"),
+        ("HUBSPOT_TOKEN", "pat-na1-example"),
+        ("HUBSPOT_ACTIONS", "INS"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/contact-me.json");
+    let (code, said) = handler_with(&env, &["route", sample]);
+    assert_eq!(code, 0, "{said}");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for line in said.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(
+            readme.contains(line.trim_end()),
+            "the README shows {line:?}"
+        );
+    }
 }

@@ -52,7 +52,7 @@ pub enum DeliveriesCommand {
         #[arg(long, value_parser = TimeArg::parse)]
         since: Option<TimeArg>,
         /// Only this destination (email, teams, webhook, dataverse, hubspot,
-        /// or a named one such as teams:analytics)
+        /// salesforce, marketo, or a named one such as teams:analytics)
         #[arg(long, value_parser = DestinationName::parse)]
         destination: Option<DestinationName>,
     },
@@ -78,14 +78,18 @@ pub enum DeliveriesCommand {
         /// Only this destination's
         #[arg(long, value_parser = DestinationName::parse)]
         destination: Option<DestinationName>,
+        /// With a lead id: send it again where it was delivered (or gave
+        /// up), on purpose, under a new idempotency key
+        #[arg(long, requires = "lead_id")]
+        again: bool,
     },
     /// Deliver the leads received since --since to a destination configured
     /// later, as its route says (offers, actions, test leads). A lead the
     /// destination already has (delivered, pending or dead) is not queued
     /// again, so running it twice changes nothing.
     Backfill {
-        /// The destination (email, teams, webhook, dataverse, hubspot, or a
-        /// named one such as teams:analytics)
+        /// The destination (email, teams, webhook, dataverse, hubspot,
+        /// salesforce, marketo, or a named one such as teams:analytics)
         #[arg(long, value_parser = DestinationName::parse)]
         destination: DestinationName,
         /// Leads received at or after this
@@ -103,6 +107,9 @@ pub async fn run(settings: &Settings, command: DeliveriesCommand) -> anyhow::Res
             since,
             destination,
         } => {
+            if let Some(name) = &destination {
+                known_kind(name)?;
+            }
             let range = resolve_range(since, None, DEFAULT_SINCE, now)?;
             let state = status.map_or(RecordState::Pending, RecordState::from);
             list(&store, state, range, destination.as_ref()).await
@@ -113,7 +120,21 @@ pub async fn run(settings: &Settings, command: DeliveriesCommand) -> anyhow::Res
             dead: _,
             since,
             destination,
+            again,
         } => {
+            if let Some(name) = &destination {
+                known_kind(name)?;
+            }
+            if let (true, Some(id)) = (again, &lead_id) {
+                let range = lead_range(id, now)?;
+                let sent = send_again(&store, id, range, destination.as_ref(), now).await?;
+                println!(
+                    "{} of {id} queued again under a new idempotency key; they go out with \
+                     the next sweep (within a minute)",
+                    count(sent as u64, "delivery")
+                );
+                return Ok(());
+            }
             let range = match &lead_id {
                 Some(id) => lead_range(id, now)?,
                 None => resolve_range(since, None, DEFAULT_SINCE, now)?,
@@ -124,12 +145,36 @@ pub async fn run(settings: &Settings, command: DeliveriesCommand) -> anyhow::Res
                 "{} put back in the queue",
                 count(requeued as u64, "delivery")
             );
+            if let (0, Some(id)) = (requeued, &lead_id) {
+                // Say why: what the lead's deliveries are.
+                let records = store.delivery_records_of(id, days(range)).await?;
+                let states: Vec<String> = records
+                    .iter()
+                    .filter(|r| {
+                        destination
+                            .as_ref()
+                            .is_none_or(|d| r.destination == d.to_string())
+                    })
+                    .map(|r| format!("{} {}", r.destination, r.state.label()))
+                    .collect();
+                if states.is_empty() {
+                    println!("{id} has no delivery to put back (none was ever queued)");
+                } else {
+                    println!(
+                        "{id} has no dead delivery: {}. Only dead ones are put back; to send \
+                         a delivered lead again on purpose: handler deliveries retry {id} \
+                         --again",
+                        states.join(", ")
+                    );
+                }
+            }
             if requeued > 0 {
                 println!("they go out with the next sweep (within a minute), or run the service");
             }
             Ok(())
         }
         DeliveriesCommand::Backfill { destination, since } => {
+            known_kind(&destination)?;
             // The routes only: building destinations reads settings, no I/O.
             let destinations = Destinations::from_settings(settings)?;
             let routes = destinations.routes();
@@ -146,6 +191,29 @@ pub async fn run(settings: &Settings, command: DeliveriesCommand) -> anyhow::Res
                         .join(", ")
                 }
             );
+            // The service that delivers is not this command: its last sweep
+            // says which destinations it has.
+            if let Some(beat) = store.last_sweep().await? {
+                let recent = now - beat.at < Duration::DAY;
+                if recent
+                    && !beat
+                        .destinations
+                        .iter()
+                        .any(|d| *d == destination.to_string())
+                {
+                    anyhow::bail!(
+                        "the running service does not deliver to {destination} (its last sweep, \
+                         at {} UTC, delivers to {}): nothing queued. Configure {destination} in \
+                         the app's settings first.",
+                        time(Some(beat.at)),
+                        if beat.destinations.is_empty() {
+                            "nothing".to_owned()
+                        } else {
+                            beat.destinations.join(", ")
+                        }
+                    );
+                }
+            }
             let range = resolve_range(Some(since), None, DEFAULT_SINCE, now)?;
             let queued = store
                 .backfill(
@@ -163,6 +231,42 @@ pub async fn run(settings: &Settings, command: DeliveriesCommand) -> anyhow::Res
             Ok(())
         }
     }
+}
+
+/// `name`'s kind is one this handler delivers to (a typo such as
+/// `telegram` would otherwise list nothing and say nothing).
+fn known_kind(name: &DestinationName) -> anyhow::Result<()> {
+    let kinds: Vec<&str> = crate::delivery::registry::KINDS
+        .iter()
+        .map(|k| k.name)
+        .collect();
+    anyhow::ensure!(
+        kinds.contains(&name.kind()),
+        "{name} is not a destination: the kinds are {}, each perhaps named \
+         (teams:analytics)",
+        kinds.join(", ")
+    );
+    Ok(())
+}
+
+/// Every delivered or dead delivery of `lead_id` queued again, on purpose.
+async fn send_again(
+    store: &LeadStore,
+    lead_id: &LeadId,
+    range: TimeRange,
+    destination: Option<&DestinationName>,
+    now: OffsetDateTime,
+) -> anyhow::Result<usize> {
+    let records = store.delivery_records_of(lead_id, days(range)).await?;
+    let mut sent = 0;
+    for record in records.iter().filter(|r| {
+        r.state != RecordState::Pending
+            && destination.is_none_or(|d| r.destination == d.to_string())
+    }) {
+        store.send_again(record, now).await?;
+        sent += 1;
+    }
+    Ok(sent)
 }
 
 /// A lead's records are in its receive day's partition or a later one.
@@ -186,8 +290,9 @@ async fn list(
 ) -> anyhow::Result<()> {
     const COLUMNS: [Column; 7] = [
         Column {
+            // An id (25) and " (test)": never cut, so it can be pasted.
             heading: "LEAD",
-            max_width: 25,
+            max_width: 32,
         },
         Column {
             heading: "DESTINATION",

@@ -15,7 +15,8 @@ use clap::{Parser, Subcommand};
 use time::OffsetDateTime;
 
 /// Receives Microsoft commercial-marketplace leads, stores them in Azure
-/// Table storage, emails a digest of new leads and acts on each one.
+/// Table storage, emails a digest of new leads and acts on each one (email,
+/// Teams, webhooks, Dynamics 365, HubSpot, Salesforce, Marketo).
 /// Configured by the same environment variables (app settings) as the
 /// deployed function app.
 #[derive(Parser)]

@@ -351,6 +351,7 @@ mod tests {
             at,
             error: None,
             summary: "0 delivered".into(),
+            destinations: vec!["teams".into()],
         })
     }
 

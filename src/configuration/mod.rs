@@ -92,9 +92,12 @@ pub mod setting {
         SALESFORCE_EXTERNAL_ID_FIELD = "SALESFORCE_EXTERNAL_ID_FIELD";
         SALESFORCE_LEAD_SOURCE = "SALESFORCE_LEAD_SOURCE";
         SALESFORCE_COUNTRY_PICKLISTS = "SALESFORCE_COUNTRY_PICKLISTS";
+        SALESFORCE_ASSIGNMENT_RULE = "SALESFORCE_ASSIGNMENT_RULE";
         MARKETO_URL = "MARKETO_URL";
         MARKETO_CLIENT_ID = "MARKETO_CLIENT_ID";
         MARKETO_CLIENT_SECRET = "MARKETO_CLIENT_SECRET";
+        MARKETO_LEAD_SOURCE = "MARKETO_LEAD_SOURCE";
+        MARKETO_FIELDS = "MARKETO_FIELDS";
         CRM_INCLUDE_TEST_LEADS = "CRM_INCLUDE_TEST_LEADS";
         CRM_INCLUDE_DNC = "CRM_INCLUDE_DNC";
         RUST_LOG = "RUST_LOG";
@@ -197,6 +200,33 @@ impl Settings {
         Self::from_vars(std::env::vars_os().filter_map(|(name, value)| {
             Some((name.into_string().ok()?, value.into_string().ok()?))
         }))
+    }
+
+    /// As [`Settings::from_env`], for a command that reads no storage
+    /// (`handler route`): without a storage setting it still reads every
+    /// other one.
+    pub fn from_env_without_storage() -> Result<Self, ConfigError> {
+        let mut vars: Vec<(String, String)> = std::env::vars_os()
+            .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+            .collect();
+        let storage_set = vars.iter().any(|(name, value)| {
+            !value.trim().is_empty()
+                && [
+                    setting::LEADS_STORAGE,
+                    setting::LEADS_STORAGE_ACCOUNT,
+                    setting::AZURE_WEBJOBS_STORAGE,
+                    setting::AZURE_WEBJOBS_STORAGE_ACCOUNT,
+                ]
+                .contains(&name.as_str())
+        });
+        if !storage_set {
+            // Never used: the command reads no storage.
+            vars.push((
+                setting::LEADS_STORAGE.to_owned(),
+                "UseDevelopmentStorage=true".to_owned(),
+            ));
+        }
+        Self::from_vars(vars)
     }
 
     /// Reads settings from `vars`, so tests need not touch the process

@@ -160,6 +160,7 @@ impl Deliverer {
                 .as_ref()
                 .map(SweepReport::summary)
                 .unwrap_or_default(),
+            destinations: self.names().iter().map(ToString::to_string).collect(),
         };
         if let Err(e) = self.inner.store.record_sweep(&beat).await {
             tracing::warn!(error = %e, "could not record the sweep's heartbeat");

@@ -399,19 +399,12 @@ impl LeadStore {
     }
 
     /// Streams every lead row received in `range`, whole, for exports:
-    /// oldest first, one page (≤ [`PAGE_ROWS`]) at a time. `offer_title`
-    /// keeps only rows whose `OfferTitle` equals it exactly; the service
-    /// applies it, so other offers' rows never cross the wire.
+    /// oldest first, one page (≤ [`PAGE_ROWS`]) at a time.
     pub fn rows_in(
         &self,
         range: TimeRange,
-        offer_title: Option<&str>,
     ) -> impl futures::Stream<Item = Result<Vec<ExportRow>, StoreError>> + Send + 'static {
-        let mut filter = keys::range_filter(range);
-        if let Some(title) = offer_title {
-            filter.push_str(&format!(" and OfferTitle eq {}", keys::odata_string(title)));
-        }
-        pages::pages(self.leads.clone(), filter)
+        pages::pages(self.leads.clone(), keys::range_filter(range))
             .map_ok(|rows| rows.into_iter().map(export_row).collect())
     }
 }

@@ -41,6 +41,8 @@ pub struct SweepBeat {
     pub error: Option<String>,
     /// What it did, as its log line says it.
     pub summary: String,
+    /// The destinations the service that swept delivers to.
+    pub destinations: Vec<String>,
 }
 
 impl LeadStore {
@@ -63,6 +65,10 @@ impl LeadStore {
             ("PartitionKey".to_owned(), json!(HEARTBEAT_PARTITION)),
             ("RowKey".to_owned(), json!(SWEEP_ROW)),
             ("Summary".to_owned(), json!(beat.summary)),
+            (
+                "Destinations".to_owned(),
+                json!(beat.destinations.join(",")),
+            ),
         ]);
         put_datetime(&mut row, "At", beat.at);
         if let Some(error) = &beat.error {
@@ -102,6 +108,14 @@ impl LeadStore {
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_owned(),
+                destinations: row
+                    .get("Destinations")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter(|d| !d.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
             })
         }))
     }

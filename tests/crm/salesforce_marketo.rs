@@ -571,3 +571,65 @@ async fn a_refused_client_id_is_not_kept() {
     report!("Marketo refused the client id: dead, its id redacted from the records");
     n.app.stop().await;
 }
+
+/// Before: the customer's note, the offer, the action and our lead id
+/// never reached Marketo. With `MARKETO_FIELDS` they go to the custom
+/// fields named (a Text Area for the note), and `MARKETO_LEAD_SOURCE` to
+/// the standard Lead Source.
+#[tokio::test]
+async fn marketo_gets_the_note_offer_action_and_lead_id() {
+    let n = native(vec![
+        ("MARKETO_LEAD_SOURCE", "Azure Marketplace".into()),
+        (
+            "MARKETO_FIELDS",
+            "note=marketplaceNote,offer=marketplaceOffer,action=marketplaceAction,leadId=marketplaceLeadId"
+                .into(),
+        ),
+    ])
+    .await;
+    n.marketo.add_fields(&[
+        ("marketplaceNote", true),
+        ("marketplaceOffer", false),
+        ("marketplaceAction", false),
+        ("marketplaceLeadId", false),
+    ]);
+    let id = post(&n.app, lead("Noted")).await;
+    until(
+        &n.app,
+        Duration::from_secs(60),
+        Duration::from_secs(60),
+        async || n.delivered_to_both(1).await,
+    )
+    .await;
+    let written = &n.marketo.leads()[&email("Noted")].fields;
+    assert_eq!(written["leadSource"], "Azure Marketplace");
+    assert_eq!(written["marketplaceNote"], "Please call Noted");
+    assert_eq!(written["marketplaceOffer"], "Contoso Analytics");
+    assert_eq!(written["marketplaceAction"], "PLT");
+    assert_eq!(written["marketplaceLeadId"], id.as_str());
+    n.assert_clean();
+    n.app.stop().await;
+}
+
+/// Who owns a new Lead is said, not left to the REST API's default:
+/// `Sforce-Auto-Assign` TRUE (the org's active assignment rule) unless
+/// `SALESFORCE_ASSIGNMENT_RULE` says FALSE or names a rule.
+#[tokio::test]
+async fn the_assignment_rule_is_said_on_every_write() {
+    let n = native(vec![(
+        "SALESFORCE_ASSIGNMENT_RULE",
+        "01Q5f000000AbCd".into(),
+    )])
+    .await;
+    post(&n.app, lead("Assigned")).await;
+    until(
+        &n.app,
+        Duration::from_secs(60),
+        Duration::from_secs(60),
+        async || n.delivered_to_both(1).await,
+    )
+    .await;
+    assert_eq!(n.salesforce.assignment_headers(), ["01Q5f000000AbCd"]);
+    n.assert_clean();
+    n.app.stop().await;
+}

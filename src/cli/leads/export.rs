@@ -112,7 +112,7 @@ async fn write_export(
     output: &mut Output,
     progress: &mut Progress,
 ) -> anyhow::Result<Counts> {
-    let mut pages = std::pin::pin!(store.rows_in(range, options.selection.offer.as_deref()));
+    let mut pages = std::pin::pin!(store.rows_in(range));
     let mut counts = Counts::default();
     let mut rows = match options.format {
         Format::Csv => {
@@ -129,6 +129,9 @@ async fn write_export(
     };
     while let Some(page) = pages.try_next().await? {
         for row in &page {
+            if !super::list::offer_matches(options.selection.offer.as_ref(), row) {
+                continue;
+            }
             if row.is_test {
                 counts.tests += 1;
                 if !options.selection.include_tests {

@@ -24,13 +24,16 @@ pub async fn list(storage: &StorageSettings, options: Selection) -> anyhow::Resu
         OffsetDateTime::now_utc(),
     )?;
     let store = LeadStore::from_settings(storage)?;
-    let mut pages = std::pin::pin!(store.rows_in(range, options.offer.as_deref()));
+    let mut pages = std::pin::pin!(store.rows_in(range));
     // Cells are cut to their column's width as they come, so the table
     // holds a few hundred bytes per lead whatever the leads hold.
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut tests = 0u64;
     while let Some(page) = pages.try_next().await? {
         for row in &page {
+            if !offer_matches(options.offer.as_ref(), row) {
+                continue;
+            }
             if row.is_test {
                 tests += 1;
                 if !options.include_tests {
@@ -57,14 +60,27 @@ pub async fn list(storage: &StorageSettings, options: Selection) -> anyhow::Resu
     }
 }
 
+/// Whether `row` is of the offer `--offer` names (any, without it).
+pub(super) fn offer_matches(offer: Option<&crate::routing::Pattern>, row: &ExportRow) -> bool {
+    offer.is_none_or(|pattern| {
+        row.lead
+            .as_ref()
+            .is_some_and(|lead| pattern.matches_lead(lead))
+    })
+}
+
 const LIST_TIME: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day] [hour]:[minute]");
 
 /// The list's columns.
-const LIST_COLUMNS: [Column; 7] = [
+const LIST_COLUMNS: [Column; 8] = [
     Column {
         heading: "RECEIVED (UTC)",
         max_width: 16,
+    },
+    Column {
+        heading: "LEAD ID",
+        max_width: 25,
     },
     Column {
         heading: "NAME",
@@ -103,6 +119,10 @@ fn list_cells(row: &ExportRow) -> Vec<String> {
         &LIST_COLUMNS,
         &[
             received.as_str(),
+            row.columns
+                .get("LeadId")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default(),
             &name,
             f.company.unwrap_or_default(),
             f.email.unwrap_or_default(),

@@ -28,6 +28,7 @@ pub use list::list;
 pub use rejected::{rejected, RejectedOptions};
 pub use time_arg::TimeArg;
 
+use crate::routing::Pattern;
 use time::Duration;
 
 /// `list` looks back a week unless told otherwise.
@@ -44,9 +45,10 @@ pub struct Selection {
     /// End of the window, excluded [default: now]
     #[arg(long, value_parser = TimeArg::parse)]
     pub until: Option<TimeArg>,
-    /// Only leads for this offer: its title exactly as listed (case-sensitive)
-    #[arg(long)]
-    pub offer: Option<String>,
+    /// Only leads of this offer: its id (publisher.offer) or its title, `*`
+    /// matching any text, case ignored — as routes match offers
+    #[arg(long, value_parser = Pattern::parse)]
+    pub offer: Option<Pattern>,
     /// Include Partner Center's test leads (MSFT_TEST...)
     #[arg(long)]
     pub include_tests: bool,

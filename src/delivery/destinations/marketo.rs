@@ -14,6 +14,12 @@
 //! `615`, `608`, `611`, `604` are retried with backoff; `607` (the daily
 //! quota) after the quota resets; a record `skipped` is dead, with its
 //! reasons.
+//!
+//! Marketo has no standard field for a note, an offer or a lead id: with
+//! `MARKETO_FIELDS` (`note=marketplaceNote,offer=marketplaceOffer,
+//! action=marketplaceAction,leadId=marketplaceLeadId`) they go into custom
+//! fields the admin created; `MARKETO_LEAD_SOURCE` sets the standard
+//! `leadSource`.
 
 use super::crm::TokenCache;
 use crate::configuration::{setting, values, ConfigError, ConfigWarning, Scope, Settings};
@@ -33,9 +39,60 @@ pub const SETTINGS: &[&str] = &[
     setting::MARKETO_URL,
     setting::MARKETO_CLIENT_ID,
     setting::MARKETO_CLIENT_SECRET,
+    setting::MARKETO_LEAD_SOURCE,
+    setting::MARKETO_FIELDS,
 ];
 /// Marketo's string fields hold 255 characters.
 const VALUE_CHARS: usize = 255;
+/// The note's field is a Text Area (the README says so): more room.
+const NOTE_CHARS: usize = 2_000;
+
+/// What we write besides the customer's fields, and where.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extras {
+    /// The standard `leadSource`.
+    pub lead_source: Option<String>,
+    /// Custom fields' REST API names, by what they hold.
+    pub note: Option<String>,
+    pub offer: Option<String>,
+    pub action: Option<String>,
+    pub lead_id: Option<String>,
+}
+
+impl Extras {
+    /// `MARKETO_FIELDS`: `what=apiName` pairs, `,` between them.
+    fn parse(lead_source: Option<String>, fields: Option<&str>) -> Result<Self, String> {
+        let mut extras = Self {
+            lead_source: lead_source.map(|s| s.trim().to_owned()),
+            ..Self::default()
+        };
+        for pair in fields
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            let (what, field) = pair
+                .split_once('=')
+                .map(|(w, f)| (w.trim(), f.trim()))
+                .ok_or_else(|| format!("{pair:?} is not what=fieldName"))?;
+            let valid = field.starts_with(|c: char| c.is_ascii_alphabetic())
+                && field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(format!("{field:?} is not a Marketo field's REST API name"));
+            }
+            let slot = match what.to_ascii_lowercase().as_str() {
+                "note" => &mut extras.note,
+                "offer" => &mut extras.offer,
+                "action" => &mut extras.action,
+                "leadid" => &mut extras.lead_id,
+                _ => return Err(format!("{what:?} is not note, offer, action or leadId")),
+            };
+            *slot = Some(field.to_owned());
+        }
+        Ok(extras)
+    }
+}
 /// A token is replaced this long before Marketo says it expires.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
 /// Marketo's daily quota resets at midnight US Central time (06:00 UTC,
@@ -48,6 +105,7 @@ pub struct MarketoDestination {
     client_id: String,
     client_secret: Secret,
     token: TokenCache<Secret>,
+    extras: Extras,
 }
 
 impl std::fmt::Debug for MarketoDestination {
@@ -67,8 +125,8 @@ pub fn build(
     _: &Settings,
     _: &mut Vec<ConfigWarning>,
 ) -> Result<Box<dyn Destination>, ConfigError> {
-    let found: Vec<Option<String>> = SETTINGS.iter().map(|s| scope.get(s)).collect();
-    if let Some((missing, _)) = SETTINGS.iter().zip(&found).find(|(_, v)| v.is_none()) {
+    let found: Vec<Option<String>> = SETTINGS[..3].iter().map(|s| scope.get(s)).collect();
+    if let Some((missing, _)) = SETTINGS[..3].iter().zip(&found).find(|(_, v)| v.is_none()) {
         return Err(scope.error(
             missing,
             "Marketo needs MARKETO_URL, MARKETO_CLIENT_ID and MARKETO_CLIENT_SECRET together (a \
@@ -90,12 +148,21 @@ pub fn build(
             .to_owned(),
         client_secret: values::secret(&scope.name(setting::MARKETO_CLIENT_SECRET), &secret)?,
         token: TokenCache::default(),
+        extras: Extras::parse(
+            scope.get(setting::MARKETO_LEAD_SOURCE),
+            scope.get(setting::MARKETO_FIELDS).as_deref(),
+        )
+        .map_err(|e| scope.error(setting::MARKETO_FIELDS, e))?,
     }))
 }
 
 /// The Sync Leads input record (REST API field names); `None` without a
 /// valid email, which Marketo keys leads by.
-pub fn lead_record(stored: &StoredLead, do_not_contact: bool) -> Option<Map<String, Value>> {
+pub fn lead_record(
+    stored: &StoredLead,
+    do_not_contact: bool,
+    extras: &Extras,
+) -> Option<Map<String, Value>> {
     let c = &stored.lead.customer;
     let email = EmailAddress::parse(c.email.as_deref()?).ok()?;
     let mut record = Map::new();
@@ -117,6 +184,36 @@ pub fn lead_record(stored: &StoredLead, do_not_contact: bool) -> Option<Map<Stri
     }
     if do_not_contact {
         record.insert("unsubscribed".into(), json!(true));
+    }
+    let lead = &stored.lead;
+    let offer = lead.offer_title.as_deref().or(lead.offer_id());
+    let standard_lead_source = extras.lead_source.as_ref().map(|_| "leadSource");
+    for (field, value, chars) in [
+        (
+            standard_lead_source,
+            extras.lead_source.as_deref(),
+            VALUE_CHARS,
+        ),
+        (
+            extras.note.as_deref(),
+            lead.description.as_deref(),
+            NOTE_CHARS,
+        ),
+        (extras.offer.as_deref(), offer, VALUE_CHARS),
+        (extras.action.as_deref(), lead.action(), VALUE_CHARS),
+        (
+            extras.lead_id.as_deref(),
+            Some(stored.id.as_str()),
+            VALUE_CHARS,
+        ),
+    ] {
+        let value = value.map(str::trim).filter(|v| !v.is_empty());
+        if let (Some(field), Some(value)) = (field, value) {
+            record.insert(
+                field.into(),
+                json!(text::truncated(value, chars).into_owned()),
+            );
+        }
     }
     Some(record)
 }
@@ -237,7 +334,7 @@ impl MarketoDestination {
 
     async fn write(&self, batch: Batch<'_>) -> Outcome {
         let lead = batch.lead();
-        let Some(record) = lead_record(lead, lead.lead.is_do_not_contact()) else {
+        let Some(record) = lead_record(lead, lead.lead.is_do_not_contact(), &self.extras) else {
             return Outcome::dead(
                 Status::NoEmail,
                 "Marketo keys leads by email, and this lead has no valid email address",
@@ -361,9 +458,34 @@ mod tests {
         crate::delivery::destinations::testing::built(super::KIND, pairs)
     }
 
+    fn lead_record_plain(stored: &StoredLead, dnc: bool) -> Option<Map<String, Value>> {
+        lead_record(stored, dnc, &Extras::default())
+    }
+
+    #[test]
+    fn the_note_offer_action_and_lead_id_go_where_the_settings_say() {
+        let extras = Extras::parse(
+            Some("Azure Marketplace".into()),
+            Some("note=marketplaceNote, offer=marketplaceOffer,action=marketplaceAction,leadId=marketplaceLeadId"),
+        )
+        .unwrap();
+        let lead = stored(
+            r#"{"UserDetails":{"Email":"a@b.co"},"LeadSource":"SPZA-PLT|p.o","OfferTitle":"Contoso","Description":"Call me"}"#,
+        );
+        let record = lead_record(&lead, false, &extras).unwrap();
+        assert_eq!(record["leadSource"], "Azure Marketplace");
+        assert_eq!(record["marketplaceNote"], "Call me");
+        assert_eq!(record["marketplaceOffer"], "Contoso");
+        assert_eq!(record["marketplaceAction"], "PLT");
+        assert_eq!(record["marketplaceLeadId"], lead.id.as_str());
+        for bad in ["note", "note=", "note=1x", "colour=x", "note=a b"] {
+            assert!(Extras::parse(None, Some(bad)).is_err(), "{bad}");
+        }
+    }
+
     #[test]
     fn the_record_has_marketos_field_names() {
-        let record = lead_record(
+        let record = lead_record_plain(
             &stored(
                 r#"{"UserDetails":{"FirstName":"Aiko","LastName":"Tanaka","Email":"aiko@fabrikam.example",
                 "Company":"Fabrikam","Title":"CTO","Phone":"+81 3","Country":"Japan"}}"#,
@@ -376,8 +498,11 @@ mod tests {
         assert_eq!(record["lastName"], "Tanaka");
         assert_eq!(record["country"], "Japan");
         assert!(record.get("unsubscribed").is_none());
-        assert!(lead_record(&stored(r#"{"UserDetails":{"FirstName":"A"}}"#), false).is_none());
-        let dnc = lead_record(&stored(r#"{"UserDetails":{"Email":"a@b.co"}}"#), true).unwrap();
+        assert!(
+            lead_record_plain(&stored(r#"{"UserDetails":{"FirstName":"A"}}"#), false).is_none()
+        );
+        let dnc =
+            lead_record_plain(&stored(r#"{"UserDetails":{"Email":"a@b.co"}}"#), true).unwrap();
         assert_eq!(dnc["unsubscribed"], true);
     }
 

@@ -36,6 +36,7 @@ pub const SETTINGS: &[&str] = &[
     setting::SALESFORCE_EXTERNAL_ID_FIELD,
     setting::SALESFORCE_LEAD_SOURCE,
     setting::SALESFORCE_COUNTRY_PICKLISTS,
+    setting::SALESFORCE_ASSIGNMENT_RULE,
 ];
 const DEFAULT_EXTERNAL_ID_FIELD: &str = "MarketplaceLeadId__c";
 /// A current REST API version (v60–v68 in 2026).
@@ -63,6 +64,9 @@ pub struct SalesforceDestination {
     external_id_field: String,
     lead_source: Option<String>,
     country_picklists: bool,
+    /// `Sforce-Auto-Assign`: `TRUE` (the org's active lead assignment
+    /// rule), `FALSE` (the Run As user owns new Leads), or a rule's id.
+    assignment: String,
     token: TokenCache<Token>,
 }
 
@@ -146,8 +150,34 @@ pub fn build(
             scope.get(setting::SALESFORCE_COUNTRY_PICKLISTS).as_deref(),
             false,
         )?,
+        assignment: assignment_rule(scope)?,
         token: TokenCache::default(),
     }))
+}
+
+/// `SALESFORCE_ASSIGNMENT_RULE`: `true` (the default, as the REST API's
+/// own: the org's active lead assignment rule decides the owner), `false`
+/// (no rule: the Run As user owns each new Lead), or the 15/18-character id
+/// of an AssignmentRule (`01Q…`).
+fn assignment_rule(scope: Scope<'_>) -> Result<String, ConfigError> {
+    let Some(value) = scope.get(setting::SALESFORCE_ASSIGNMENT_RULE) else {
+        return Ok("TRUE".to_owned());
+    };
+    let value = value.trim();
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok("TRUE".to_owned()),
+        "false" | "0" | "no" => Ok("FALSE".to_owned()),
+        _ if value.starts_with("01Q")
+            && matches!(value.len(), 15 | 18)
+            && value.chars().all(|c| c.is_ascii_alphanumeric()) =>
+        {
+            Ok(value.to_owned())
+        }
+        _ => Err(scope.error(
+            setting::SALESFORCE_ASSIGNMENT_RULE,
+            "must be true, false or an AssignmentRule id (01Q…)",
+        )),
+    }
 }
 
 /// The ISO 3166-1 alpha-2 code of a country as a customer wrote it
@@ -434,6 +464,8 @@ impl SalesforceDestination {
                 .header("Accept", "application/json")
                 // Duplicate rules that only alert must not block the write.
                 .header("Sforce-Duplicate-Rule-Header", "allowSave=true")
+                // Said, not left to the default: who owns the Lead.
+                .header("Sforce-Auto-Assign", &self.assignment)
                 .json(&fields)
                 .send()
                 .await;

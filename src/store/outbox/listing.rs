@@ -99,23 +99,7 @@ impl LeadStore {
         let consumer = Consumer::parse(&record.destination).ok_or(StoreError::Malformed(
             "a delivery record names no destination",
         ))?;
-        let partition = super::keys::partition_key(now);
-        let pending = OutboxRow::pending(
-            RecordKey::pending(&partition, consumer.clone(), &record.lead),
-            record.lead.clone(),
-            now,
-        )
-        .to_entity();
-        match retrying("requeue a delivery", || async {
-            self.leads.insert::<_, serde_json::Value>(&pending)?.await
-        })
-        .await
-        {
-            Ok(_) => {}
-            // Already requeued today.
-            Err(e) if e.is_status(StatusCode::Conflict) => {}
-            Err(e) => return Err(e),
-        }
+        self.enqueue_again(record, now, None).await?;
         let dead = RecordKey {
             partition: record.partition.clone(),
             state: RecordState::Dead,
@@ -135,6 +119,55 @@ impl LeadStore {
             }
         }
         Ok(())
+    }
+}
+
+impl LeadStore {
+    /// Sends a delivered (or dead) delivery again, on purpose: a new
+    /// pending record in today's partition under a fresh idempotency key
+    /// (a receiver that de-duplicates must not drop it as a repeat). The
+    /// delivered record stays, as history.
+    pub async fn send_again(
+        &self,
+        record: &DeliveryRecord,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.enqueue_again(record, now, Some(uuid::Uuid::new_v4()))
+            .await
+    }
+
+    /// A pending record for `record`'s delivery in today's partition; with
+    /// `key`, under that idempotency key (as an expired claim's).
+    async fn enqueue_again(
+        &self,
+        record: &DeliveryRecord,
+        now: OffsetDateTime,
+        key: Option<uuid::Uuid>,
+    ) -> Result<(), StoreError> {
+        let consumer = Consumer::parse(&record.destination).ok_or(StoreError::Malformed(
+            "a delivery record names no destination",
+        ))?;
+        let partition = super::keys::partition_key(now);
+        let pending = OutboxRow {
+            claim_batch: key,
+            claimed_until: key.map(|_| OffsetDateTime::UNIX_EPOCH),
+            ..OutboxRow::pending(
+                RecordKey::pending(&partition, consumer, &record.lead),
+                record.lead.clone(),
+                now,
+            )
+        }
+        .to_entity();
+        match retrying("requeue a delivery", || async {
+            self.leads.insert::<_, serde_json::Value>(&pending)?.await
+        })
+        .await
+        {
+            Ok(_) => Ok(()),
+            // Already requeued today.
+            Err(e) if e.is_status(StatusCode::Conflict) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -34,8 +34,11 @@ pub const FIELDS: &[&str] = &[
     "phone",
     "country",
     "unsubscribed",
+    "leadSource",
 ];
 const MAX_VALUE_CHARS: usize = 255;
+/// A Text Area field (`text` in describe.json).
+const MAX_TEXT_AREA_CHARS: usize = 65_535;
 
 /// What the next `leads.json` request is answered instead of a sync.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +69,8 @@ struct State {
     updates: usize,
     faults: Faults,
     refusals: std::collections::VecDeque<Refusal>,
+    /// Custom fields the admin created: (REST API name, is a Text Area).
+    custom_fields: Vec<(String, bool)>,
 }
 
 pub struct MarketoFake {
@@ -104,6 +109,16 @@ impl MarketoFake {
             ("MARKETO_CLIENT_ID".into(), CLIENT_ID.into()),
             ("MARKETO_CLIENT_SECRET".into(), CLIENT_SECRET.into()),
         ]
+    }
+
+    /// Adds custom lead fields, as an admin would (Admin > Field
+    /// Management): (REST API name, whether a Text Area).
+    pub fn add_fields(&self, fields: &[(&str, bool)]) {
+        self.state
+            .lock()
+            .unwrap()
+            .custom_fields
+            .extend(fields.iter().map(|(n, area)| (n.to_string(), *area)));
     }
 
     /// Answers the next sync requests so, in order.
@@ -269,17 +284,23 @@ fn sync(state: &Mutex<State>, incoming: &Incoming, now: OffsetDateTime) -> Answe
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
+    let custom = state.lock().unwrap().custom_fields.clone();
     for (name, value) in &record {
-        if !FIELDS.contains(&name.as_str()) {
+        let text_area = custom.iter().any(|(n, area)| n == name && *area);
+        if !FIELDS.contains(&name.as_str()) && !custom.iter().any(|(n, _)| n == name) {
             found.push(format!("unknown field {name}"));
         } else if name == "unsubscribed" {
             if !value.is_boolean() {
                 found.push("unsubscribed is not a boolean".into());
             }
-        } else if value
-            .as_str()
-            .is_none_or(|v| v.chars().count() > MAX_VALUE_CHARS)
-        {
+        } else if value.as_str().is_none_or(|v| {
+            v.chars().count()
+                > if text_area {
+                    MAX_TEXT_AREA_CHARS
+                } else {
+                    MAX_VALUE_CHARS
+                }
+        }) {
             found.push(format!(
                 "{name} is not a string of at most {MAX_VALUE_CHARS} characters"
             ));

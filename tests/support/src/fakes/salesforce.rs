@@ -87,6 +87,8 @@ struct State {
     /// Access tokens are JWTs (orgs with JWT-based access tokens on):
     /// about 1.3 KB each.
     jwt_tokens: bool,
+    /// The `Sforce-Auto-Assign` headers of Lead writes, in order.
+    assignment_headers: Vec<String>,
 }
 
 pub struct SalesforceFake {
@@ -130,6 +132,11 @@ impl SalesforceFake {
     /// The org has State and Country picklists on.
     /// Issue JWT-based access tokens (about 1.3 KB), as orgs with that
     /// setting on do.
+    /// The `Sforce-Auto-Assign` each Lead write carried.
+    pub fn assignment_headers(&self) -> Vec<String> {
+        self.state.lock().unwrap().assignment_headers.clone()
+    }
+
     pub fn set_jwt_tokens(&self, on: bool) {
         self.state.lock().unwrap().jwt_tokens = on;
     }
@@ -508,6 +515,18 @@ fn lead_api(state: &Mutex<State>, incoming: &Incoming, now: OffsetDateTime) -> A
     if !allow_save {
         s.problems
             .push("no Sforce-Duplicate-Rule-Header: allowSave=true".into());
+    }
+    // TRUE, FALSE (any case) or an AssignmentRule id, as documented.
+    match incoming.header("sforce-auto-assign") {
+        None => {}
+        Some(value)
+            if value.eq_ignore_ascii_case("true")
+                || value.eq_ignore_ascii_case("false")
+                || (value.starts_with("01Q") && matches!(value.len(), 15 | 18)) =>
+        {
+            s.assignment_headers.push(value.to_owned());
+        }
+        Some(other) => s.problems.push(format!("Sforce-Auto-Assign: {other}")),
     }
     let duplicate = email.as_ref().is_some_and(|email| {
         s.leads.iter().any(|(other, lead)| {
