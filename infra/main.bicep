@@ -41,6 +41,9 @@ param leadsTableName string = 'MarketplaceLeads'
 @description('Where Communication Services keeps email data at rest (a geography such as "United States", "Europe", "UK"); it cannot be changed later.')
 param acsDataLocation string = 'United States'
 
+@description('Days to keep leads (README: Personal data): older leads, their delivery records and refused bodies are deleted after each digest run, a bounded amount at a time, never one still pending delivery. Empty: kept for good.')
+param leadsRetentionDays string = ''
+
 @description('Memory of each Function App instance, in MB. Flex Consumption bills on-demand execution in GB-seconds of instance memory, in proportion to this size: 512 MB costs a quarter of 2,048 MB for the same execution time. The handler needs about 10 MB.')
 @allowed([
   512
@@ -343,6 +346,10 @@ resource app 'Microsoft.Web/sites@2025-03-01' = {
         {
           name: 'DIGEST_LOOKBACK_HOURS'
           value: digestLookbackHours
+        }
+        {
+          name: 'LEADS_RETENTION_DAYS'
+          value: leadsRetentionDays
         }
         {
           // Email is sent with the app's managed identity (Bearer token), not an access key.

@@ -16,6 +16,8 @@ param digestSchedule = '0 0 * * * *'
 param digestIntervalHours = 1
 param digestLookbackHours = '24'
 param leadsTableName = 'MarketplaceLeads'
+// Days to keep leads; empty keeps them for good (README: Personal data).
+param leadsRetentionDays = readEnvironmentVariable('LEADS_RETENTION_DAYS', '')
 param acsDataLocation = 'United States'
 param instanceMemoryMB = 512
 

@@ -21,7 +21,8 @@
 //! 5. [`digest`] — the digest run: pending records, claim, rendering
 //!    (cards and subjects, shared with the per-lead email), sending.
 //!    [`delivery`] — acting on each lead: destinations behind one trait,
-//!    the engine that delivers, retries and settles.
+//!    the engine that delivers, retries and settles. [`retention`] —
+//!    deleting what is older than the publisher keeps leads.
 //! 6. [`functions`] — the custom-handler protocol. [`intake`] — taking in
 //!    one lead: parse, quarantine, route, store, first attempts.
 //! 7. [`http`] — the endpoints (warp filters and handlers). [`cli`] — the
@@ -40,6 +41,7 @@ pub mod functions;
 pub mod http;
 pub mod identity;
 pub mod intake;
+pub mod retention;
 pub mod retry;
 pub mod routing;
 pub mod schedule;

@@ -11,6 +11,7 @@ use crate::delivery::Deliverer;
 use crate::digest::DigestRunner;
 use crate::http::{routes, AppState};
 use crate::intake::Intake;
+use crate::retention::Retention;
 use crate::schedule::Schedule;
 use crate::store::LeadStore;
 use anyhow::Context as _;
@@ -68,12 +69,14 @@ impl Application {
         };
         let digest = DigestRunner::from_settings(store.clone(), &settings);
         let deliverer = Deliverer::from_settings(store.clone(), &settings)?;
+        let retention = Retention::from_settings(store.clone(), &settings);
         Ok(Self {
             listener,
             state: AppState {
                 intake: Intake::new(store, deliverer.clone(), clock.clone()),
                 digest,
                 deliverer,
+                retention,
                 required_key,
                 clock,
             },
@@ -103,16 +106,22 @@ impl Application {
         let mut timers = Vec::new();
         if self.standalone {
             let digest = self.state.digest.clone();
+            let retention = self.state.retention.clone();
             timers.push(tokio::spawn(run_on_schedule(
                 "digest",
                 self.settings.digest.schedule.clone(),
                 self.state.clock.clone(),
                 stop_rx.clone(),
                 move |now| {
-                    let digest = digest.clone();
+                    let (digest, retention) = (digest.clone(), retention.clone());
                     async move {
                         // Failures are logged and recorded by the run.
                         let _ = digest.run(now, false).await;
+                        if let Some(retention) = retention {
+                            if let Err(e) = retention.run(now).await {
+                                tracing::error!(error = %e, "retention run failed");
+                            }
+                        }
                     }
                 },
             )));

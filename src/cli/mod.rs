@@ -109,6 +109,13 @@ pub enum LeadsCommand {
     /// with the refused bodies (leads rejected).
     #[command(after_help = LeadsCommand::TIMES)]
     Import(leads::ImportOptions),
+    /// Erase a person on request: every row kept about their leads (lead
+    /// rows with their raw bodies, de-duplication markers, digest and
+    /// delivery records — a pending delivery is cancelled —, dead letters,
+    /// and refused bodies naming their email). Prints what it removed, and
+    /// the destinations the leads were already delivered to, which it
+    /// cannot erase. --dry-run first.
+    Forget(leads::ForgetOptions),
 }
 
 impl LeadsCommand {
@@ -137,6 +144,9 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Leads {
             command: LeadsCommand::Import(options),
         } => leads::import(&settings, options).await,
+        Command::Leads {
+            command: LeadsCommand::Forget(options),
+        } => leads::forget(&settings.storage, options).await,
         Command::Deliveries { command } => deliveries::run(&settings, command).await,
         Command::Route(options) => route::run(&settings, options),
         Command::Status(options) => status::run(&settings, options).await,

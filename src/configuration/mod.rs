@@ -101,6 +101,7 @@ pub mod setting {
         CRM_INCLUDE_TEST_LEADS = "CRM_INCLUDE_TEST_LEADS";
         CRM_INCLUDE_DNC = "CRM_INCLUDE_DNC";
         RUST_LOG = "RUST_LOG";
+        LEADS_RETENTION_DAYS = "LEADS_RETENTION_DAYS";
     }
     // app-settings:optional:end
 
@@ -181,6 +182,8 @@ pub struct Settings {
     pub email: EmailSettings,
     pub digest: DigestSettings,
     pub delivery: DeliverySettings,
+    /// Leads older than this many days are deleted (`None`: kept).
+    pub retention_days: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -245,6 +248,17 @@ impl Settings {
             email: email::email_settings(&get)?,
             digest: digest_settings(&get)?,
             delivery: delivery::delivery_settings(&get, environment.clone())?,
+            retention_days: get(setting::LEADS_RETENTION_DAYS)
+                .map(|v| {
+                    values::number(
+                        setting::LEADS_RETENTION_DAYS,
+                        Some(&v),
+                        1..=36_500,
+                        0,
+                        " of days to keep leads (empty: keep them)",
+                    )
+                })
+                .transpose()?,
         };
         Ok(settings)
     }

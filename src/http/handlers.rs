@@ -134,12 +134,32 @@ pub(super) async fn invoke_digest(body: Bytes, state: Arc<AppState>) -> Response
     if invocation.is_past_due() {
         tracing::info!("timer is past due; running now");
     }
-    match state.digest.run(state.clock.now(), false).await {
+    let ran = state.digest.run(state.clock.now(), false).await;
+    // The retention rides the digest's timer, after it, either way.
+    let pruned = prune(&state).await;
+    match ran {
         Ok(report) => {
-            reply::json(&InvokeResponse::with_logs(vec![report.summary()])).into_response()
+            let logs = std::iter::once(report.summary()).chain(pruned).collect();
+            reply::json(&InvokeResponse::with_logs(logs)).into_response()
         }
         Err(error) => digest_failure(&error),
     }
+}
+
+/// One retention run, when one is configured: its log line.
+async fn prune(state: &AppState) -> Option<String> {
+    let retention = state.retention.as_ref()?;
+    Some(match retention.run(state.clock.now()).await {
+        Ok(pruned) => format!(
+            "retention: {} row(s) older than kept deleted{}",
+            pruned.deleted,
+            if pruned.more { "; more next run" } else { "" }
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "retention run failed; the next digest run tries again");
+            format!("retention failed: {e}")
+        }
+    })
 }
 
 /// The host's timer invocation of the delivery sweep. With no destination

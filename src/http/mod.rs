@@ -46,6 +46,8 @@ pub struct AppState {
     pub digest: DigestRunner,
     /// `None` when no delivery destination is configured.
     pub deliverer: Option<Deliverer>,
+    /// `None` when leads are kept for good (no `LEADS_RETENTION_DAYS`).
+    pub retention: Option<crate::retention::Retention>,
     /// `Some` only in standalone mode with `LEAD_INGEST_KEY` set.
     pub required_key: Option<Arc<Secret>>,
     pub clock: Clock,

@@ -25,7 +25,7 @@ pub const MARKER_PREFIX: char = 'D';
 
 /// Identifies a stored lead: its receive day and content. A duplicate
 /// delivery on the same day has the same id by construction.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LeadId(String);
 
 impl LeadId {

@@ -18,6 +18,7 @@
 mod client;
 pub mod digest_state;
 mod entity;
+pub mod erasure;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzz_support;

@@ -14,6 +14,10 @@ use time::OffsetDateTime;
 
 const PARTITION: &str = "quarantine";
 const PREFIX: &str = "R";
+/// The partition refused bodies are kept in (after every day's).
+pub const QUARANTINE_PARTITION: &str = PARTITION;
+/// Their row keys: this, then the receive time.
+pub const ROW_PREFIX: &str = PREFIX;
 /// Names the source row of an import's unreadable row (a hash).
 const SOURCE: &str = "ImportSource";
 /// A binary property holds at most 64 KiB.
@@ -137,6 +141,13 @@ impl LeadStore {
             .try_fold(0, |n, page| async move { Ok(n + page.len()) })
             .await
     }
+}
+
+/// The body a refused-body row keeps.
+pub fn body_of(row: &Map<String, Value>) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD
+        .decode(row.get("Body")?.as_str()?)
+        .ok()
 }
 
 fn rejected_body(row: &Map<String, Value>) -> Option<RejectedBody> {

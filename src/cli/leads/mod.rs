@@ -7,7 +7,8 @@
 //! of any size runs in the memory of one page.
 //!
 //! - [`time_arg`] — `--since`/`--until` and the range they select.
-//! - [`list`] / [`export`] / [`rejected`] / [`import`] — the commands.
+//! - [`list`] / [`export`] / [`rejected`] / [`import`] / [`forget`] — the
+//!   commands.
 //! - [`fields`], [`csv`] — one row as shown, as CSV.
 //! - [`output`] — the export's file, complete or not at all.
 //! - [`progress`] — counts for people.
@@ -15,6 +16,7 @@
 pub mod csv;
 mod export;
 mod fields;
+mod forget;
 mod import;
 mod list;
 mod output;
@@ -23,6 +25,7 @@ mod rejected;
 pub mod time_arg;
 
 pub use export::{export, ExportOptions, Format};
+pub use forget::{forget, ForgetOptions};
 pub use import::{import, ImportOptions};
 pub use list::list;
 pub use rejected::{rejected, RejectedOptions};

@@ -45,6 +45,9 @@ pub enum Answer {
     /// every header, `Authorization` included — as many receivers do in
     /// their error bodies.
     Echo(u16),
+    /// This status with the request's body quoted back (a validation
+    /// error that repeats the payload: the customer's details in it).
+    EchoBody(u16),
 }
 
 #[derive(Default)]
@@ -94,6 +97,7 @@ impl Receiver {
                             },
                         })
                         .to_string();
+                        let echoed_body = String::from_utf8_lossy(&body).into_owned();
                         let answer = {
                             let mut state = state.lock().unwrap();
                             state.received.push(Received {
@@ -112,6 +116,14 @@ impl Receiver {
                             Answer::Status(status) => (status, None, None),
                             Answer::RetryAfter(status, seconds) => (status, Some(seconds), None),
                             Answer::Echo(status) => (status, None, Some(echo)),
+                            Answer::EchoBody(status) => (
+                                status,
+                                None,
+                                Some(format!(
+                                    "{{\"error\":\"invalid payload\",\"payload\":{}}}",
+                                    serde_json::Value::String(echoed_body)
+                                )),
+                            ),
                             Answer::Hang => {
                                 std::future::pending::<()>().await;
                                 unreachable!()
