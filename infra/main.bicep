@@ -94,6 +94,9 @@ param dataverseClientSecret string = ''
 @secure()
 param hubspotToken string = ''
 
+@description('With hubspotToken: the internal name of a contact dropdown property with options hot, warm and cold for the lead\'s rating (README: Which lead to call first). Empty: not written.')
+param hubspotRatingProperty string = ''
+
 @description('Salesforce org My Domain URL, https://<domain>.my.salesforce.com: a Lead per lead, upserted by an External ID field. Needs an External Client App with the client credentials flow (README: Salesforce). Empty: off.')
 param salesforceUrl string = ''
 
@@ -114,6 +117,9 @@ param salesforceCountryPicklists bool = false
 @description('With salesforceUrl: who owns a new Lead — true (the org\'s active lead assignment rule), false (the Run As user), or an AssignmentRule id (01Q...).')
 param salesforceAssignmentRule string = 'true'
 
+@description('With salesforceUrl: the Lead Rating picklist\'s values for hot, warm and cold, comma-separated; none: no rating written.')
+param salesforceRatingValues string = 'Hot,Warm,Cold'
+
 @description('Marketo REST endpoint, https://<munchkin-id>.mktorest.com (Admin > Web Services): a lead per person, created or updated by email. Empty: off.')
 param marketoUrl string = ''
 
@@ -125,7 +131,7 @@ param marketoClientSecret string = ''
 @description('With marketoUrl: the standard Lead Source to set. Empty: left unset.')
 param marketoLeadSource string = ''
 
-@description('With marketoUrl: custom fields (REST API names) for the note, offer, action and lead id, e.g. note=marketplaceNote,offer=marketplaceOffer,action=marketplaceAction,leadId=marketplaceLeadId (README: Marketo). Empty: none.')
+@description('With marketoUrl: custom fields (REST API names) for the note, offer, action, lead id and rating, e.g. note=marketplaceNote,offer=marketplaceOffer,action=marketplaceAction,leadId=marketplaceLeadId; score=<field> or score=none instead of the standard leadScore (README: Marketo). Empty: none, and the score in leadScore.')
 param marketoFields string = ''
 
 @description('Also write Partner Center\'s test leads (MSFT_TEST...) to the CRMs.')
@@ -401,6 +407,10 @@ resource app 'Microsoft.Web/sites@2025-03-01' = {
           value: hubspotToken
         }
         {
+          name: 'HUBSPOT_RATING_PROPERTY'
+          value: empty(hubspotToken) ? '' : hubspotRatingProperty
+        }
+        {
           name: 'SALESFORCE_URL'
           value: salesforceUrl
         }
@@ -427,6 +437,10 @@ resource app 'Microsoft.Web/sites@2025-03-01' = {
         {
           name: 'SALESFORCE_ASSIGNMENT_RULE'
           value: empty(salesforceUrl) ? '' : salesforceAssignmentRule
+        }
+        {
+          name: 'SALESFORCE_RATING_VALUES'
+          value: empty(salesforceUrl) ? '' : salesforceRatingValues
         }
         {
           name: 'MARKETO_URL'

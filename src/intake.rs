@@ -99,7 +99,8 @@ impl Intake {
             }
         };
         match parsed {
-            Ok(lead) => self.store_lead(lead, received_at).await,
+            // Rated once, here: routes may take it, and it is stored.
+            Ok(lead) => self.store_lead(lead.rated(), received_at).await,
             Err((error, length)) => {
                 let kept = match body {
                     Body::Complete(bytes) => bytes,

@@ -5,8 +5,10 @@
 //! Each destination has a [`Filter`]: by offer (the offer id of
 //! `LeadSource`, `publisher.offer`, or the offer's title; exact, or with
 //! `*` standing for any text; case ignored), by action (`INS`, `PLT`,
-//! `Create`, `StartTestDrive`, `DNC`, …), and by test leads. No filter is
-//! every lead — but two kinds of lead are held back unless asked for:
+//! `Create`, `StartTestDrive`, `DNC`, …), by test leads, and by rating
+//! (`hot`, `warm`, `cold`: the lead's, given when it was stored; a lead
+//! stored before ratings has none and passes no rating filter). No filter
+//! is every lead — but two kinds of lead are held back unless asked for:
 //!
 //! - **Do Not Contact** (`DNC`): the customer asked a cross-listed partner
 //!   to contact them, not this publisher. It is kept and in the digest,
@@ -15,7 +17,7 @@
 //! - **Partner Center's test leads** reach a CRM only with
 //!   `CRM_INCLUDE_TEST_LEADS` (or the destination's own test setting).
 
-use crate::domain::{DestinationName, Lead};
+use crate::domain::{DestinationName, Lead, Level};
 use std::fmt;
 
 /// Which leads a destination takes.
@@ -28,6 +30,8 @@ pub struct Filter {
     pub test_leads: TestLeads,
     /// Takes `DNC` leads without naming the action (a CRM that marks them).
     pub do_not_contact: bool,
+    /// Empty: every rating (and unrated leads).
+    pub ratings: Vec<Level>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +50,7 @@ impl Filter {
             actions: Vec::new(),
             test_leads,
             do_not_contact: false,
+            ratings: Vec::new(),
         }
     }
 
@@ -105,6 +110,28 @@ impl Filter {
         }
         if let (false, Some(a)) = (self.actions.is_empty(), action) {
             why.push(format!("action {a}"));
+        }
+        if !self.ratings.is_empty() {
+            let wanted = || {
+                self.ratings
+                    .iter()
+                    .map(|l| l.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            // The reasons are the lead's to show (route prints them once).
+            match &lead.rating {
+                Some(rating) if self.ratings.contains(&rating.level) => {
+                    why.push(format!("rated {}", rating.level));
+                }
+                Some(rating) => return Err(format!("rated {}, not {}", rating.level, wanted())),
+                None => {
+                    return Err(format!(
+                        "not rated (stored before ratings), not {}",
+                        wanted()
+                    ))
+                }
+            }
         }
         if lead.is_do_not_contact() {
             why.push("do not contact, as this destination asks".into());
@@ -348,6 +375,32 @@ mod tests {
             ..Filter::all(TestLeads::Excluded)
         };
         assert!(crm.takes(&dnc) && crm.takes(&contact));
+    }
+
+    #[test]
+    fn a_route_can_take_hot_leads_only() {
+        let hot_only = Filter {
+            ratings: vec![Level::Hot],
+            ..Filter::all(TestLeads::Included)
+        };
+        let hot = Lead::parse(
+            br#"{"UserDetails":{"Email":"a@contoso.com","Company":"Contoso","Phone":"1"},"ActionCode":"PLT","Description":"Please call me soon"}"#,
+        )
+        .unwrap()
+        .rated();
+        let cold = Lead::parse(br#"{"UserDetails":{"Email":"b@gmail.com"},"ActionCode":"INS"}"#)
+            .unwrap()
+            .rated();
+        let unrated = Lead::parse(br#"{"UserDetails":{"Email":"a@contoso.com"}}"#).unwrap();
+        let why = hot_only.check(&hot).unwrap();
+        assert_eq!(why, "rated hot");
+        let not = hot_only.check(&cold).unwrap_err();
+        assert_eq!(not, "rated cold, not hot");
+        assert!(not.ends_with("not hot"), "{not}");
+        assert!(hot_only
+            .check(&unrated)
+            .unwrap_err()
+            .starts_with("not rated"));
     }
 
     #[test]

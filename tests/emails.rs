@@ -21,6 +21,9 @@ use std::process::Command;
 use time::macros::datetime;
 
 const PHONE: u32 = 375;
+/// A phone's first screen (iPhone SE: 375 × 667): the rating and the note
+/// must both be on it.
+const PHONE_SCREEN: u64 = 667;
 const DESKTOP: u32 = 1200;
 const NOTE: &str = "Please contact me about pricing for 500 seats. We run Contoso Analytics \
     in two regions and need SSO with our Entra ID tenant before the end of the quarter.";
@@ -29,8 +32,23 @@ fn stored(id: &str, body: Value, minute: u8) -> StoredLead {
     StoredLead {
         id: LeadId::parse(id).unwrap(),
         received_at: datetime!(2026-11-22 10:00 UTC) + time::Duration::minutes(minute.into()),
-        lead: Lead::parse(body.to_string().as_bytes()).unwrap(),
+        // Rated, as LeadIngest stores it.
+        lead: Lead::parse(body.to_string().as_bytes()).unwrap().rated(),
     }
+}
+
+/// An install from a personal mailbox, no company: the lead to call last.
+fn sam() -> StoredLead {
+    stored(
+        "20261122-5a5a5a5a5a5a5a5a",
+        serde_json::json!({
+            "UserDetails": {"FirstName": "Sam", "LastName": "Lee", "Email": "sam.lee.1987@gmail.com",
+                "Country": "United States"},
+            "LeadSource": "AzureMarketplace-INS|fabrikamsoftware.contoso-analytics",
+            "OfferTitle": "Contoso Analytics", "Description": NOTE,
+        }),
+        12,
+    )
 }
 
 fn zoe() -> StoredLead {
@@ -51,6 +69,7 @@ fn zoe() -> StoredLead {
 /// page), an install, a do-not-contact lead, a test lead, a dead delivery.
 fn digest() -> Digest {
     let leads = vec![
+        sam(),
         zoe(),
         stored(
             "20261122-00aa11bb22cc33dd",
@@ -171,7 +190,14 @@ fn measure(name: &str, html: &str, width: u32) -> Value {
     note: note ? note.textContent : null,
     noteInside: note ? inside(note) : false,
     replies: reply.map(function (a) { return a.textContent; }),
-    repliesInside: reply.every(inside)
+    repliesInside: reply.every(inside),
+    noteTop: note ? Math.round(note.getBoundingClientRect().top) : null,
+    ratings: Array.prototype.map.call(document.querySelectorAll('.rating'), function (e) {
+      return { text: e.textContent.trim(), top: Math.round(e.getBoundingClientRect().top) };
+    }),
+    headings: Array.prototype.map.call(document.querySelectorAll('.card h2'), function (e) {
+      return e.textContent.trim();
+    })
   };
   var pre = parent.document.createElement('pre');
   pre.id = 'probe-result';
@@ -251,19 +277,66 @@ fn assert_fits_a_phone(name: &str, measured: &Value) {
 #[test]
 fn the_per_lead_email_reads_on_a_phone() {
     let email = LeadEmail::of(&[zoe()]);
+    assert!(
+        email.subject.starts_with("Hot lead: Zoë"),
+        "{}",
+        email.subject
+    );
     let measured = measure("lead", &email.html, PHONE);
     assert_fits_a_phone("the per-lead email", &measured);
     assert_eq!(measured["note"], NOTE, "{measured:#}");
     assert_eq!(measured["noteInside"], true);
     assert_eq!(measured["replies"], serde_json::json!(["Reply to Zoë"]));
     assert_eq!(measured["repliesInside"], true);
+    assert_rating_above_the_note(
+        &measured,
+        "HOT asked to be contacted · company email domain · phone given · job title given · \
+         wrote a note",
+    );
     let phone = screenshot("lead", &email.html, PHONE, 900);
     let desktop = screenshot("lead", &email.html, DESKTOP, 900);
     println!(
-        "per-lead email: {} px wide at {PHONE} px; screenshots {} and {}",
+        "per-lead email: {} px wide at {PHONE} px, rating at {} px, note at {} px; screenshots {} \
+         and {}",
         measured["scrollWidth"],
+        measured["ratings"][0]["top"],
+        measured["noteTop"],
         phone.display(),
         desktop.display()
+    );
+}
+
+#[test]
+fn a_cold_lead_says_why_on_a_phone() {
+    let email = LeadEmail::of(&[sam()]);
+    assert!(
+        email.subject.starts_with("Sam Lee – Contoso Analytics"),
+        "{}",
+        email.subject
+    );
+    let measured = measure("lead-cold", &email.html, PHONE);
+    assert_fits_a_phone("a cold lead's email", &measured);
+    assert_rating_above_the_note(
+        &measured,
+        "COLD installed only · personal mailbox (gmail.com) · no company · wrote a note",
+    );
+    let phone = screenshot("lead-cold", &email.html, PHONE, 900);
+    println!("cold per-lead email: screenshot {}", phone.display());
+}
+
+/// The (first) rating reads `text`, above the note, and both are on a
+/// phone's first screen.
+fn assert_rating_above_the_note(measured: &Value, text: &str) {
+    let rating = &measured["ratings"][0];
+    assert_eq!(rating["text"], text, "{measured:#}");
+    let (rating_top, note_top) = (
+        rating["top"].as_u64().unwrap(),
+        measured["noteTop"].as_u64().unwrap(),
+    );
+    assert!(rating_top < note_top, "{measured:#}");
+    assert!(
+        note_top < PHONE_SCREEN,
+        "the note on the first screen: {measured:#}"
     );
 }
 
@@ -278,10 +351,31 @@ fn the_digest_reads_on_a_phone() {
         "the first card's note: {measured:#}"
     );
     assert_eq!(measured["noteInside"], true);
-    // Zoë and Bartholomew can be replied to; Quinn asked not to be contacted.
+    // Hot first, then warm, then cold; each level as the leads came (Sam
+    // arrived before Bartholomew). Test leads are listed apart.
+    assert_eq!(
+        measured["headings"],
+        serde_json::json!([
+            "Zoë Nakamura-O'Brien · Fabrikam 株式会社",
+            "Bartholomew Vandenberghe-Oppenheimer · Wolfeschlegelsteinhausenbergerdorff \
+             Industrieversicherungsgesellschaft",
+            "Sam Lee",
+            "Quinn Reyes",
+        ]),
+        "{measured:#}"
+    );
+    let levels: Vec<&str> = measured["ratings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["text"].as_str().unwrap().split(' ').next().unwrap())
+        .collect();
+    assert_eq!(levels, ["HOT", "WARM", "COLD", "COLD"]);
+    // Zoë, Bartholomew and Sam can be replied to; Quinn asked not to be
+    // contacted.
     assert_eq!(
         measured["replies"],
-        serde_json::json!(["Reply to Zoë", "Reply to Bartholomew"])
+        serde_json::json!(["Reply to Zoë", "Reply to Bartholomew", "Reply to Sam"])
     );
     assert_eq!(measured["repliesInside"], true);
     let phone = screenshot("digest", &html, PHONE, 1600);

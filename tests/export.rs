@@ -200,20 +200,17 @@ async fn a_window_returns_exactly_the_leads_inside_it() {
         Some(&"6 leads (1 test lead hidden)"),
         "{text}"
     );
+    // Columns are aligned under their headings.
+    let name_at = lines[0].find("NAME").expect("a NAME column");
+    let company_at = lines[0].find("COMPANY").expect("a COMPANY column");
     let names: Vec<&str> = lines[1..lines.len() - 1]
         .iter()
-        .map(|line| line.split("  ").nth(1).unwrap_or_default().trim())
+        .map(|line| line.get(name_at..company_at).unwrap_or_default().trim())
         .collect();
     let expected: Vec<String> = inside.iter().map(|case| format!("Case {case}")).collect();
     assert_eq!(names, expected, "{text}");
-    assert!(
-        lines[1].starts_with("2020-02-29 23:00  Case at-since"),
-        "{text}"
-    );
-    assert!(
-        lines[6].starts_with("2020-03-01 00:59  Case just-before-until"),
-        "{text}"
-    );
+    assert!(lines[1].starts_with("2020-02-29 23:00  "), "{text}");
+    assert!(lines[6].starts_with("2020-03-01 00:59  "), "{text}");
 
     let args = [&["list", "--include-tests"][..], &window].concat();
     let output = leads(&storage, &app.table, &args).await;
@@ -357,6 +354,8 @@ async fn csv_round_trips_through_a_standard_reader_with_formulas_neutralised() {
             "Lead Source",
             "Received (UTC)",
             "Lead Id",
+            "Rating",
+            "Rating Reasons",
         ]
     );
     assert_eq!(rows.len(), 4, "{rows:?}");
@@ -383,6 +382,10 @@ async fn csv_round_trips_through_a_standard_reader_with_formulas_neutralised() {
         "SPZA-PLT|fabrikam.contoso-analytics",
         &received(&rows[1]),
         &ids[0],
+        // Rated by what LeadSource says the customer did (PLT), as every
+        // destination reads the action.
+        "Hot",
+        "asked to be contacted; company email domain; phone given; job title given; wrote a note",
     ];
     assert_eq!(rows[1], expected_hostile);
     let expected_unicode = [
@@ -399,6 +402,9 @@ async fn csv_round_trips_through_a_standard_reader_with_formulas_neutralised() {
         "AzurePortal-Create|fabrikam.gateway",
         &received(&rows[2]),
         &ids[1],
+        "Hot",
+        "bought in the Azure portal; company email domain; phone given; job title given; wrote a \
+         note",
     ];
     assert_eq!(rows[2], expected_unicode);
     assert_eq!(rows[3][0], "'=cmd|' /C calc'!A0");
@@ -845,4 +851,146 @@ async fn an_export_never_replaces_anything_but_a_regular_file() {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "personal data: readable by its owner only");
+}
+
+/// Ratings are listed and filtered as stored; `leads rate` shows what the
+/// current rules would change — leads stored before ratings, and one rated
+/// under older rules — writes nothing until `--apply`, then writes exactly
+/// that, and a second run finds nothing to change.
+#[tokio::test]
+async fn ratings_are_listed_filtered_and_rerated_only_when_asked() {
+    use marketplace_leads::domain::{Level, Rating};
+    let app = spawn().await;
+    let storage = shared_azurite().connection_string();
+    let store = app.store();
+    store.ensure_tables().await.unwrap();
+    let at = datetime!(2021-05-10 09:00 UTC);
+    let person = |name: &str, email: &str, source: &str, company: bool| {
+        let mut body = json!({
+            "UserDetails": {"FirstName": name, "LastName": "Buyer", "Email": email},
+            "LeadSource": source, "OfferTitle": "Contoso Analytics",
+        });
+        if company {
+            body["UserDetails"]["Company"] = json!("Contoso");
+            body["UserDetails"]["Phone"] = json!("+1 425 555 0100");
+        }
+        lead(&body)
+    };
+    // Stored before ratings existed.
+    let unrated = person("Una", "una@contoso.example", "SPZA-PLT|f.a", true);
+    // Rated hot by older rules; the current ones say warm.
+    let mut older = person(
+        "Olly",
+        "olly@contoso.example",
+        "AzureMarketplace-INS|f.a",
+        true,
+    );
+    older.rating = Some(Rating {
+        level: Level::Hot,
+        score: 99,
+        reasons: vec!["older rules".into()],
+        rules: 0,
+    });
+    // Rated as LeadIngest rates it today.
+    let current = person(
+        "Cy",
+        "cy.buyer@gmail.com",
+        "AzureMarketplace-INS|f.a",
+        false,
+    )
+    .rated();
+    for (i, lead) in [&unrated, &older, &current].into_iter().enumerate() {
+        let saved = store
+            .save(lead, at + Duration::minutes(i as i64), &[DIGEST])
+            .await;
+        assert!(matches!(saved, Ok(SaveOutcome::Created(_))), "{saved:?}");
+    }
+    let window = ["--since", "2021-05-10", "--until", "2021-05-11"];
+    let names_rated = |level: &'static str| {
+        let (storage, table) = (storage.clone(), app.table.clone());
+        async move {
+            let args = [&["list", "--rating", level][..], &window].concat();
+            let output = leads(&storage, &table, &args).await;
+            succeeded(&output);
+            let text = String::from_utf8(output.stdout).unwrap();
+            ["Una", "Olly", "Cy"]
+                .into_iter()
+                .filter(|name| text.contains(&format!("{name} Buyer")))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(names_rated("hot").await, ["Olly"]);
+    assert_eq!(names_rated("cold").await, ["Cy"]);
+
+    let rate = |extra: &'static [&'static str]| {
+        let (storage, table) = (storage.clone(), app.table.clone());
+        async move {
+            let args = [&["rate"][..], &window, extra].concat();
+            let output = leads(&storage, &table, &args).await;
+            succeeded(&output);
+            String::from_utf8(output.stdout).unwrap()
+        }
+    };
+    let dry = rate(&["--dry-run"]).await;
+    assert!(
+        dry.contains("3 leads read; 2 would change (unrated → hot: 1, hot → warm: 1)")
+            && dry.contains("nothing written"),
+        "{dry}"
+    );
+    let line = |name: &str| {
+        dry.lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        line("Una").contains("unrated") && line("Una").contains("hot ("),
+        "{dry}"
+    );
+    assert!(
+        line("Olly").contains("hot (99)") && line("Olly").contains("installed only"),
+        "{dry}"
+    );
+    assert!(
+        !dry.contains("Cy Buyer"),
+        "an unchanged rating is not listed: {dry}"
+    );
+    assert_eq!(
+        names_rated("hot").await,
+        ["Olly"],
+        "a dry run writes nothing"
+    );
+
+    let applied = rate(&["--apply"]).await;
+    assert!(applied.contains("re-rated 2 leads"), "{applied}");
+    assert_eq!(names_rated("hot").await, ["Una"]);
+    assert_eq!(names_rated("warm").await, ["Olly"]);
+    assert_eq!(names_rated("cold").await, ["Cy"]);
+    let again = rate(&[]).await;
+    assert!(again.contains("3 leads read; none would change"), "{again}");
+
+    // Export filters by rating too, and says it.
+    let args = [
+        &["export", "--format", "jsonl", "--rating", "warm,cold"][..],
+        &window,
+    ]
+    .concat();
+    let output = leads(&storage, &app.table, &args).await;
+    succeeded(&output);
+    let rows = json_lines(&output.stdout);
+    let ratings: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["FirstName"].as_str().unwrap(),
+                r["Rating"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(ratings, [("Olly", "warm"), ("Cy", "cold")]);
+    assert_eq!(rows[0]["RatingRules"], 1);
+    let bad = leads(&storage, &app.table, &["list", "--rating", "tepid"]).await;
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("\"tepid\" is not hot, warm or cold"));
+    app.stop().await;
 }

@@ -116,6 +116,12 @@ pub enum LeadsCommand {
     /// the destinations the leads were already delivered to, which it
     /// cannot erase. --dry-run first.
     Forget(leads::ForgetOptions),
+    /// What the current rating rules would say of leads already stored:
+    /// each lead whose rating would change, was and now, and why. A lead
+    /// keeps the rating it got when it arrived; --apply writes the new
+    /// ones (routes already taken are not taken again).
+    #[command(after_help = LeadsCommand::TIMES)]
+    Rate(leads::RateOptions),
 }
 
 impl LeadsCommand {
@@ -147,6 +153,9 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Leads {
             command: LeadsCommand::Forget(options),
         } => leads::forget(&settings.storage, options).await,
+        Command::Leads {
+            command: LeadsCommand::Rate(options),
+        } => leads::rate(&settings.storage, options).await,
         Command::Deliveries { command } => deliveries::run(&settings, command).await,
         Command::Route(options) => route::run(&settings, options),
         Command::Status(options) => status::run(&settings, options).await,

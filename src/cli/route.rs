@@ -16,7 +16,7 @@ use std::path::PathBuf;
 pub struct RouteOptions {
     /// A lead as Partner Center posts it (JSON); `-` or nothing reads stdin.
     pub lead: Option<PathBuf>,
-    /// Print JSON ({"lead": …, "destinations": [{"name","takes","why"}]}).
+    /// Print JSON ({"lead": {…, "rating"}, "destinations": [{"name","takes","why"}]}).
     #[arg(long)]
     pub json: bool,
 }
@@ -24,9 +24,13 @@ pub struct RouteOptions {
 pub fn run(settings: &Settings, options: RouteOptions) -> anyhow::Result<()> {
     let body = read(options.lead.as_ref())?;
     // The same parse as LeadIngest: a body it would refuse is said so.
-    let lead = Lead::parse(&body).map_err(|e| {
-        anyhow::anyhow!("LeadIngest would refuse this body ({e}); it would go nowhere")
-    })?;
+    let lead = Lead::parse(&body)
+        .map_err(|e| {
+            anyhow::anyhow!("LeadIngest would refuse this body ({e}); it would go nowhere")
+        })?
+        // Rated as LeadIngest rates it, so a `_RATING` route decides here
+        // as it will there.
+        .rated();
     let destinations = Destinations::from_settings(settings)?;
     let decisions = destinations.routes().explain(&lead);
     if options.json {
@@ -68,6 +72,7 @@ fn describe(lead: &Lead) -> String {
         parts.push(format!("title {title:?}"));
     }
     parts.push(format!("action {}", lead.action().unwrap_or("(none)")));
+
     if lead.is_do_not_contact() {
         parts.push("DO NOT CONTACT".into());
     }
@@ -85,6 +90,14 @@ fn as_text(lead: &Lead, decisions: &[Decision]) -> String {
         .max()
         .unwrap_or(0);
     let mut out = format!("lead: {}\n", describe(lead));
+    if let Some(rating) = &lead.rating {
+        out.push_str(&format!(
+            "rated {} (score {}): {}\n",
+            rating.level,
+            rating.score,
+            rating.why()
+        ));
+    }
     out.push_str(&format!(
         "  {:width$}  yes  every stored lead is in the digest\n",
         "digest"
@@ -111,6 +124,11 @@ fn as_json(lead: &Lead, decisions: &[Decision]) -> serde_json::Value {
             "action": lead.action(),
             "doNotContact": lead.is_do_not_contact(),
             "test": lead.is_test,
+            "rating": lead.rating.as_ref().map(|r| json!({
+                "level": r.level.as_str(),
+                "score": r.score,
+                "reasons": r.reasons,
+            })),
         },
         "destinations": decisions.iter().map(|d| json!({
             "name": d.destination.to_string(),
@@ -141,7 +159,8 @@ mod tests {
         let lead = Lead::parse(
             br#"{"LeadSource":"SPZA-PLT|fabrikam.analytics","OfferTitle":"Contoso Analytics"}"#,
         )
-        .unwrap();
+        .unwrap()
+        .rated();
         let decisions = Destinations::from_settings(&settings)
             .unwrap()
             .routes()
@@ -149,7 +168,8 @@ mod tests {
         let text = as_text(&lead, &decisions);
         assert!(
             text.contains(
-                "lead: offer fabrikam.analytics, title \"Contoso Analytics\", action PLT"
+                "lead: offer fabrikam.analytics, title \"Contoso Analytics\", action PLT\nrated \
+                 cold (score 10): asked to be contacted · no email · no company\n"
             ),
             "{text}"
         );
@@ -165,5 +185,6 @@ mod tests {
         assert_eq!(json["destinations"][0]["takes"], true);
         assert_eq!(json["destinations"][1]["takes"], false);
         assert_eq!(json["lead"]["action"], "PLT");
+        assert_eq!(json["lead"]["rating"]["level"], "cold");
     }
 }

@@ -3,6 +3,8 @@
 //! `NOTIFY_TO__backup`), each with its route (`<PREFIX>_OFFERS`,
 //! `<PREFIX>_ACTIONS`, `<PREFIX>_TEST_LEADS`, labelled the same way).
 //!
+//! Route settings: `<PREFIX>_OFFERS`, `_ACTIONS`, `_TEST_LEADS`, `_RATING`.
+//!
 //! A kind is switched on by its first setting (`NOTIFY_TO`, `WEBHOOK_URL`
 //! …): the others only refine it. Empty is the same as unset everywhere,
 //! so a template that writes every setting, blank where unused, configures
@@ -21,7 +23,7 @@ use super::redact::Redactor;
 use crate::configuration::{
     setting, spelling, values, ConfigError, ConfigWarning, Environment, Scope, Settings,
 };
-use crate::domain::DestinationName;
+use crate::domain::{DestinationName, Level};
 use crate::routing::{Filter, Pattern, Route, Routes, TestLeads};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -71,7 +73,8 @@ pub const KINDS: &[Kind] = &[
 const OFFERS: &str = "_OFFERS";
 const ACTIONS: &str = "_ACTIONS";
 const TEST_LEADS: &str = "_TEST_LEADS";
-const ROUTE_SETTINGS: [&str; 3] = [OFFERS, ACTIONS, TEST_LEADS];
+const RATING: &str = "_RATING";
+const ROUTE_SETTINGS: [&str; 4] = [OFFERS, ACTIONS, TEST_LEADS, RATING];
 
 /// The action codes Partner Center documents (`ActionCode`, and the action
 /// in `LeadSource`).
@@ -337,11 +340,24 @@ fn filter(
             ),
         ));
     }
+    let ratings = list(RATING)?
+        .unwrap_or_default()
+        .iter()
+        .map(|r| {
+            Level::parse(r).ok_or_else(|| {
+                scope.error(
+                    &setting(RATING),
+                    format!("{r:?} is not a rating: hot, warm or cold"),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Filter {
         offers,
         actions,
         test_leads,
         do_not_contact: do_not_contact || names_dnc,
+        ratings,
     })
 }
 

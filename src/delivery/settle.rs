@@ -91,6 +91,7 @@ mod tests {
             is_test: false,
             offer: None,
             action: None,
+            rating: None,
         };
         let destination = DestinationName::parse("webhook").unwrap();
         DeliveryItem {

@@ -42,6 +42,10 @@ pub struct Card {
     pub lead_id: String,
     pub is_test: bool,
     pub do_not_contact: bool,
+    /// "hot", "warm" or "cold", and its reasons on one line; empty for a
+    /// lead stored before ratings.
+    pub rating: String,
+    pub rating_why: String,
 }
 
 impl Card {
@@ -111,6 +115,15 @@ impl Card {
             lead_id: stored.id.to_string(),
             is_test: lead.is_test,
             do_not_contact,
+            rating: lead
+                .level()
+                .map(|l| l.as_str().to_owned())
+                .unwrap_or_default(),
+            rating_why: lead
+                .rating
+                .as_ref()
+                .map(|r| field(&r.why()))
+                .unwrap_or_default(),
         }
     }
 }
@@ -326,7 +339,7 @@ mod tests {
         let email = LeadEmail::of(&[stored(AIKO)]);
         assert_eq!(
             email.subject,
-            "Aiko Tanaka (Fabrikam) – Contoso Analytics: asked to be contacted"
+            "Hot lead: Aiko Tanaka (Fabrikam) – Contoso Analytics: asked to be contacted"
         );
         assert!(email.html.contains("We have 40 seats."), "{}", email.html);
         assert!(email.html.contains("Reply to Aiko"));

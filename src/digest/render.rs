@@ -44,6 +44,7 @@ pub struct DeadRow {
 #[derive(Debug, Clone, Default)]
 struct OfferCount {
     total: usize,
+    hot: usize,
     /// Action in words → leads.
     actions: BTreeMap<String, usize>,
 }
@@ -54,6 +55,8 @@ struct OfferCount {
 pub struct OfferLine {
     pub offer: String,
     pub total: usize,
+    /// Of those, rated hot.
+    pub hot: usize,
     pub actions: String,
 }
 
@@ -104,6 +107,9 @@ impl Digest {
                 .entry(offer.unwrap_or_else(|| "(no offer named)".to_owned()))
                 .or_default();
             count.total += 1;
+            if lead.rating == Some(crate::domain::Level::Hot) {
+                count.hot += 1;
+            }
             let action = crate::domain::action_in_words(lead.action.as_deref());
             *count
                 .actions
@@ -129,8 +135,24 @@ impl Digest {
         }
     }
 
-    /// Shows a counted lead in detail, if there is room.
+    /// Shows a counted lead in detail, if there is room — or, a customer
+    /// lead rated hotter than the coldest shown, in its place: the leads
+    /// to call first are never the ones left out.
     pub fn show_lead(&mut self, stored: &StoredLead) {
+        if !stored.lead.is_test && !self.wants_details(false) {
+            let rank = rank(stored.lead.level());
+            let coldest = self
+                .customers
+                .iter()
+                .enumerate()
+                .max_by_key(|(i, card)| (card_rank(card), *i))
+                .map(|(i, card)| (i, card_rank(card)));
+            if let Some((at, _)) = coldest.filter(|(_, r)| *r > rank) {
+                self.customers[at] = Card::new(stored, NOTE_CHARS);
+                self.customers.sort_by_key(card_rank);
+            }
+            return;
+        }
         if !self.wants_details(stored.lead.is_test) {
             return;
         }
@@ -139,6 +161,8 @@ impl Digest {
             self.tests.push(row);
         } else {
             self.customers.push(row);
+            // Hot first, then warm, cold and unrated, each as they came.
+            self.customers.sort_by_key(card_rank);
         }
     }
 
@@ -234,6 +258,7 @@ impl Digest {
                 OfferLine {
                     offer: offer.clone(),
                     total: count.total,
+                    hot: count.hot,
                     actions: actions
                         .iter()
                         .map(|(action, n)| format!("{n} {action}"))
@@ -338,6 +363,20 @@ struct TextPart<'a> {
 #[template(path = "digest.html")]
 struct HtmlPart<'a> {
     v: View<'a>,
+}
+
+/// Where a level sorts: hot first, unrated last.
+fn rank(level: Option<crate::domain::Level>) -> u8 {
+    match level {
+        Some(crate::domain::Level::Hot) => 0,
+        Some(crate::domain::Level::Warm) => 1,
+        Some(crate::domain::Level::Cold) => 2,
+        None => 3,
+    }
+}
+
+fn card_rank(card: &Card) -> u8 {
+    rank(crate::domain::Level::parse(&card.rating))
 }
 
 #[cfg(test)]

@@ -32,9 +32,18 @@ pub fn of_leads(leads: &[StoredLead]) -> String {
         [one] => of_lead(one),
         [first, ..] => {
             let offers = offers(leads);
+            let hot = leads
+                .iter()
+                .filter(|l| l.lead.level() == Some(crate::domain::Level::Hot))
+                .count();
             format!(
-                "{} marketplace leads{} – first: {}",
+                "{} marketplace leads{}{} – first: {}",
                 leads.len(),
+                if hot > 0 {
+                    format!(", {hot} hot")
+                } else {
+                    String::new()
+                },
                 if offers.is_empty() {
                     String::new()
                 } else {
@@ -63,6 +72,9 @@ fn of_lead(stored: &StoredLead) -> String {
     }
     if lead.is_do_not_contact() {
         subject.push_str("[DO NOT CONTACT] ");
+    }
+    if lead.level() == Some(crate::domain::Level::Hot) {
+        subject.push_str("Hot lead: ");
     }
     subject.push_str(&who(stored));
     if let Some(offer) = offer {

@@ -138,6 +138,9 @@ pub struct Lead {
     pub fingerprint: Fingerprint,
     /// What `raw` is: a posted body, or a row of Partner Center's table.
     pub origin: Origin,
+    /// How good it looks ([`super::rating`]): given when it is stored,
+    /// read back as stored (`None` for a lead stored before ratings).
+    pub rating: Option<super::rating::Rating>,
 }
 
 /// Where a lead came from, which says how its raw body reads back.
@@ -266,7 +269,22 @@ impl Lead {
             raw: text.to_owned(),
             fingerprint: Fingerprint::of(&value),
             origin: Origin::Posted,
+            rating: None,
         })
+    }
+
+    /// The lead with a rating: the one it carries (rated when it arrived,
+    /// kept through export and import), else one under the current rules.
+    pub fn rated(mut self) -> Self {
+        if self.rating.is_none() {
+            self.rating = Some(super::rating::rate(&self));
+        }
+        self
+    }
+
+    /// Its rating's level, if it has one.
+    pub fn level(&self) -> Option<super::rating::Level> {
+        self.rating.as_ref().map(|r| r.level)
     }
 }
 

@@ -9,11 +9,13 @@
 //! - [`secret`] — a value kept out of logs and error messages.
 //! - [`time_range`] — a half-open span of receive times, `[start, end)`.
 //! - [`text`] — customer text made safe to show on one line.
+//! - [`rating`] — hot, warm or cold, and why: which lead to call first.
 
 pub mod destination_name;
 pub mod email_address;
 pub mod lead;
 pub mod lenient_json;
+pub mod rating;
 pub mod secret;
 pub mod table_lead;
 pub mod text;
@@ -24,5 +26,6 @@ pub use email_address::{EmailAddress, Recipients};
 pub use lead::{
     action_in_words, Customer, Fingerprint, Lead, LeadError, LeadSource, Origin, MAX_BODY_BYTES,
 };
+pub use rating::{Level, Rating};
 pub use secret::Secret;
 pub use time_range::TimeRange;

@@ -4,7 +4,7 @@
 //! flag, and the raw body verbatim.
 
 use super::keys;
-use crate::domain::Lead;
+use crate::domain::{Lead, Level, Rating};
 use serde_json::{json, Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -90,6 +90,9 @@ pub fn lead_entities(
         row.insert(ORIGIN.into(), json!(origin));
     }
     row.insert("Fingerprint".into(), json!(lead.fingerprint.to_string()));
+    if let Some(rating) = &lead.rating {
+        put_rating(&mut row, rating);
+    }
     debug_assert!(
         raw_body_fits(&lead.raw),
         "a raw body that does not fit is refused before"
@@ -245,7 +248,41 @@ pub fn received_at(row: &Map<String, Value>) -> Option<OffsetDateTime> {
 /// The lead a row holds, read back from its raw body.
 pub fn lead(row: &Map<String, Value>) -> Option<Lead> {
     let origin = crate::domain::Origin::from_column(row.get(ORIGIN).and_then(Value::as_str));
-    Lead::reread(&raw_body(row)?, origin).ok()
+    let mut lead = Lead::reread(&raw_body(row)?, origin).ok()?;
+    // As stored: never re-rated on reading.
+    lead.rating = rating(row);
+    Some(lead)
+}
+
+pub const RATING: &str = "Rating";
+const RATING_SCORE: &str = "RatingScore";
+const RATING_REASONS: &str = "RatingReasons";
+const RATING_RULES: &str = "RatingRules";
+
+/// Writes `rating`'s columns (a level a reader filters on, its score, its
+/// reasons as shown, the rules' version).
+pub fn put_rating(row: &mut Map<String, Value>, rating: &Rating) {
+    row.insert(RATING.into(), json!(rating.level.as_str()));
+    row.insert(RATING_SCORE.into(), json!(rating.score));
+    row.insert(RATING_REASONS.into(), json!(rating.reasons.join("; ")));
+    row.insert(RATING_RULES.into(), json!(rating.rules));
+}
+
+/// The rating a stored or exported (JSON Lines) row holds, if it was rated.
+pub fn rating(row: &Map<String, Value>) -> Option<Rating> {
+    Some(Rating {
+        level: Level::parse(row.get(RATING)?.as_str()?)?,
+        score: row.get(RATING_SCORE).and_then(Value::as_i64).unwrap_or(0) as i32,
+        reasons: row
+            .get(RATING_REASONS)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .split("; ")
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        rules: row.get(RATING_RULES).and_then(Value::as_u64).unwrap_or(0) as u32,
+    })
 }
 
 #[cfg(test)]

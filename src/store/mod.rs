@@ -27,11 +27,12 @@ pub mod outbox;
 mod pages;
 pub mod quarantine;
 pub mod rate;
+mod rerating;
 pub mod source;
 pub mod status;
 
 pub use digest_state::{Checkpoint, Claim, ClaimState, RunRecord, Version};
-pub use entity::raw_body_fits;
+pub use entity::{rating as rating_of_row, raw_body_fits};
 pub use error::{Failure, StoreError};
 pub use keys::LeadId;
 pub use outbox::{
@@ -132,7 +133,8 @@ pub(crate) mod testing {
         StoredLead {
             id: LeadId::parse("20261122-0011223344556677").expect("a lead id"),
             received_at: at,
-            lead: Lead::parse(body.as_bytes()).expect("a lead"),
+            // Rated, as LeadIngest stores it.
+            lead: Lead::parse(body.as_bytes()).expect("a lead").rated(),
         }
     }
 }

@@ -154,6 +154,7 @@ fn lead_ref(row: &Map<String, Value>) -> marketplace_leads::store::outbox::LeadR
         is_test: false,
         offer: None,
         action: None,
+        rating: None,
     }
 }
 

@@ -197,3 +197,41 @@ async fn hostile_text_stays_literal_in_both_crms() {
     report!("hostile text: literal in the Dataverse record and the HubSpot contact");
     crm.app.stop().await;
 }
+
+/// The rating in Dataverse's own Rating column (`leadqualitycode`: 1 Hot,
+/// 2 Warm, 3 Cold) and in the HubSpot dropdown property the admin created
+/// and named in `HUBSPOT_RATING_PROPERTY`; a property HubSpot does not have
+/// is refused (PROPERTY_DOESNT_EXIST), so it is written only when named.
+#[tokio::test]
+async fn the_rating_goes_into_dataverse_and_the_named_hubspot_property() {
+    let crm = setup_with(vec![(
+        "HUBSPOT_RATING_PROPERTY",
+        "marketplace_rating".into(),
+    )])
+    .await;
+    crm.hubspot
+        .create_dropdown("marketplace_rating", &["hot", "warm", "cold"]);
+    let hot = post(&crm.app, lead("Hotly")).await;
+    let warm_body = r#"{"UserDetails":{"FirstName":"Wen","LastName":"Buyer","Email":"wen@contoso.example",
+        "Company":"Contoso"},"LeadSource":"AzureMarketplace-INS|fabrikam.analytics",
+        "OfferTitle":"Contoso Analytics","Description":"Evaluating for our data team"}"#;
+    let warm = post(&crm.app, warm_body).await;
+    until(
+        &crm.app,
+        Duration::from_secs(60),
+        Duration::from_secs(60),
+        async || crm.delivered_to_both(2).await,
+    )
+    .await;
+    let quality =
+        |id: &str| crm.dataverse.record(record_id(id)).unwrap().columns["leadqualitycode"].clone();
+    assert_eq!(quality(&hot), serde_json::json!(1));
+    assert_eq!(quality(&warm), serde_json::json!(2));
+    let property =
+        |email: &str| crm.hubspot.contact(email).unwrap().properties["marketplace_rating"].clone();
+    assert_eq!(property(&email("Hotly")), "hot");
+    assert_eq!(property("wen@contoso.example"), "warm");
+    crm.assert_clean();
+    report!("Dataverse leadqualitycode 1 (hot) / 2 (warm); HubSpot marketplace_rating hot / warm");
+    crm.app.stop().await;
+}

@@ -633,3 +633,67 @@ async fn the_assignment_rule_is_said_on_every_write() {
     n.assert_clean();
     n.app.stop().await;
 }
+
+/// The rating in each CRM's own field: Salesforce's Rating picklist (here
+/// an org that renamed its values, and one that did not and was told
+/// otherwise: dead, naming the setting), Marketo's leadScore.
+#[tokio::test]
+async fn the_rating_goes_into_each_crms_own_field() {
+    let n = native(vec![(
+        "SALESFORCE_RATING_VALUES",
+        "A - Hot, B - Warm, C - Cold".into(),
+    )])
+    .await;
+    n.salesforce
+        .set_rating_values(&["A - Hot", "B - Warm", "C - Cold"]);
+    let hot = post(&n.app, lead("Rated")).await;
+    let cold_body = r#"{"UserDetails":{"FirstName":"Sam","LastName":"Lee","Email":"sam.lee.1987@gmail.com"},
+        "LeadSource":"AzureMarketplace-INS|fabrikam.analytics","OfferTitle":"Contoso Analytics"}"#;
+    let cold = post(&n.app, cold_body).await;
+    until(
+        &n.app,
+        Duration::from_secs(60),
+        Duration::from_secs(60),
+        async || n.delivered_to_both(2).await,
+    )
+    .await;
+    let leads = n.salesforce.leads();
+    assert_eq!(leads[&hot].fields["Rating"], "A - Hot");
+    assert_eq!(leads[&cold].fields["Rating"], "C - Cold");
+    let marketo = n.marketo.leads();
+    let score = |email: &str| {
+        marketo
+            .values()
+            .find(|l| {
+                l.fields["email"]
+                    .as_str()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
+            })
+            .map(|l| l.fields["leadScore"].clone())
+    };
+    let hot_score = score("rated@contoso.example").unwrap();
+    assert!(hot_score.as_i64().unwrap() >= 50, "{hot_score}");
+    assert_eq!(score("sam.lee.1987@gmail.com"), Some(serde_json::json!(0)));
+    n.assert_clean();
+    n.app.stop().await;
+
+    // The org kept Hot/Warm/Cold but the setting says otherwise.
+    let n = native(vec![(
+        "SALESFORCE_RATING_VALUES",
+        "Hot lead,Warm lead,Cold lead".into(),
+    )])
+    .await;
+    post(&n.app, lead("Mismatch")).await;
+    until(
+        &n.app,
+        Duration::from_secs(60),
+        Duration::from_secs(60),
+        async || !rows(&n.app, "X", "salesforce").await.is_empty(),
+    )
+    .await;
+    let dead = rows(&n.app, "X", "salesforce").await;
+    let said = dead[0]["LastError"].as_str().unwrap_or_default().to_owned();
+    assert!(said.contains("SALESFORCE_RATING_VALUES"), "{dead:?}");
+    report!("Salesforce Rating A - Hot / C - Cold, Marketo leadScore {hot_score} / 0; a mismatched picklist: {said}");
+    n.app.stop().await;
+}

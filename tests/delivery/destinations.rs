@@ -109,6 +109,8 @@ async fn every_lead_reaches_every_destination_once() {
         assert_eq!(data["source"]["channel"], "SPZA");
         assert_eq!(data["source"]["action"], "PLT");
         assert_eq!(data["source"]["offerId"], "fabrikam.analytics");
+        assert_eq!(data["rating"]["level"], "hot", "{data}");
+        assert_eq!(data["rating"]["reasons"][0], "asked to be contacted");
         assert!(data["receivedAt"].as_str().unwrap().ends_with('Z'));
     }
     seen.sort();
@@ -149,10 +151,10 @@ async fn every_lead_reaches_every_destination_once() {
     assert_eq!(
         subjects,
         [
-            "Ada Buyer (Contoso) – Contoso Analytics: asked to be contacted",
-            "Bea Buyer (Contoso) – Contoso Analytics: asked to be contacted",
-            "Cid Buyer (Contoso) – Contoso Analytics: asked to be contacted",
-            "Dov Buyer (Contoso) – Contoso Analytics: asked to be contacted",
+            "Hot lead: Ada Buyer (Contoso) – Contoso Analytics: asked to be contacted",
+            "Hot lead: Bea Buyer (Contoso) – Contoso Analytics: asked to be contacted",
+            "Hot lead: Cid Buyer (Contoso) – Contoso Analytics: asked to be contacted",
+            "Hot lead: Dov Buyer (Contoso) – Contoso Analytics: asked to be contacted",
             "[TEST] MSFT_TEST_636573304831318844 MSFT_TEST_… (MSFT_TEST_636573304831318844) – \
              Contoso Analytics: installed",
         ],
@@ -329,7 +331,7 @@ async fn the_hourly_email_cap_combines_leads_and_drops_none() {
             e["subject"]
                 .as_str()
                 .unwrap()
-                .contains(" marketplace leads (")
+                .contains(" marketplace leads")
         })
         .count();
     assert!(combined >= 1, "the last send of the hour combines the rest");

@@ -103,8 +103,8 @@ async fn hostile_text_stays_literal_everywhere() {
     let subject = email["subject"].as_str().unwrap();
     assert!(
         subject
-            == "**Eve** [click](https://evil.example) <… (_Acme_ & \"Sons\" Bcc: victim@e…) – Offer \
-                *x*: asked to be contacted",
+            == "Hot lead: **Eve** [click](https://evil.example) <… (_Acme_ & \"Sons\" Bcc: \
+                victim@e…) – Offer *x*: asked to be contacted",
         "{subject}"
     );
     assert!(!subject.chars().any(char::is_control) && subject.chars().count() <= 120);

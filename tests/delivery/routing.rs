@@ -229,6 +229,161 @@ async fn named_destinations_get_their_offers_and_route_says_so_first() {
     app.stop().await;
 }
 
+/// A hot-only Teams channel (`TEAMS_RATING__sales=hot`) beside one that
+/// takes every lead: the sales channel gets exactly the hot leads, each
+/// card saying why, and `handler route --json` predicted it lead by lead.
+#[tokio::test]
+async fn a_hot_only_teams_channel_gets_exactly_the_hot_leads() {
+    let sales = Receiver::start().await;
+    let everyone = Receiver::start().await;
+    for teams in [&sales, &everyone] {
+        teams.answer(Answer::Status(202));
+    }
+    let app = spawn_app_with(AppOptions {
+        extra: vec![
+            (
+                "TEAMS_WEBHOOK_URL__sales".into(),
+                sales.url("/workflows/s?sig=s3cr3t"),
+            ),
+            ("TEAMS_RATING__sales".into(), "hot".into()),
+            (
+                "TEAMS_WEBHOOK_URL__all".into(),
+                everyone.url("/workflows/a?sig=s3cr3t"),
+            ),
+        ],
+        ..AppOptions::default()
+    })
+    .await;
+    let person = |name: &str, email: &str, source: &str, extra: &str| {
+        format!(
+            r#"{{"UserDetails":{{"FirstName":"{name}","LastName":"Buyer","Email":"{email}"{extra}}},
+"LeadSource":"{source}","OfferTitle":"Contoso Analytics"}}"#
+        )
+    };
+    let company = r#","Company":"Contoso","Phone":"+1 425 555 0100""#;
+    let leads = [
+        // Asked to be contacted from a company address, with a phone: hot.
+        (
+            "Hal",
+            person(
+                "Hal",
+                "hal@contoso.example",
+                "SPZA-PLT|fabrikam.analytics",
+                company,
+            ),
+        ),
+        // Bought in the portal: hot.
+        (
+            "Hub",
+            person(
+                "Hub",
+                "hub@contoso.example",
+                "AzurePortal-Create|fabrikam.analytics",
+                company,
+            ),
+        ),
+        // Asked, but from a personal mailbox and no company: not hot.
+        (
+            "Pat",
+            person(
+                "Pat",
+                "pat.buyer@gmail.com",
+                "SPZA-PLT|fabrikam.analytics",
+                "",
+            ),
+        ),
+        // Installed only: not hot.
+        (
+            "Ian",
+            person(
+                "Ian",
+                "ian@contoso.example",
+                "AzureMarketplace-INS|fabrikam.analytics",
+                company,
+            ),
+        ),
+        // Asked a partner, not us: never hot.
+        (
+            "Dan",
+            person(
+                "Dan",
+                "dan@contoso.example",
+                "SPZA-DNC|fabrikam.analytics",
+                company,
+            ),
+        ),
+    ];
+
+    let mut predicted_hot = BTreeSet::new();
+    let mut levels = BTreeMap::new();
+    for (name, body) in &leads {
+        let answer = route(&app, body);
+        let level = answer["lead"]["rating"]["level"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let sales_takes = answer["destinations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == "teams:sales")
+            .unwrap();
+        if sales_takes["takes"] == true {
+            predicted_hot.insert(*name);
+        } else if *name != "Dan" {
+            // (Dan is left out before his rating is looked at.)
+            let why = sales_takes["why"].as_str().unwrap();
+            assert!(why.contains(&format!("rated {level}")), "{name}: {why}");
+        }
+        levels.insert(*name, level);
+    }
+    assert_eq!(predicted_hot, BTreeSet::from(["Hal", "Hub"]), "{levels:?}");
+
+    let mut ids: BTreeMap<String, &str> = BTreeMap::new();
+    for (name, body) in &leads {
+        ids.insert(post(&app, body.clone()).await, name);
+    }
+    until(&app, Duration::from_secs(60), async || {
+        // Dan's lead goes to no one: he asked a partner, not us.
+        everyone.received().len() >= leads.len() - 1 && sales.received().len() >= 2
+    })
+    .await;
+    {
+        let _quiet = deliverer(&app).quiesce().await;
+        app.clock.advance(Duration::from_secs(120));
+        deliverer(&app).sweep(app.clock.now()).await.unwrap();
+    }
+    let received: Vec<(&str, Value)> = sales
+        .received()
+        .iter()
+        .map(|request| {
+            let card: Value = serde_json::from_slice(&request.body).unwrap();
+            (ids[&teams_lead_id(request)], card)
+        })
+        .collect();
+    let delivered: BTreeSet<&str> = received.iter().map(|(name, _)| *name).collect();
+    assert_eq!(received.len(), 2, "each hot lead once");
+    assert_eq!(
+        delivered, predicted_hot,
+        "the sales channel got what route predicted"
+    );
+    for (name, card) in &received {
+        let rating = &card["attachments"][0]["content"]["body"][1]["text"];
+        assert!(
+            rating.as_str().unwrap().starts_with("**HOT** · "),
+            "{name}: {rating}"
+        );
+    }
+    assert_eq!(everyone.received().len(), leads.len() - 1);
+    report!(
+        "hot-only Teams channel: {} of {} leads ({}), as `route --json` predicted; ratings {levels:?}",
+        delivered.len(),
+        leads.len(),
+        delivered.iter().copied().collect::<Vec<_>>().join(", ")
+    );
+    app.stop().await;
+}
+
 /// `handler route --json` with the app's settings.
 fn route(app: &TestApp, body: &str) -> Value {
     let mut child = Command::new(env!("CARGO_BIN_EXE_handler"))

@@ -3,6 +3,7 @@
 //! cell a spreadsheet would run as a formula neutralised.
 
 use super::fields::Fields;
+use crate::domain::Level;
 use crate::store::ExportRow;
 use std::borrow::Cow;
 use time::format_description::FormatItem;
@@ -10,7 +11,7 @@ use time::macros::format_description;
 
 /// The CSV header: the customer's split columns, then what the lead was
 /// about and when it came. Names most CRM import wizards map on their own.
-pub const CSV_HEADER: [&str; 13] = [
+pub const CSV_HEADER: [&str; 15] = [
     "First Name",
     "Last Name",
     "Email",
@@ -24,6 +25,8 @@ pub const CSV_HEADER: [&str; 13] = [
     "Lead Source",
     "Received (UTC)",
     "Lead Id",
+    "Rating",
+    "Rating Reasons",
 ];
 
 const CSV_TIME: &[FormatItem<'static>] =
@@ -64,6 +67,9 @@ pub(super) fn csv_record(row: &ExportRow, guard: bool) -> [Cow<'_, str>; CSV_HEA
         cell(f.source),
         Cow::Owned(received),
         cell(f.lead_id),
+        // As CRMs spell their picklist's values (Salesforce maps it).
+        Cow::Borrowed(f.rating.map(Level::title).unwrap_or_default()),
+        cell(f.rating_reasons),
     ]
 }
 

@@ -129,7 +129,7 @@ async fn write_export(
     };
     while let Some(page) = pages.try_next().await? {
         for row in &page {
-            if !super::list::offer_matches(options.selection.offer.as_ref(), row) {
+            if !options.selection.selects(row) {
                 continue;
             }
             if row.is_test {

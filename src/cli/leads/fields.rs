@@ -3,6 +3,7 @@
 //! whose raw body is gone.
 
 use crate::domain::lead::full_name;
+use crate::domain::Level;
 use crate::store::ExportRow;
 use serde_json::Value;
 
@@ -21,12 +22,18 @@ pub(super) struct Fields<'a> {
     pub(super) action: Option<&'a str>,
     pub(super) source: Option<&'a str>,
     pub(super) lead_id: Option<&'a str>,
+    /// As stored when the lead arrived (none for leads stored before
+    /// ratings, until `handler leads rate --apply`).
+    pub(super) rating: Option<Level>,
+    pub(super) rating_reasons: Option<&'a str>,
 }
 
 impl<'a> Fields<'a> {
     pub(super) fn of(row: &'a ExportRow) -> Self {
         let column = |name: &str| row.columns.get(name).and_then(Value::as_str);
         let lead_id = column("LeadId");
+        let rating = column("Rating").and_then(Level::parse);
+        let rating_reasons = column("RatingReasons");
         match &row.lead {
             Some(lead) => {
                 let c = &lead.customer;
@@ -46,6 +53,8 @@ impl<'a> Fields<'a> {
                         .or(lead.source.as_ref().map(|s| s.action.as_str())),
                     source: lead.lead_source.as_deref(),
                     lead_id,
+                    rating,
+                    rating_reasons,
                 }
             }
             None => Self {
@@ -61,6 +70,8 @@ impl<'a> Fields<'a> {
                 action: column("ActionCode").or(column("LeadSourceAction")),
                 source: column("LeadSource"),
                 lead_id,
+                rating,
+                rating_reasons,
             },
         }
     }

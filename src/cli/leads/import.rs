@@ -304,7 +304,14 @@ fn from_jsonl(line: &str) -> Row {
         return Err(("a line without a ReceivedAt time".into(), bytes()));
     };
     match Lead::reread(raw, Origin::from_column(text("Origin"))) {
-        Ok(lead) => Ok((lead, at)),
+        // Its rating as it was when it arrived, if it had one.
+        Ok(lead) => Ok((
+            Lead {
+                rating: crate::store::rating_of_row(&row),
+                ..lead
+            },
+            at,
+        )),
         Err(e) => Err((format!("its RawBody is not a lead: {e}"), bytes())),
     }
 }
@@ -380,7 +387,9 @@ impl Run<'_> {
             self.counts.outside += 1;
             return Ok(());
         }
-        // As LeadIngest stores it, with no digest record and no delivery.
+        // As LeadIngest stores it (rated), with no digest record and no
+        // delivery.
+        let lead = lead.rated();
         let id = match self.store.save(&lead, at, &[]).await {
             Ok(SaveOutcome::Created(id)) => {
                 self.counts.imported += 1;

@@ -31,7 +31,7 @@ pub async fn list(storage: &StorageSettings, options: Selection) -> anyhow::Resu
     let mut tests = 0u64;
     while let Some(page) = pages.try_next().await? {
         for row in &page {
-            if !offer_matches(options.offer.as_ref(), row) {
+            if !options.selects(row) {
                 continue;
             }
             if row.is_test {
@@ -60,20 +60,11 @@ pub async fn list(storage: &StorageSettings, options: Selection) -> anyhow::Resu
     }
 }
 
-/// Whether `row` is of the offer `--offer` names (any, without it).
-pub(super) fn offer_matches(offer: Option<&crate::routing::Pattern>, row: &ExportRow) -> bool {
-    offer.is_none_or(|pattern| {
-        row.lead
-            .as_ref()
-            .is_some_and(|lead| pattern.matches_lead(lead))
-    })
-}
-
 const LIST_TIME: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day] [hour]:[minute]");
 
 /// The list's columns.
-const LIST_COLUMNS: [Column; 8] = [
+const LIST_COLUMNS: [Column; 9] = [
     Column {
         heading: "RECEIVED (UTC)",
         max_width: 16,
@@ -106,6 +97,10 @@ const LIST_COLUMNS: [Column; 8] = [
         heading: "ACTION",
         max_width: 10,
     },
+    Column {
+        heading: "RATING",
+        max_width: 6,
+    },
 ];
 
 fn list_cells(row: &ExportRow) -> Vec<String> {
@@ -129,6 +124,7 @@ fn list_cells(row: &ExportRow) -> Vec<String> {
             f.country.unwrap_or_default(),
             f.offer.unwrap_or_default(),
             f.action.unwrap_or_default(),
+            f.rating.map(|level| level.as_str()).unwrap_or_default(),
         ],
     )
 }

@@ -7,8 +7,8 @@
 //! of any size runs in the memory of one page.
 //!
 //! - [`time_arg`] — `--since`/`--until` and the range they select.
-//! - [`list`] / [`export`] / [`rejected`] / [`import`] / [`forget`] — the
-//!   commands.
+//! - [`list`] / [`export`] / [`rejected`] / [`import`] / [`forget`] /
+//!   [`rate`] — the commands.
 //! - [`fields`], [`csv`] — one row as shown, as CSV.
 //! - [`output`] — the export's file, complete or not at all.
 //! - [`progress`] — counts for people.
@@ -21,6 +21,7 @@ mod import;
 mod list;
 mod output;
 pub mod progress;
+mod rate;
 mod rejected;
 pub mod time_arg;
 
@@ -28,10 +29,13 @@ pub use export::{export, ExportOptions, Format};
 pub use forget::{forget, ForgetOptions};
 pub use import::{import, ImportOptions};
 pub use list::list;
+pub use rate::{rate, RateOptions};
 pub use rejected::{rejected, RejectedOptions};
 pub use time_arg::TimeArg;
 
+use crate::domain::Level;
 use crate::routing::Pattern;
+use crate::store::ExportRow;
 use time::Duration;
 
 /// `list` looks back a week unless told otherwise.
@@ -52,7 +56,32 @@ pub struct Selection {
     /// matching any text, case ignored — as routes match offers
     #[arg(long, value_parser = Pattern::parse)]
     pub offer: Option<Pattern>,
+    /// Only leads rated so: hot, warm or cold (several with `,`)
+    #[arg(long, value_delimiter = ',', value_parser = parse_level)]
+    pub rating: Vec<Level>,
     /// Include Partner Center's test leads (MSFT_TEST...)
     #[arg(long)]
     pub include_tests: bool,
+}
+
+impl Selection {
+    /// Whether `row` is of the offer and rating asked for (any, without
+    /// them). Test leads are the caller's to count.
+    pub(super) fn selects(&self, row: &ExportRow) -> bool {
+        let offer = self.offer.as_ref().is_none_or(|pattern| {
+            row.lead
+                .as_ref()
+                .is_some_and(|lead| pattern.matches_lead(lead))
+        });
+        let rating = self.rating.is_empty()
+            || fields::Fields::of(row)
+                .rating
+                .is_some_and(|level| self.rating.contains(&level));
+        offer && rating
+    }
+}
+
+/// `hot`, `warm` or `cold`.
+pub fn parse_level(text: &str) -> Result<Level, String> {
+    Level::parse(text).ok_or_else(|| format!("{text:?} is not hot, warm or cold"))
 }

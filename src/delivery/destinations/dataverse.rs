@@ -150,6 +150,10 @@ pub struct LeadRecord {
     donotphone: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     donotbulkemail: Option<bool>,
+    /// The lead's rating, as the lead table's Rating choice: 1 Hot, 2 Warm,
+    /// 3 Cold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    leadqualitycode: Option<u8>,
 }
 
 impl LeadRecord {
@@ -178,6 +182,11 @@ impl LeadRecord {
             donotemail: opted_out,
             donotphone: opted_out,
             donotbulkemail: opted_out,
+            leadqualitycode: lead.level().map(|level| match level {
+                crate::domain::Level::Hot => 1,
+                crate::domain::Level::Warm => 2,
+                crate::domain::Level::Cold => 3,
+            }),
         }
     }
 }

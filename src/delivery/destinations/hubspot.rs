@@ -6,7 +6,11 @@
 //! contacts, and a lead without an email cannot be written at all.
 //!
 //! The lead's note, offer, action and lead id go into the contact's
-//! standard `message` property.
+//! standard `message` property. Contacts have no standard property for a
+//! rating (`hs_lead_status` is where sales work stands, and the Leads
+//! object's `hs_lead_label` is not a contact's): with
+//! `HUBSPOT_RATING_PROPERTY` the level (`hot`, `warm`, `cold`) goes into
+//! the dropdown property the admin created with those internal values.
 
 use super::crm::{fit, note};
 use crate::configuration::{setting, values, ConfigError, ConfigWarning, Scope, Settings};
@@ -20,7 +24,11 @@ use time::OffsetDateTime;
 use url::Url;
 
 pub const KIND: &str = "hubspot";
-pub const SETTINGS: &[&str] = &[setting::HUBSPOT_TOKEN, setting::HUBSPOT_API_URL];
+pub const SETTINGS: &[&str] = &[
+    setting::HUBSPOT_TOKEN,
+    setting::HUBSPOT_API_URL,
+    setting::HUBSPOT_RATING_PROPERTY,
+];
 const DEFAULT_API: &str = "https://api.hubapi.com";
 /// What a refused token means, and where to get a good one.
 const REFUSED: &str = "HubSpot refused HUBSPOT_TOKEN: use a Service Key (Settings > \
@@ -34,6 +42,8 @@ pub struct HubSpotDestination {
     name: DestinationName,
     api: Url,
     token: Secret,
+    /// The contact property the rating's level goes into, if any.
+    rating_property: Option<String>,
 }
 
 /// `HUBSPOT_TOKEN[__label]` (a Service Key), and `HUBSPOT_API_URL` only to
@@ -52,7 +62,32 @@ pub fn build(
             .get(setting::HUBSPOT_API_URL)
             .unwrap_or_else(|| DEFAULT_API.to_owned()),
     )?;
-    Ok(Box::new(HubSpotDestination { name, api, token }))
+    let rating_property = scope
+        .get(setting::HUBSPOT_RATING_PROPERTY)
+        .map(|name| {
+            let name = name.trim().to_owned();
+            let internal = name.starts_with(|c: char| c.is_ascii_lowercase())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if internal {
+                Ok(name)
+            } else {
+                Err(scope.error(
+                    setting::HUBSPOT_RATING_PROPERTY,
+                    format!(
+                        "{name:?} is not a property's internal name (lowercase letters, digits                          and _, e.g. marketplace_rating)"
+                    ),
+                ))
+            }
+        })
+        .transpose()?;
+    Ok(Box::new(HubSpotDestination {
+        name,
+        api,
+        token,
+        rating_property,
+    }))
 }
 
 impl std::fmt::Debug for HubSpotDestination {
@@ -63,9 +98,12 @@ impl std::fmt::Debug for HubSpotDestination {
     }
 }
 
-/// The contact's properties (HubSpot's internal names); `None` without a
-/// valid email.
-pub fn properties(stored: &StoredLead) -> Option<Map<String, Value>> {
+/// The contact's properties (HubSpot's internal names), the rating's
+/// level in `rating_property` if given; `None` without a valid email.
+pub fn properties(
+    stored: &StoredLead,
+    rating_property: Option<&str>,
+) -> Option<Map<String, Value>> {
     let c = &stored.lead.customer;
     let email = EmailAddress::parse(c.email.as_deref()?).ok()?;
     let mut properties = Map::new();
@@ -86,6 +124,9 @@ pub fn properties(stored: &StoredLead) -> Option<Map<String, Value>> {
         "message".into(),
         json!(fit(Some(&note(stored)), MESSAGE_CHARS)),
     );
+    if let (Some(property), Some(level)) = (rating_property, stored.lead.level()) {
+        properties.insert(property.into(), json!(level.as_str()));
+    }
     Some(properties)
 }
 
@@ -96,7 +137,7 @@ impl HubSpotDestination {
 
     async fn write(&self, batch: Batch<'_>) -> Outcome {
         let (http, lead, now) = (batch.http, batch.lead(), batch.now);
-        let Some(properties) = properties(lead) else {
+        let Some(properties) = properties(lead, self.rating_property.as_deref()) else {
             return Outcome::dead(
                 Status::NoEmail,
                 "HubSpot de-duplicates contacts by email, and this lead has no valid email address",
@@ -182,7 +223,7 @@ mod tests {
         let p = properties(&stored(
             r#"{"UserDetails":{"FirstName":"Zoë","Email":"zoe@fabrikam.example","Title":"CTO","Country":"Japan"},
             "OfferTitle":"Contoso Analytics","ActionCode":"PLT","Description":"Call me"}"#,
-        ))
+        ), None)
         .unwrap();
         assert_eq!(p["email"], "zoe@fabrikam.example");
         assert_eq!(p["firstname"], "Zoë");
@@ -192,12 +233,36 @@ mod tests {
         let message = p["message"].as_str().unwrap();
         assert!(message.starts_with("Call me"));
         assert!(message.contains("Offer: Contoso Analytics") && message.contains("Action: PLT"));
+        assert_eq!(p.len(), 5, "no rating property unless one is named: {p:?}");
+    }
+
+    #[test]
+    fn the_rating_goes_into_the_property_named() {
+        let lead = stored(r#"{"UserDetails":{"Email":"zoe@gmail.com"},"ActionCode":"INS"}"#);
+        let p = properties(&lead, Some("marketplace_rating")).unwrap();
+        assert_eq!(p["marketplace_rating"], "cold");
+        let dev = ("LEADS_STORAGE", "UseDevelopmentStorage=true");
+        let token = ("HUBSPOT_TOKEN", "pat-eu1-xyz");
+        for bad in ["Marketplace Rating", "1rating", "rating-level"] {
+            let error = built(&[dev, token, ("HUBSPOT_RATING_PROPERTY", bad)]).unwrap_err();
+            assert_eq!(error.setting, "HUBSPOT_RATING_PROPERTY", "{bad}");
+        }
+        assert!(built(&[
+            dev,
+            token,
+            ("HUBSPOT_RATING_PROPERTY", "marketplace_rating")
+        ])
+        .is_ok());
     }
 
     #[test]
     fn a_lead_without_a_valid_email_has_no_contact() {
-        assert!(properties(&stored(r#"{"UserDetails":{"FirstName":"A"}}"#)).is_none());
-        assert!(properties(&stored(r#"{"UserDetails":{"Email":"not an address"}}"#)).is_none());
+        assert!(properties(&stored(r#"{"UserDetails":{"FirstName":"A"}}"#), None).is_none());
+        assert!(properties(
+            &stored(r#"{"UserDetails":{"Email":"not an address"}}"#),
+            None
+        )
+        .is_none());
     }
 
     #[test]

@@ -19,7 +19,9 @@
 //! `MARKETO_FIELDS` (`note=marketplaceNote,offer=marketplaceOffer,
 //! action=marketplaceAction,leadId=marketplaceLeadId`) they go into custom
 //! fields the admin created; `MARKETO_LEAD_SOURCE` sets the standard
-//! `leadSource`.
+//! `leadSource`. The rating's score (0–100) goes into the standard
+//! `leadScore` (or the integer field `score=` names, or none with
+//! `score=none`), and its level into a custom field with `rating=`.
 
 use super::crm::TokenCache;
 use crate::configuration::{setting, values, ConfigError, ConfigWarning, Scope, Settings};
@@ -48,7 +50,7 @@ const VALUE_CHARS: usize = 255;
 const NOTE_CHARS: usize = 2_000;
 
 /// What we write besides the customer's fields, and where.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Extras {
     /// The standard `leadSource`.
     pub lead_source: Option<String>,
@@ -57,7 +59,29 @@ pub struct Extras {
     pub offer: Option<String>,
     pub action: Option<String>,
     pub lead_id: Option<String>,
+    /// The integer field the rating's score (0–100) goes into: the standard
+    /// `leadScore` unless `score=` says otherwise (`score=none`: nowhere).
+    pub score: Option<String>,
+    /// A custom string field for the level (`hot`, `warm`, `cold`).
+    pub rating: Option<String>,
 }
+
+impl Default for Extras {
+    fn default() -> Self {
+        Self {
+            lead_source: None,
+            note: None,
+            offer: None,
+            action: None,
+            lead_id: None,
+            score: Some(STANDARD_SCORE.into()),
+            rating: None,
+        }
+    }
+}
+
+/// Marketo's standard score field.
+const STANDARD_SCORE: &str = "leadScore";
 
 impl Extras {
     /// `MARKETO_FIELDS`: `what=apiName` pairs, `,` between them.
@@ -76,6 +100,10 @@ impl Extras {
                 .split_once('=')
                 .map(|(w, f)| (w.trim(), f.trim()))
                 .ok_or_else(|| format!("{pair:?} is not what=fieldName"))?;
+            if what.eq_ignore_ascii_case("score") && field.eq_ignore_ascii_case("none") {
+                extras.score = None;
+                continue;
+            }
             let valid = field.starts_with(|c: char| c.is_ascii_alphabetic())
                 && field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !valid {
@@ -86,7 +114,13 @@ impl Extras {
                 "offer" => &mut extras.offer,
                 "action" => &mut extras.action,
                 "leadid" => &mut extras.lead_id,
-                _ => return Err(format!("{what:?} is not note, offer, action or leadId")),
+                "score" => &mut extras.score,
+                "rating" => &mut extras.rating,
+                _ => {
+                    return Err(format!(
+                        "{what:?} is not note, offer, action, leadId, score or rating"
+                    ))
+                }
             };
             *slot = Some(field.to_owned());
         }
@@ -213,6 +247,14 @@ pub fn lead_record(
                 field.into(),
                 json!(text::truncated(value, chars).into_owned()),
             );
+        }
+    }
+    if let Some(rating) = &lead.rating {
+        if let Some(field) = &extras.score {
+            record.insert(field.clone(), json!(rating.score.clamp(0, 100)));
+        }
+        if let Some(field) = &extras.rating {
+            record.insert(field.clone(), json!(rating.level.as_str()));
         }
     }
     Some(record)
@@ -478,9 +520,43 @@ mod tests {
         assert_eq!(record["marketplaceOffer"], "Contoso");
         assert_eq!(record["marketplaceAction"], "PLT");
         assert_eq!(record["marketplaceLeadId"], lead.id.as_str());
+        assert!(record["leadScore"].is_i64(), "{record:?}");
         for bad in ["note", "note=", "note=1x", "colour=x", "note=a b"] {
             assert!(Extras::parse(None, Some(bad)).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_rating_goes_into_lead_score_unless_told_otherwise() {
+        let lead = stored(
+            r#"{"UserDetails":{"Email":"aiko@fabrikam.example","Company":"Fabrikam","Phone":"+81 3"},"LeadSource":"AzurePortal-PLT|p.o"}"#,
+        );
+        let score = lead.lead.rating.as_ref().unwrap().score;
+        let record = lead_record_plain(&lead, false).unwrap();
+        assert_eq!(record["leadScore"], json!(score.clamp(0, 100)));
+
+        let custom = Extras::parse(
+            None,
+            Some("score=marketplaceScore,rating=marketplaceRating"),
+        )
+        .unwrap();
+        let record = lead_record(&lead, false, &custom).unwrap();
+        assert!(record.get("leadScore").is_none());
+        assert_eq!(record["marketplaceScore"], json!(score.clamp(0, 100)));
+        assert_eq!(record["marketplaceRating"], "hot");
+
+        let none = Extras::parse(None, Some("score=none")).unwrap();
+        let record = lead_record(&lead, false, &none).unwrap();
+        assert!(!record.keys().any(|k| k.contains("core")), "{record:?}");
+
+        // A personal mailbox that only installed: a score of zero, not less.
+        let cold = stored(
+            r#"{"UserDetails":{"Email":"someone@gmail.com"},"LeadSource":"AzureMarketplace-INS|p.o"}"#,
+        );
+        assert_eq!(
+            lead_record_plain(&cold, false).unwrap()["leadScore"],
+            json!(0)
+        );
     }
 
     #[test]

@@ -37,6 +37,7 @@ pub const SETTINGS: &[&str] = &[
     setting::SALESFORCE_LEAD_SOURCE,
     setting::SALESFORCE_COUNTRY_PICKLISTS,
     setting::SALESFORCE_ASSIGNMENT_RULE,
+    setting::SALESFORCE_RATING_VALUES,
 ];
 const DEFAULT_EXTERNAL_ID_FIELD: &str = "MarketplaceLeadId__c";
 /// A current REST API version (v60–v68 in 2026).
@@ -67,6 +68,9 @@ pub struct SalesforceDestination {
     /// `Sforce-Auto-Assign`: `TRUE` (the org's active lead assignment
     /// rule), `FALSE` (the Run As user owns new Leads), or a rule's id.
     assignment: String,
+    /// The org's Rating picklist values for hot, warm and cold (`None`:
+    /// the rating is not written).
+    rating_values: Option<[String; 3]>,
     token: TokenCache<Token>,
 }
 
@@ -151,8 +155,36 @@ pub fn build(
             false,
         )?,
         assignment: assignment_rule(scope)?,
+        rating_values: rating_values(scope)?,
         token: TokenCache::default(),
     }))
+}
+
+/// `SALESFORCE_RATING_VALUES`: the Lead Rating picklist's values for hot,
+/// warm and cold, in that order (default `Hot,Warm,Cold`, Salesforce's
+/// own); `none` writes no rating.
+fn rating_values(scope: Scope<'_>) -> Result<Option<[String; 3]>, ConfigError> {
+    let Some(value) = scope.get(setting::SALESFORCE_RATING_VALUES) else {
+        return Ok(Some(["Hot", "Warm", "Cold"].map(String::from)));
+    };
+    if value.trim().eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    let values: Vec<String> = value.split(',').map(|v| v.trim().to_owned()).collect();
+    match <[String; 3]>::try_from(values) {
+        Ok(values)
+            if values
+                .iter()
+                .all(|v| !v.is_empty() && v.chars().count() <= 255) =>
+        {
+            Ok(Some(values))
+        }
+        _ => Err(scope.error(
+            setting::SALESFORCE_RATING_VALUES,
+            "must be the Rating picklist's values for hot, warm and cold, e.g. Hot,Warm,Cold \
+             (or none)",
+        )),
+    }
 }
 
 /// `SALESFORCE_ASSIGNMENT_RULE`: `true` (the default, as the REST API's
@@ -316,6 +348,11 @@ fn advice(error: &ApiError, external_id_field: &str) -> String {
              ID field {external_id_field} on Lead (README: Salesforce) and check its field-level \
              security"
         ),
+        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST" if error.fields.iter().any(|f| f == "Rating") => {
+            "the Lead Rating picklist has other values: set SALESFORCE_RATING_VALUES to its \
+             values for hot, warm and cold (or none)"
+                .to_owned()
+        }
         "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST" => format!(
             "a restricted picklist refused a value{fields}: add it to the picklist, or change \
              SALESFORCE_LEAD_SOURCE"
@@ -430,12 +467,20 @@ impl SalesforceDestination {
 
     async fn write(&self, batch: Batch<'_>) -> Outcome {
         let lead = batch.lead();
-        let fields = lead_fields(
+        let mut fields = lead_fields(
             lead,
             self.lead_source.as_deref(),
             self.country_picklists,
             lead.lead.is_do_not_contact(),
         );
+        if let (Some(values), Some(level)) = (&self.rating_values, lead.lead.level()) {
+            let value = match level {
+                crate::domain::Level::Hot => &values[0],
+                crate::domain::Level::Warm => &values[1],
+                crate::domain::Level::Cold => &values[2],
+            };
+            fields.insert("Rating".into(), serde_json::json!(value));
+        }
         for attempt in 0..2 {
             let fetch = || self.fetch_token(batch.http, batch.now);
             let token = match self.token.get(batch.now, fetch).await {

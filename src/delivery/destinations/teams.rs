@@ -113,6 +113,19 @@ pub fn card(stored: &StoredLead) -> Value {
             "wrap": true,
         }));
     }
+    if let Some(rating) = &lead.rating {
+        // Which lead to call first, under any warning and above the facts.
+        body.push(json!({
+            "type": "TextBlock",
+            "text": format!("**{}** · {}", rating.level.title().to_uppercase(), literal(&rating.why(), VALUE_CHARS)),
+            "color": match rating.level {
+                crate::domain::Level::Hot => "Good",
+                crate::domain::Level::Warm => "Warning",
+                crate::domain::Level::Cold => "Default",
+            },
+            "wrap": true,
+        }));
+    }
     body.push(json!({ "type": "FactSet", "facts": facts }));
     // A mailto link only for a valid address (nothing else can become a
     // URL), and none for a customer who asked not to be contacted.
@@ -209,7 +222,19 @@ mod tests {
             r#"{"UserDetails":{"Email":"q@x.example"},"LeadSource":"SPZA-PLT|a.b"}"#,
         )));
         assert_eq!(contact["actions"][0]["url"], "mailto:q@x.example");
-        let facts = contact["body"][1]["facts"].as_array().unwrap();
+        // The rating under the heading, saying why.
+        let rating = &contact["body"][1];
+        assert_eq!(
+            rating["text"],
+            "**HOT** · asked to be contacted · company email domain · no company"
+        );
+        assert_eq!(rating["color"], "Good");
+        let dnc_rating = dnc["body"][2]["text"].as_str().unwrap();
+        assert!(
+            dnc_rating.starts_with("**COLD** · do not contact"),
+            "{dnc_rating}"
+        );
+        let facts = contact["body"][2]["facts"].as_array().unwrap();
         assert!(facts
             .iter()
             .any(|f| f["title"] == "Action" && f["value"] == "asked to be contacted"));

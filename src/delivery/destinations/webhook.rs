@@ -120,8 +120,17 @@ pub struct LeadData<'a> {
     description: Option<&'a str>,
     lead_source: Option<&'a str>,
     source: Option<SourceParts<'a>>,
+    /// `{"level","score","reasons"}`, as rated when it arrived.
+    rating: Option<RatingData<'a>>,
     /// The body exactly as Partner Center sent it.
     raw: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RatingData<'a> {
+    level: &'static str,
+    score: i32,
+    reasons: &'a [String],
 }
 
 #[derive(Debug, Serialize)]
@@ -159,6 +168,11 @@ impl<'a> Event<'a> {
                     channel: &s.channel,
                     action: &s.action,
                     offer_id: &s.offer_id,
+                }),
+                rating: lead.rating.as_ref().map(|r| RatingData {
+                    level: r.level.as_str(),
+                    score: r.score,
+                    reasons: &r.reasons,
                 }),
                 raw: &lead.raw,
             },

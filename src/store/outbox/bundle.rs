@@ -141,6 +141,9 @@ impl Bundle {
         if let Some(action) = &self.lead.action {
             entity.insert(row::ACTION.into(), json!(action));
         }
+        if let Some(rating) = self.lead.rating {
+            entity.insert(row::RATING.into(), json!(rating.as_str()));
+        }
         put_datetime(&mut entity, row::ENQUEUED_AT, self.enqueued_at);
         entity
     }
@@ -181,6 +184,9 @@ impl Bundle {
                     .unwrap_or(false),
                 offer: text(row::OFFER),
                 action: text(row::ACTION),
+                rating: text(row::RATING)
+                    .as_deref()
+                    .and_then(crate::domain::Level::parse),
             },
             enqueued_at: datetime(entity, row::ENQUEUED_AT)?,
             deliveries,
@@ -215,6 +221,7 @@ mod tests {
             is_test: false,
             offer: Some("Contoso Analytics".into()),
             action: Some("INS".into()),
+            rating: None,
         }
     }
 

@@ -110,6 +110,7 @@ pub fn lead_ref_of(lead: &crate::domain::Lead, received_at: OffsetDateTime) -> L
         is_test: lead.is_test,
         offer: None,
         action: None,
+        rating: None,
     }
     .labelled(lead)
 }
@@ -123,6 +124,7 @@ pub fn lead_ref(lead: &super::StoredLead) -> LeadRef {
         is_test: lead.lead.is_test,
         offer: None,
         action: None,
+        rating: None,
     }
     .labelled(&lead.lead)
 }

@@ -70,6 +70,7 @@ mod tests {
             is_test: false,
             offer: None,
             action: Some("PLT".into()),
+            rating: None,
         }
     }
 

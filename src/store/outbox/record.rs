@@ -86,6 +86,8 @@ pub struct LeadRef {
     /// record so that the digest's summary counts leads it does not read.
     pub offer: Option<String>,
     pub action: Option<String>,
+    /// Its rating's level, kept for the digest's counts too.
+    pub rating: Option<crate::domain::Level>,
 }
 
 impl LeadRef {
@@ -101,6 +103,7 @@ impl LeadRef {
         self.action = lead
             .action()
             .map(|a| text::truncated(&text::single_line(a), MAX_LABEL_CHARS).into_owned());
+        self.rating = lead.level();
         self
     }
 }
@@ -210,6 +213,7 @@ mod tests {
             is_test: false,
             offer: None,
             action: None,
+            rating: None,
         }
     }
 

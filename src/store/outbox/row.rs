@@ -22,6 +22,7 @@ pub(super) const LEAD_ID: &str = "LeadId";
 pub(super) const IS_TEST: &str = "IsTestLead";
 pub(super) const OFFER: &str = "LeadOffer";
 pub(super) const ACTION: &str = "LeadAction";
+pub(super) const RATING: &str = "LeadRating";
 pub(super) const ENQUEUED_AT: &str = "EnqueuedAt";
 const ATTEMPTS: &str = "Attempts";
 const LAST_STATUS: &str = "LastStatus";
@@ -155,6 +156,9 @@ impl OutboxRow {
         if let Some(action) = &self.lead.action {
             row.insert(ACTION.into(), json!(action));
         }
+        if let Some(rating) = self.lead.rating {
+            row.insert(RATING.into(), json!(rating.as_str()));
+        }
         put_datetime(&mut row, ENQUEUED_AT, self.enqueued_at);
         if self.attempts > 0 {
             row.insert(ATTEMPTS.into(), json!(self.attempts));
@@ -230,6 +234,9 @@ impl OutboxRow {
                 // Not on records written before the digest summarised.
                 offer: text(OFFER),
                 action: text(ACTION),
+                rating: text(RATING)
+                    .as_deref()
+                    .and_then(crate::domain::Level::parse),
             },
             enqueued_at: datetime(row, ENQUEUED_AT)?,
             attempts: row
@@ -327,6 +334,7 @@ mod tests {
             is_test: true,
             offer: Some("Contoso Analytics".into()),
             action: Some("PLT".into()),
+            rating: None,
         }
     }
 

@@ -579,6 +579,21 @@ fn web_api(state: &Mutex<State>, base: &str, incoming: &Incoming, now: OffsetDat
         }
     };
     for (name, value) in &columns {
+        // The lead table's Rating choice: 1 Hot, 2 Warm, 3 Cold.
+        if name == "leadqualitycode" {
+            if !matches!(value.as_u64(), Some(1..=3)) {
+                found.push(format!("leadqualitycode {value} is not a Rating choice"));
+                record_problems(state, id, &found);
+                return error(
+                    400,
+                    "0x80048d19",
+                    &format!(
+                        "'{value}' is not a valid value for the choice column 'leadqualitycode'."
+                    ),
+                );
+            }
+            continue;
+        }
         if LEAD_BOOLEAN_COLUMNS.contains(&name.as_str()) {
             if !value.is_boolean() {
                 found.push(format!("{name} is not a Boolean: {value}"));

@@ -11,7 +11,8 @@
 //!
 //! Every request is checked as HubSpot documents it: `Authorization: Bearer
 //! <private app token>` (else `401` `INVALID_AUTHENTICATION`), a JSON body of
-//! known contact properties (else `400` `VALIDATION_ERROR`, and a problem
+//! known contact properties, a dropdown's value one of its options (else
+//! `400` `VALIDATION_ERROR`, and a problem
 //! listed in [`HubSpotFake::problems`]). Faults: `429` with `Retry-After` and
 //! the `RATE_LIMIT` body of the secondly limit, `503`, `401`, `403`
 //! `MISSING_SCOPES`, answers held after the write took effect.
@@ -65,6 +66,9 @@ struct State {
     conflicts: usize,
     updates: usize,
     faults: Faults,
+    /// Dropdown (enumeration) properties the portal's admin created, with
+    /// their options' internal values.
+    enumerations: BTreeMap<String, Vec<String>>,
 }
 
 pub struct HubSpotFake {
@@ -110,6 +114,15 @@ impl HubSpotFake {
             ("HUBSPOT_TOKEN".into(), token.into()),
             ("HUBSPOT_API_URL".into(), self.url()),
         ]
+    }
+
+    /// The admin creates a dropdown contact property `name` with these
+    /// options' internal values.
+    pub fn create_dropdown(&self, name: &str, options: &[&str]) {
+        self.state.lock().unwrap().enumerations.insert(
+            name.to_owned(),
+            options.iter().map(|o| o.to_string()).collect(),
+        );
     }
 
     pub fn requests(&self) -> Vec<Request> {
@@ -296,7 +309,19 @@ fn contacts_api(state: &Mutex<State>, incoming: &Incoming, now: OffsetDateTime) 
         }
     };
     let mut invalid = Vec::new();
+    let enumerations = state.lock().unwrap().enumerations.clone();
     for (name, value) in &properties {
+        if let Some(options) = enumerations.get(name) {
+            // A dropdown takes an option's internal value, nothing else.
+            let text = value.as_str().unwrap_or_default();
+            if !options.iter().any(|o| o == text) {
+                found.push(format!("{name} {value} is not one of its options"));
+                invalid.push(json!({"isValid": false,
+                    "message": format!("{value} was not one of the allowed options: {options:?}"),
+                    "error": "INVALID_OPTION", "name": name}));
+            }
+            continue;
+        }
         if !CONTACT_PROPERTIES.contains(&name.as_str()) {
             found.push(format!("unknown property {name}"));
             invalid.push(

@@ -35,6 +35,7 @@ pub const FIELDS: &[&str] = &[
     "country",
     "unsubscribed",
     "leadSource",
+    "leadScore",
 ];
 const MAX_VALUE_CHARS: usize = 255;
 /// A Text Area field (`text` in describe.json).
@@ -289,6 +290,11 @@ fn sync(state: &Mutex<State>, incoming: &Incoming, now: OffsetDateTime) -> Answe
         let text_area = custom.iter().any(|(n, area)| n == name && *area);
         if !FIELDS.contains(&name.as_str()) && !custom.iter().any(|(n, _)| n == name) {
             found.push(format!("unknown field {name}"));
+        } else if name == "leadScore" {
+            // An integer field (describe.json: "integer").
+            if !value.is_i64() {
+                found.push(format!("leadScore {value} is not an integer"));
+            }
         } else if name == "unsubscribed" {
             if !value.is_boolean() {
                 found.push("unsubscribed is not a boolean".into());

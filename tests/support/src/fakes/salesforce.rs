@@ -16,8 +16,10 @@
 //!
 //! Checked as Salesforce documents: methods, paths, the token, known Lead
 //! field names and their lengths in UTF-16 units, `LastName` and `Company`
-//! present, a valid `Email`, `CountryCode` an ISO code when the org has
-//! State and Country picklists on (and `Country` then a name it knows);
+//! present, a valid `Email`, `Rating` one of its picklist's values (Hot,
+//! Warm, Cold unless the org changed them), `CountryCode` an ISO code when
+//! the org has State and Country picklists on (and `Country` then a name it
+//! knows);
 //! every other problem is listed in [`SalesforceFake::problems`]. Faults:
 //! tokens expired, `503`, `403 REQUEST_LIMIT_EXCEEDED`, a duplicate rule
 //! that blocks (`DUPLICATES_DETECTED` without `allowSave=true`), answers
@@ -45,7 +47,10 @@ pub const LEAD_FIELDS: &[(&str, usize)] = &[
     ("CountryCode", 2),
     ("Description", 32_000),
     ("LeadSource", 255),
+    ("Rating", 255),
 ];
+/// The standard values of the Lead `Rating` picklist.
+const RATING_VALUES: &[&str] = &["Hot", "Warm", "Cold"];
 const FLAGS: &[&str] = &["HasOptedOutOfEmail", "DoNotCall"];
 /// The countries the org's picklist knows (a few), by name and code.
 const PICKLIST: &[(&str, &str)] = &[
@@ -89,6 +94,8 @@ struct State {
     jwt_tokens: bool,
     /// The `Sforce-Auto-Assign` headers of Lead writes, in order.
     assignment_headers: Vec<String>,
+    /// The Rating picklist's values when the org changed them.
+    rating_values: Option<Vec<String>>,
 }
 
 pub struct SalesforceFake {
@@ -129,20 +136,27 @@ impl SalesforceFake {
         ]
     }
 
-    /// The org has State and Country picklists on.
-    /// Issue JWT-based access tokens (about 1.3 KB), as orgs with that
-    /// setting on do.
     /// The `Sforce-Auto-Assign` each Lead write carried.
     pub fn assignment_headers(&self) -> Vec<String> {
         self.state.lock().unwrap().assignment_headers.clone()
     }
 
+    /// Issue JWT-based access tokens (about 1.3 KB), as orgs with that
+    /// setting on do.
     pub fn set_jwt_tokens(&self, on: bool) {
         self.state.lock().unwrap().jwt_tokens = on;
     }
 
+    /// The org has State and Country picklists on.
     pub fn set_picklists(&self, on: bool) {
         self.state.lock().unwrap().picklists = on;
+    }
+
+    /// The values of the org's Lead `Rating` picklist, which it restricts
+    /// (by default Salesforce's own: Hot, Warm, Cold).
+    pub fn set_rating_values(&self, values: &[&str]) {
+        self.state.lock().unwrap().rating_values =
+            Some(values.iter().map(|v| v.to_string()).collect());
     }
 
     /// A duplicate rule that blocks a Lead with an existing email.
@@ -423,6 +437,21 @@ fn lead_api(state: &Mutex<State>, incoming: &Incoming, now: OffsetDateTime) -> A
                 "INVALID_EMAIL_ADDRESS",
                 &format!("Email: invalid email address: {email}"),
                 &["Email"],
+            ));
+        }
+    }
+    if let Some(rating) = fields.get("Rating").and_then(Value::as_str) {
+        let known = match &state.lock().unwrap().rating_values {
+            Some(values) => values.iter().any(|v| v == rating),
+            None => RATING_VALUES.contains(&rating),
+        };
+        if !known {
+            found.push(format!("Rating {rating:?} not in the picklist"));
+            refusals.push(errors(
+                400,
+                "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                &format!("Rating: bad value for restricted picklist field: {rating}"),
+                &["Rating"],
             ));
         }
     }
