@@ -12,6 +12,7 @@ use crate::store::{keys::LeadId, Consumer, LeadStore, NewRecord, StoreError};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use time::OffsetDateTime;
+use tracing::Instrument as _;
 
 /// A request body, as far as it was read.
 #[derive(Debug, Clone, Copy)]
@@ -66,6 +67,8 @@ pub struct Intake {
     store: LeadStore,
     deliverer: Option<Deliverer>,
     clock: Clock,
+    /// Rate each lead as it is stored (`LEAD_RATING`).
+    rate_leads: bool,
     /// Leads being stored now.
     storing: Arc<AtomicUsize>,
 }
@@ -85,8 +88,14 @@ impl Intake {
             store,
             deliverer,
             clock,
+            rate_leads: true,
             storing: Arc::default(),
         }
+    }
+
+    /// Rates each lead as it is stored, or (`false`) none.
+    pub fn rating_leads(self, rate_leads: bool) -> Self {
+        Self { rate_leads, ..self }
     }
 
     /// One body, received now.
@@ -100,7 +109,8 @@ impl Intake {
         };
         match parsed {
             // Rated once, here: routes may take it, and it is stored.
-            Ok(lead) => self.store_lead(lead.rated(), received_at).await,
+            Ok(lead) if self.rate_leads => self.store_lead(lead.rated(), received_at).await,
+            Ok(lead) => self.store_lead(lead, received_at).await,
             Err((error, length)) => {
                 let kept = match body {
                     Body::Complete(bytes) => bytes,
@@ -171,13 +181,21 @@ impl Intake {
                 // The first attempts start now, in the background: the
                 // answer never waits for a destination, and what this
                 // leaves undone the LeadDeliver sweep finishes.
+                // Under the request's span, naming the lead, so its log
+                // lines say which request started them.
                 if let (true, Some(deliverer)) = (created, &self.deliverer) {
-                    tokio::spawn(deliverer.clone().deliver_new(
-                        reservation,
-                        saved.lead,
-                        saved.deliveries,
-                        self.clock.clone(),
-                    ));
+                    let span = tracing::info_span!("first_attempts", lead_id = %id);
+                    tokio::spawn(
+                        deliverer
+                            .clone()
+                            .deliver_new(
+                                reservation,
+                                saved.lead,
+                                saved.deliveries,
+                                self.clock.clone(),
+                            )
+                            .instrument(span),
+                    );
                 }
                 Ingested::Stored {
                     id,

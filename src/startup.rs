@@ -21,6 +21,9 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+/// How long shutdown waits for first attempts in flight.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub struct Application {
     listener: TcpListener,
     state: AppState,
@@ -73,7 +76,8 @@ impl Application {
         Ok(Self {
             listener,
             state: AppState {
-                intake: Intake::new(store, deliverer.clone(), clock.clone()),
+                intake: Intake::new(store, deliverer.clone(), clock.clone())
+                    .rating_leads(settings.rate_leads),
                 digest,
                 deliverer,
                 retention,
@@ -152,6 +156,7 @@ impl Application {
             ),
             "listening on 127.0.0.1"
         );
+        let deliverer = self.state.deliverer.clone();
         crate::http::server::serve(self.listener, routes(self.state), async move {
             shutdown.await;
             let _ = stop_tx.send(true);
@@ -159,6 +164,21 @@ impl Application {
         .await;
         for timer in timers {
             let _ = timer.await;
+        }
+        // First attempts still in flight finish (each has its own time
+        // limit), so a delivery the receiver accepted is recorded as done
+        // rather than left for the sweep to send again; bounded, since the
+        // host waits only so long.
+        if let Some(deliverer) = deliverer {
+            if tokio::time::timeout(SHUTDOWN_GRACE, deliverer.quiesce())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    grace_s = SHUTDOWN_GRACE.as_secs(),
+                    "first attempts still running at shutdown; the sweep finishes them"
+                );
+            }
         }
         tracing::info!("stopped");
     }

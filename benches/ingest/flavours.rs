@@ -6,6 +6,10 @@
 //! Every variant runs at once on its own table, three runs each in the
 //! order A B C … C B A A B C …, so drift in the machine's load falls on all
 //! alike.
+//!
+//! The same runs measure the rating: the default handler against itself
+//! with `LEAD_RATING=false` ([`RATING_OFF`]), so what rating each lead
+//! costs is a ratio of two processes measured side by side.
 
 use crate::handler::{self, Backends};
 use crate::load::{drive, lead_body, prime, stats, Poster, RunStats};
@@ -17,13 +21,15 @@ const CONNECTIONS: [usize; 2] = [1, 16];
 const REQUESTS: usize = 600;
 const WARM_UP: usize = 100;
 pub const BASELINE: &str = "multi_thread (one worker per core)";
+pub const DEFAULT: &str = "default (HANDLER_RUNTIME unset)";
+pub const RATING_OFF: &str = "default, rating off (LEAD_RATING=false)";
 
 /// A handler to compare: a build and a runtime flavour.
 struct Variant {
     name: String,
     binary: PathBuf,
-    /// `HANDLER_RUNTIME`; `None` for the default.
-    runtime: Option<&'static str>,
+    /// `HANDLER_RUNTIME`, `LEAD_RATING`, … (none: the defaults).
+    env: Vec<(&'static str, &'static str)>,
 }
 
 #[derive(Serialize)]
@@ -42,6 +48,9 @@ pub struct VariantStats {
 
 #[derive(Serialize)]
 pub struct Flavours {
+    /// Rating one lead in this process (`domain::rating::rate`), µs: the
+    /// rating's own cost, beside the whole handler's per lead.
+    pub rate_us_per_lead: f64,
     pub requests_per_run: usize,
     pub default_workers: usize,
     pub variants: Vec<VariantStats>,
@@ -54,25 +63,27 @@ pub async fn run(
     client: &reqwest::Client,
     tag: &str,
 ) -> Flavours {
-    let variant = |name: &str, runtime: Option<&'static str>| Variant {
+    let variant = |name: &str, env: &[(&'static str, &'static str)]| Variant {
         name: name.to_owned(),
         binary: binary.to_owned(),
-        runtime,
+        env: env.to_vec(),
     };
+    let runtime = |flavour| [("HANDLER_RUNTIME", flavour)];
     // The baseline first: tokio's multi-thread runtime, one worker per
     // core, what `#[tokio::main]` gave before the flavour was selectable.
     let mut variants = vec![
-        variant(BASELINE, Some("multi_thread")),
-        variant("default (HANDLER_RUNTIME unset)", None),
-        variant("multi_thread:1", Some("multi_thread:1")),
-        variant("multi_thread:2", Some("multi_thread:2")),
-        variant("current_thread", Some("current_thread")),
+        variant(BASELINE, &runtime("multi_thread")),
+        variant(DEFAULT, &[]),
+        variant(RATING_OFF, &[("LEAD_RATING", "false")]),
+        variant("multi_thread:1", &runtime("multi_thread:1")),
+        variant("multi_thread:2", &runtime("multi_thread:2")),
+        variant("current_thread", &runtime("current_thread")),
     ];
     for (name, path) in handler::variants() {
         variants.push(Variant {
             name: format!("{name} (HANDLER_RUNTIME unset)"),
             binary: path,
-            runtime: None,
+            env: Vec::new(),
         });
     }
     let mut results = Vec::new();
@@ -80,9 +91,9 @@ pub async fn run(
         let mut servers = Vec::new();
         for (i, variant) in variants.iter().enumerate() {
             let extra: Vec<(&str, String)> = variant
-                .runtime
-                .map(|r| ("HANDLER_RUNTIME", r.to_owned()))
-                .into_iter()
+                .env
+                .iter()
+                .map(|(name, value)| (*name, (*value).to_owned()))
                 .collect();
             let mut server = handler::spawn(
                 &variant.binary,
@@ -157,8 +168,36 @@ pub async fn run(
         }
     }
     Flavours {
+        rate_us_per_lead: rate_cost(),
         requests_per_run: REQUESTS,
         default_workers: std::thread::available_parallelism().map_or(0, |n| n.get()),
         variants: results,
     }
+}
+
+/// Microseconds to rate one lead, over 20,000 of the bench's leads (parsed
+/// first) with a mix of company, free-mail and disposable addresses.
+fn rate_cost() -> f64 {
+    use marketplace_leads::domain::{rating, Lead};
+    const LEADS: usize = 20_000;
+    let leads: Vec<Lead> = (0..LEADS)
+        .map(|i| {
+            let body = lead_body("rate", i);
+            let body = match i % 3 {
+                0 => body,
+                1 => body.replace("@contoso.example", "@gmail.com"),
+                _ => body.replace("@contoso.example", "@mailinator.com"),
+            };
+            Lead::parse(body.as_bytes()).expect("a bench lead parses")
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let hot = leads
+        .iter()
+        .map(rating::rate)
+        .filter(|r| r.level == marketplace_leads::domain::Level::Hot)
+        .count();
+    let elapsed = started.elapsed();
+    assert!(hot > 0, "some bench leads are hot");
+    elapsed.as_secs_f64() * 1e6 / LEADS as f64
 }

@@ -132,6 +132,30 @@ fn summary(d: &mut Doc, r: &Results) {
          multi-thread runtime with one worker per core, at 1 / 16 connections): {}.",
         runtimes.join("; ")
     ));
+    // The rating's cost: the default handler ÷ itself with LEAD_RATING=false.
+    let rating: Vec<String> = [1, 16]
+        .iter()
+        .filter_map(|&c| {
+            let on = flavour(crate::flavours::DEFAULT, c)?;
+            let off = flavour(crate::flavours::RATING_OFF, c)?;
+            Some(format!(
+                "**×{:.3}** at {c} ({:.0} vs {:.0} ms per 1,000 leads)",
+                on.stats.cpu_ms_per_1000 / off.stats.cpu_ms_per_1000,
+                on.stats.cpu_ms_per_1000,
+                off.stats.cpu_ms_per_1000
+            ))
+        })
+        .collect();
+    let whole = flavour(crate::flavours::DEFAULT, 16).map_or(f64::NAN, |v| v.stats.cpu_ms_per_1000);
+    d.line(format!(
+        "- **Rating each lead** (CPU per lead with the rating ÷ without, `LEAD_RATING=false`, \
+         the same binary side by side): {}. Rating alone, in process: {:.2} µs per lead, \
+         {:.2} % of the handler's {:.0} µs per lead at 16 connections.",
+        rating.join(", "),
+        r.flavours.rate_us_per_lead,
+        100.0 * r.flavours.rate_us_per_lead / whole,
+        whole
+    ));
     d.line(format!(
         "- **Delivery**: stored → delivered (201 answer → arrival at a local webhook) p50 \
          **{:.1} ms**, p99 **{:.1} ms** posting one lead at a time; p50 {:.1} ms, p99 {:.1} ms \
@@ -349,8 +373,8 @@ fn flavours(d: &mut Doc, r: &Results) {
     let f = &r.flavours;
     d.line("\n## Runtime flavour and allocator\n");
     d.line(format!(
-        "The same handler binary with `HANDLER_RUNTIME` set (read by `src/main.rs`), and any \
-         other build named in `BENCH_HANDLER_VARIANTS` (run with `HANDLER_RUNTIME` unset). \
+        "The same handler binary with `HANDLER_RUNTIME` set (read by `src/main.rs`) or \
+         `LEAD_RATING=false` (no rating computed), and any other build named in `BENCH_HANDLER_VARIANTS` (run with `HANDLER_RUNTIME` unset). \
          All variants run at once on their own tables, each with a warm-up, then three \
          runs of {1} leads in the order A B C … C B A A B C …, each run after one unmeasured lead per \
          connection; ratios are against tokio's multi-thread runtime with one worker per core \

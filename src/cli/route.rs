@@ -24,13 +24,16 @@ pub struct RouteOptions {
 pub fn run(settings: &Settings, options: RouteOptions) -> anyhow::Result<()> {
     let body = read(options.lead.as_ref())?;
     // The same parse as LeadIngest: a body it would refuse is said so.
-    let lead = Lead::parse(&body)
-        .map_err(|e| {
-            anyhow::anyhow!("LeadIngest would refuse this body ({e}); it would go nowhere")
-        })?
-        // Rated as LeadIngest rates it, so a `_RATING` route decides here
-        // as it will there.
-        .rated();
+    let lead = Lead::parse(&body).map_err(|e| {
+        anyhow::anyhow!("LeadIngest would refuse this body ({e}); it would go nowhere")
+    })?;
+    // Rated as LeadIngest rates it, so a `_RATING` route decides here as
+    // it will there.
+    let lead = if settings.rate_leads {
+        lead.rated()
+    } else {
+        lead
+    };
     let destinations = Destinations::from_settings(settings)?;
     let decisions = destinations.routes().explain(&lead);
     if options.json {

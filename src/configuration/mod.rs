@@ -104,6 +104,7 @@ pub mod setting {
         CRM_INCLUDE_DNC = "CRM_INCLUDE_DNC";
         RUST_LOG = "RUST_LOG";
         LEADS_RETENTION_DAYS = "LEADS_RETENTION_DAYS";
+        LEAD_RATING = "LEAD_RATING";
     }
     // app-settings:optional:end
 
@@ -186,6 +187,8 @@ pub struct Settings {
     pub delivery: DeliverySettings,
     /// Leads older than this many days are deleted (`None`: kept).
     pub retention_days: Option<u32>,
+    /// Leads are rated as they arrive (`LEAD_RATING`, default true).
+    pub rate_leads: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -261,6 +264,11 @@ impl Settings {
                     )
                 })
                 .transpose()?,
+            rate_leads: values::boolean(
+                setting::LEAD_RATING,
+                get(setting::LEAD_RATING).as_deref(),
+                true,
+            )?,
         };
         Ok(settings)
     }

@@ -352,6 +352,12 @@ fn filter(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    if !ratings.is_empty() && !settings.rate_leads {
+        return Err(scope.error(
+            &setting(RATING),
+            "takes leads by rating, but LEAD_RATING=false rates none: no lead could match",
+        ));
+    }
     Ok(Filter {
         offers,
         actions,
@@ -416,6 +422,20 @@ pub(crate) mod tests {
             .route(&DestinationName::parse("hubspot").unwrap())
             .unwrap();
         assert_eq!(hubspot.filter.test_leads, TestLeads::Excluded);
+    }
+
+    #[test]
+    fn a_rating_route_needs_rated_leads() {
+        let teams = ("TEAMS_WEBHOOK_URL__sales", TEAMS);
+        let hot = ("TEAMS_RATING__sales", "hot, warm");
+        assert_eq!(built(&[DEV, teams, hot]).unwrap(), ["teams:sales"]);
+        let tepid = built(&[DEV, teams, ("TEAMS_RATING__sales", "tepid")]).unwrap_err();
+        assert_eq!(tepid.setting, "TEAMS_RATING__sales");
+        let off = built(&[DEV, teams, hot, ("LEAD_RATING", "false")]).unwrap_err();
+        assert_eq!(off.setting, "TEAMS_RATING__sales");
+        assert!(off.reason.contains("LEAD_RATING=false"), "{off}");
+        let bad = built(&[DEV, ("LEAD_RATING", "sometimes")]).unwrap_err();
+        assert_eq!(bad.setting, "LEAD_RATING");
     }
 
     /// What `pairs` (with development storage) is warned about: (setting,

@@ -56,6 +56,14 @@ async fn every_sample_payload_gets_the_right_status_and_columns() {
         "Please contact me about pricing for 500 seats."
     );
     assert_eq!(zoe["IsTestLead"], false);
+    // Rated as it arrived, the reasons as shown.
+    assert_eq!(zoe["Rating"], "hot");
+    assert_eq!(zoe["RatingScore"], 85);
+    assert_eq!(
+        zoe["RatingReasons"],
+        "asked to be contacted; company email domain; phone given; job title given; wrote a note"
+    );
+    assert_eq!(zoe["RatingRules"], 1);
     assert_eq!(
         zoe["RawBody"].as_str().unwrap().as_bytes(),
         testdata("appsource-contact-me.json").as_slice(),
@@ -380,4 +388,24 @@ fn tokio_stream_from<T: Send + 'static>(
     mut rx: tokio::sync::mpsc::Receiver<T>,
 ) -> impl futures::Stream<Item = T> + Send + 'static {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// `LEAD_RATING=false`: leads are stored without a rating.
+#[tokio::test]
+async fn with_lead_rating_off_no_lead_is_rated() {
+    let app = spawn_app_with(AppOptions {
+        extra: vec![("LEAD_RATING".into(), "false".into())],
+        ..AppOptions::default()
+    })
+    .await;
+    let response = app.post_lead(testdata("appsource-contact-me.json")).await;
+    assert_eq!(response.status(), 201);
+    let rows = app.lead_rows().await;
+    assert_eq!(rows.len(), 1);
+    assert!(
+        !rows[0].keys().any(|k| k.starts_with("Rating")),
+        "{:?}",
+        rows[0].keys().collect::<Vec<_>>()
+    );
+    app.stop().await;
 }

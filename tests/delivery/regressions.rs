@@ -3,7 +3,8 @@
 //! receiver echoing our credentials stores none of them; a burst spends
 //! the hour's email budget on emails, not on lost races; the budget's row
 //! holds the highest rate allowed; a dead delivery put back and delivered
-//! is no longer reported as failed.
+//! is no longer reported as failed; shutdown waits for a first attempt in
+//! flight.
 
 use super::*;
 use marketplace_leads::store::rate::SendLog;
@@ -422,4 +423,56 @@ async fn two_email_destinations_share_their_domains_budget() {
     assert!(first_hour <= 9, "{first_hour} emails in the hour");
     assert_eq!((covered(&a), covered(&b)), (names.len(), names.len()));
     app.stop().await;
+}
+
+/// Before: shutdown ended while a new lead's first attempt was still in
+/// flight; on Flex Consumption the instance may then be gone before the
+/// answer is recorded, and the sweep sends the receiver the lead again.
+/// Now shutdown waits (bounded) for first attempts to finish and record.
+#[tokio::test]
+async fn shutdown_waits_for_a_first_attempt_in_flight() {
+    let webhook = Receiver::start().await;
+    webhook.answer(Answer::After(Duration::from_millis(1_500), 200));
+    let mut app = spawn_app_with(AppOptions {
+        extra: vec![
+            ("WEBHOOK_URL".into(), webhook.url("/hooks/leads")),
+            ("WEBHOOK_SECRET".into(), SECRET.into()),
+        ],
+        ..AppOptions::default()
+    })
+    .await;
+    post(&app, lead("Late")).await;
+    let started = Instant::now();
+    while webhook.received().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no first attempt"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // SIGTERM while the receiver is still answering.
+    app.begin_shutdown();
+    let stopping = Instant::now();
+    while !app.has_stopped() {
+        assert!(
+            stopping.elapsed() < Duration::from_secs(15),
+            "shutdown is bounded"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let waited = stopping.elapsed();
+    assert_eq!(
+        records(&app, "S", "webhook").await,
+        1,
+        "recorded as delivered"
+    );
+    assert_eq!(
+        records(&app, "P", "webhook").await,
+        0,
+        "nothing left to send again"
+    );
+    assert_eq!(webhook.received().len(), 1);
+    report!(
+        "shutdown waited {waited:?} for a first attempt in flight (receiver answering after 1.5 s)"
+    );
 }

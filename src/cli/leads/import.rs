@@ -132,6 +132,7 @@ pub async fn import(settings: &Settings, options: ImportOptions) -> anyhow::Resu
             .await
             .context("could not read which rows earlier imports kept")?,
         progress: Progress::new(std::io::stderr().is_terminal()),
+        rate_leads: settings.rate_leads,
     };
     let source = if let Some(table) = &options.from_table {
         let account = source_account(settings, &options)?;
@@ -329,6 +330,8 @@ struct Run<'a> {
     /// Unreadable rows earlier runs kept (by source hash): kept once.
     kept: HashSet<String>,
     progress: Progress,
+    /// `LEAD_RATING`: rate leads that come without a rating.
+    rate_leads: bool,
 }
 
 impl Run<'_> {
@@ -389,7 +392,7 @@ impl Run<'_> {
         }
         // As LeadIngest stores it (rated), with no digest record and no
         // delivery.
-        let lead = lead.rated();
+        let lead = if self.rate_leads { lead.rated() } else { lead };
         let id = match self.store.save(&lead, at, &[]).await {
             Ok(SaveOutcome::Created(id)) => {
                 self.counts.imported += 1;

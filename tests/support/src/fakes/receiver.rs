@@ -48,6 +48,8 @@ pub enum Answer {
     /// This status with the request's body quoted back (a validation
     /// error that repeats the payload: the customer's details in it).
     EchoBody(u16),
+    /// This status, after this long (a slow receiver).
+    After(std::time::Duration, u16),
 }
 
 #[derive(Default)]
@@ -124,6 +126,10 @@ impl Receiver {
                                     serde_json::Value::String(echoed_body)
                                 )),
                             ),
+                            Answer::After(wait, status) => {
+                                tokio::time::sleep(wait).await;
+                                (status, None, None)
+                            }
                             Answer::Hang => {
                                 std::future::pending::<()>().await;
                                 unreachable!()
