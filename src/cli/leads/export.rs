@@ -4,7 +4,6 @@
 use super::csv::{csv_record, CSV_HEADER};
 use super::output::Output;
 use super::progress::{count, Progress};
-use super::time_arg::resolve_range;
 use super::{Selection, EXPORT_DEFAULT_SINCE};
 use crate::configuration::StorageSettings;
 use crate::domain::TimeRange;
@@ -12,7 +11,6 @@ use crate::store::{ExportRow, LeadStore};
 use futures::TryStreamExt;
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
-use time::OffsetDateTime;
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -60,12 +58,7 @@ pub async fn export(storage: &StorageSettings, options: ExportOptions) -> anyhow
         !options.no_formula_guard || options.format == Format::Csv,
         "--no-formula-guard applies to CSV only"
     );
-    let range = resolve_range(
-        options.selection.since,
-        options.selection.until,
-        EXPORT_DEFAULT_SINCE,
-        OffsetDateTime::now_utc(),
-    )?;
+    let range = options.selection.range(EXPORT_DEFAULT_SINCE)?;
     let store = LeadStore::from_settings(storage)?;
     let mut output = Output::open(options.output.as_deref())?;
     let mut progress = Progress::new(io::stderr().is_terminal());

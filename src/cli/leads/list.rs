@@ -2,7 +2,6 @@
 
 use super::fields::Fields;
 use super::progress::count;
-use super::time_arg::resolve_range;
 use super::{Selection, LIST_DEFAULT_SINCE};
 use crate::cli::table::{self, Column};
 use crate::configuration::StorageSettings;
@@ -12,17 +11,11 @@ use futures::TryStreamExt;
 use std::io::{self, BufWriter, Write};
 use time::format_description::FormatItem;
 use time::macros::format_description;
-use time::OffsetDateTime;
 
 /// `handler leads list`: the leads of a window as a table on stdout, newest
 /// last, then a line counting them and the test leads left out.
 pub async fn list(storage: &StorageSettings, options: Selection) -> anyhow::Result<()> {
-    let range = resolve_range(
-        options.since,
-        options.until,
-        LIST_DEFAULT_SINCE,
-        OffsetDateTime::now_utc(),
-    )?;
+    let range = options.range(LIST_DEFAULT_SINCE)?;
     let store = LeadStore::from_settings(storage)?;
     let mut pages = std::pin::pin!(store.rows_in(range));
     // Cells are cut to their column's width as they come, so the table

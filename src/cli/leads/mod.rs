@@ -33,7 +33,7 @@ pub use rate::{rate, RateOptions};
 pub use rejected::{rejected, RejectedOptions};
 pub use time_arg::TimeArg;
 
-use crate::domain::Level;
+use crate::domain::{Level, TimeRange};
 use crate::routing::Pattern;
 use crate::store::ExportRow;
 use time::Duration;
@@ -65,6 +65,17 @@ pub struct Selection {
 }
 
 impl Selection {
+    /// The time range `--since`/`--until` select, `default_since` before
+    /// now without `--since`.
+    pub(super) fn range(&self, default_since: TimeArg) -> anyhow::Result<TimeRange> {
+        time_arg::resolve_range(
+            self.since,
+            self.until,
+            default_since,
+            time::OffsetDateTime::now_utc(),
+        )
+    }
+
     /// Whether `row` is of the offer and rating asked for (any, without
     /// them). Test leads are the caller's to count.
     pub(super) fn selects(&self, row: &ExportRow) -> bool {

@@ -4,7 +4,6 @@
 //! of rules never silently rewrites history.
 
 use super::progress::count;
-use super::time_arg::resolve_range;
 use super::{Selection, EXPORT_DEFAULT_SINCE};
 use crate::cli::table::{self, Column};
 use crate::configuration::StorageSettings;
@@ -14,7 +13,6 @@ use anyhow::Context as _;
 use futures::TryStreamExt;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-use time::OffsetDateTime;
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(group(clap::ArgGroup::new("mode").args(["dry_run", "apply"])))]
@@ -37,12 +35,7 @@ struct Change {
 }
 
 pub async fn rate(storage: &StorageSettings, options: RateOptions) -> anyhow::Result<()> {
-    let range = resolve_range(
-        options.selection.since,
-        options.selection.until,
-        EXPORT_DEFAULT_SINCE,
-        OffsetDateTime::now_utc(),
-    )?;
+    let range = options.selection.range(EXPORT_DEFAULT_SINCE)?;
     let store = LeadStore::from_settings(storage)?;
     let mut pages = std::pin::pin!(store.rows_in(range));
     let (mut read, mut changes) = (0u64, Vec::new());
