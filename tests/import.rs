@@ -59,14 +59,7 @@ fn write_partner_center_table(table: &str, count: usize, extra: &[Value]) {
 
 /// `handler <args>` with the app's settings; its output, which must succeed.
 fn handler(app: &TestApp, args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_handler"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("RUST_LOG", "error")
-        .envs(app.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .output()
-        .expect("run the handler");
+    let output = handler_any(app, args);
     assert!(
         output.status.success(),
         "handler {args:?}: {}{}",
@@ -325,14 +318,7 @@ async fn a_jsonl_export_imported_elsewhere_exports_identically() {
 
 /// `handler <args>` with the app's settings, whatever its exit code.
 fn handler_any(app: &TestApp, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_handler"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("RUST_LOG", "error")
-        .envs(app.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .output()
-        .expect("run the handler")
+    app.run_cli(env!("CARGO_BIN_EXE_handler"), args)
 }
 
 /// Before: `--from-table MarketplaceLeads` without `--account` read the

@@ -9,7 +9,6 @@
 use marketplace_leads::domain::Lead;
 use marketplace_leads::retention::Retention;
 use serde_json::{json, Value};
-use std::process::Command;
 use std::time::{Duration, Instant};
 use testkit::fakes::{Answer, Receiver};
 use testkit::faults::StorageProxy;
@@ -18,22 +17,8 @@ use testkit::{read_table, report, shared_azurite, spawn_app_with, AppOptions, Te
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwZ2xKZVdZdjA=";
 
 fn handler(app: &TestApp, args: &[&str]) -> (i32, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_handler"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("RUST_LOG", "error")
-        .envs(app.env.iter().cloned())
-        .output()
-        .expect("run handler");
-    (
-        output.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
-    )
+    let output = app.run_cli(env!("CARGO_BIN_EXE_handler"), args);
+    (output.status.code().unwrap_or(-1), testkit::said(&output))
 }
 
 fn person(first: &str, last: &str, email: &str, phone: &str, note: &str) -> Value {

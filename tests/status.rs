@@ -187,21 +187,8 @@ async fn the_cli_without_the_data_role_says_which_role_to_grant() {
 
 /// `handler` with `env` (the app's settings, changed), whatever its exit.
 fn handler_with(env: &[(String, String)], args: &[&str]) -> (i32, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_handler"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .envs(env.iter().cloned())
-        .output()
-        .expect("run handler");
-    (
-        output.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
-    )
+    let output = testkit::run_cli(env!("CARGO_BIN_EXE_handler"), env.iter().cloned(), args);
+    (output.status.code().unwrap_or(-1), testkit::said(&output))
 }
 
 /// Before: `leads list` showed no lead id (nothing to paste into

@@ -77,22 +77,13 @@ mod tests {
     use super::super::outcome::Status;
     use super::*;
     use crate::domain::{DestinationName, Secret};
-    use crate::store::keys::LeadId;
-    use crate::store::{Consumer, LeadRef, RecordKey, Version};
+    use crate::store::{Consumer, RecordKey, Version};
     use time::macros::datetime;
 
     const DAY: Duration = Duration::from_secs(24 * 3600);
 
     fn item(attempts: u32, enqueued_at: OffsetDateTime) -> DeliveryItem {
-        let lead = LeadRef {
-            partition: "2026-11-22".into(),
-            row_key: "L20261122T100000.000000Z-0011223344556677".into(),
-            id: LeadId::parse("20261122-0011223344556677").unwrap(),
-            is_test: false,
-            offer: None,
-            action: None,
-            rating: None,
-        };
+        let lead = crate::store::testing::lead_ref();
         let destination = DestinationName::parse("webhook").unwrap();
         DeliveryItem {
             key: RecordKey::pending(

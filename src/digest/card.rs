@@ -46,6 +46,8 @@ pub struct Card {
     /// lead stored before ratings.
     pub rating: String,
     pub rating_why: String,
+    /// The rating's level, for ordering cards.
+    pub level: Option<crate::domain::Level>,
 }
 
 impl Card {
@@ -119,6 +121,7 @@ impl Card {
                 .level()
                 .map(|l| l.as_str().to_owned())
                 .unwrap_or_default(),
+            level: lead.level(),
             rating_why: lead
                 .rating
                 .as_ref()

@@ -139,31 +139,27 @@ impl Digest {
     /// lead rated hotter than the coldest shown, in its place: the leads
     /// to call first are never the ones left out.
     pub fn show_lead(&mut self, stored: &StoredLead) {
-        if !stored.lead.is_test && !self.wants_details(false) {
-            let rank = rank(stored.lead.level());
-            let coldest = self
-                .customers
-                .iter()
-                .enumerate()
-                .max_by_key(|(i, card)| (card_rank(card), *i))
-                .map(|(i, card)| (i, card_rank(card)));
-            if let Some((at, _)) = coldest.filter(|(_, r)| *r > rank) {
-                self.customers[at] = Card::new(stored, NOTE_CHARS);
-                self.customers.sort_by_key(card_rank);
+        if stored.lead.is_test {
+            if self.wants_details(true) {
+                self.tests.push(Card::new(stored, NOTE_CHARS));
             }
             return;
         }
-        if !self.wants_details(stored.lead.is_test) {
-            return;
+        // Customers are kept in order — hot, warm, cold, unrated, each as
+        // they came — so the coldest shown is the last.
+        let order = call_order(stored.lead.level());
+        if !self.wants_details(false) {
+            match self.customers.last() {
+                Some(coldest) if call_order(coldest.level) > order => {
+                    self.customers.pop();
+                }
+                _ => return,
+            }
         }
-        let row = Card::new(stored, NOTE_CHARS);
-        if stored.lead.is_test {
-            self.tests.push(row);
-        } else {
-            self.customers.push(row);
-            // Hot first, then warm, cold and unrated, each as they came.
-            self.customers.sort_by_key(card_rank);
-        }
+        let at = self
+            .customers
+            .partition_point(|card| call_order(card.level) <= order);
+        self.customers.insert(at, Card::new(stored, NOTE_CHARS));
     }
 
     /// A destination gave up on a lead.
@@ -365,18 +361,9 @@ struct HtmlPart<'a> {
     v: View<'a>,
 }
 
-/// Where a level sorts: hot first, unrated last.
-fn rank(level: Option<crate::domain::Level>) -> u8 {
-    match level {
-        Some(crate::domain::Level::Hot) => 0,
-        Some(crate::domain::Level::Warm) => 1,
-        Some(crate::domain::Level::Cold) => 2,
-        None => 3,
-    }
-}
-
-fn card_rank(card: &Card) -> u8 {
-    rank(crate::domain::Level::parse(&card.rating))
+/// Where a level sorts: hot, warm, cold (as `Level` orders), unrated last.
+fn call_order(level: Option<crate::domain::Level>) -> (bool, Option<crate::domain::Level>) {
+    (level.is_none(), level)
 }
 
 #[cfg(test)]
@@ -540,6 +527,43 @@ mod tests {
             assert!(!part.contains("N200"));
             assert!(part.contains("5 more"), "{}", &part[part.len() - 400..]);
         }
+    }
+
+    /// Over the cap, a hotter lead takes the coldest card's place, the
+    /// newest cold one first; a lead no hotter than the coldest shown is
+    /// counted only. Shown cards stay hot first, each level as it came.
+    #[test]
+    fn over_the_cap_the_hot_leads_are_the_ones_shown() {
+        let at = datetime!(2026-11-22 10:15 UTC);
+        let cold = |i: usize| {
+            stored(
+                &format!(
+                    r#"{{"UserDetails":{{"FirstName":"C{i}","Email":"c{i}@gmail.com"}},"ActionCode":"INS"}}"#
+                ),
+                at,
+            )
+        };
+        let hot = stored(
+            r#"{"UserDetails":{"FirstName":"Hot","Email":"h@contoso.com","Company":"Contoso","Phone":"1"},"ActionCode":"PLT"}"#,
+            at,
+        );
+        let mut leads: Vec<_> = (0..MAX_DETAILED_LEADS).map(cold).collect();
+        leads.push(hot);
+        leads.push(cold(MAX_DETAILED_LEADS));
+        let digest = Digest::of(&leads);
+        let names: Vec<&str> = digest
+            .customers
+            .iter()
+            .map(|c| c.heading.as_str())
+            .collect();
+        assert_eq!(names.len(), MAX_DETAILED_LEADS);
+        assert_eq!(names[0], "Hot · Contoso");
+        assert_eq!(names[1], "C0");
+        assert_eq!(
+            names[MAX_DETAILED_LEADS - 1],
+            format!("C{}", MAX_DETAILED_LEADS - 2)
+        );
+        assert!(digest.text().contains("2 more"));
     }
 
     #[test]

@@ -137,6 +137,21 @@ pub(crate) mod testing {
             lead: Lead::parse(body.as_bytes()).expect("a lead").rated(),
         }
     }
+
+    /// An outbox record's lead: 2026-11-22 10:15:00.123456, not a test
+    /// lead, no offer, no action, unrated (tests set what they need with
+    /// `..lead_ref()`).
+    pub fn lead_ref() -> super::LeadRef {
+        super::LeadRef {
+            partition: "2026-11-22".into(),
+            row_key: "L20261122T101500.123456Z-0011223344556677".into(),
+            id: LeadId::parse("20261122-0011223344556677").expect("a lead id"),
+            is_test: false,
+            offer: None,
+            action: None,
+            rating: None,
+        }
+    }
 }
 
 /// A lead row read back whole, for exports.

@@ -9,13 +9,7 @@ use super::*;
 
 /// `handler` with the app's own settings (its destinations included).
 fn handler(app: &TestApp, args: &[&str]) -> String {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_handler"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .envs(app.env.iter().cloned())
-        .output()
-        .unwrap();
+    let output = app.run_cli(env!("CARGO_BIN_EXE_handler"), args);
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),

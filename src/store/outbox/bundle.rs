@@ -201,11 +201,14 @@ pub(super) fn bundle_range() -> String {
     key_range(&format!("{prefix}."), &format!("{prefix}/"))
 }
 
-/// Whether `row_key` names a bundle.
+/// Whether `row_key` names a bundle (`P.*.…`); read for every outbox row,
+/// so no string is built.
 pub(super) fn is_bundle(row_key: &str) -> bool {
     row_key
         .strip_prefix(RecordState::Pending.prefix())
-        .is_some_and(|rest| rest.starts_with(&format!(".{BUNDLE}.")))
+        .and_then(|rest| rest.strip_prefix('.'))
+        .and_then(|rest| rest.strip_prefix(BUNDLE))
+        .is_some_and(|rest| rest.starts_with('.'))
 }
 
 #[cfg(test)]
@@ -215,13 +218,9 @@ mod tests {
 
     fn lead() -> LeadRef {
         LeadRef {
-            partition: "2026-11-22".into(),
-            row_key: "L20261122T101500.123456Z-0011223344556677".into(),
-            id: LeadId::parse("20261122-0011223344556677").unwrap(),
-            is_test: false,
             offer: Some("Contoso Analytics".into()),
             action: Some("INS".into()),
-            rating: None,
+            ..crate::store::testing::lead_ref()
         }
     }
 

@@ -58,19 +58,13 @@ pub fn records_in(entities: &[Map<String, Value>]) -> impl Iterator<Item = Outbo
 mod tests {
     use super::*;
     use crate::domain::DestinationName;
-    use crate::store::keys::LeadId;
     use crate::store::outbox::{Bundled, Consumer, LeadRef, RecordKey, RecordState};
     use time::macros::datetime;
 
     fn lead() -> LeadRef {
         LeadRef {
-            partition: "2026-11-22".into(),
-            row_key: "L20261122T101500.123456Z-0011223344556677".into(),
-            id: LeadId::parse("20261122-0011223344556677").unwrap(),
-            is_test: false,
-            offer: None,
             action: Some("PLT".into()),
-            rating: None,
+            ..crate::store::testing::lead_ref()
         }
     }
 

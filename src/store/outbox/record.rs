@@ -206,15 +206,7 @@ mod tests {
     use time::macros::date;
 
     fn lead() -> LeadRef {
-        LeadRef {
-            partition: "2026-11-22".into(),
-            row_key: "L20261122T101500.123456Z-0011223344556677".into(),
-            id: LeadId::parse("20261122-0011223344556677").unwrap(),
-            is_test: false,
-            offer: None,
-            action: None,
-            rating: None,
-        }
+        crate::store::testing::lead_ref()
     }
 
     fn teams() -> Consumer {

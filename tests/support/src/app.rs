@@ -126,7 +126,46 @@ fn table_endpoint(connection: &str) -> Option<String> {
         .map(|e| e.trim_end_matches('/').to_owned())
 }
 
+/// Runs `binary` (the integration test's `env!("CARGO_BIN_EXE_handler")`,
+/// which only a test crate knows) with `args`, PATH and `env` alone, to the
+/// end.
+pub fn run_cli<K, V>(
+    binary: &str,
+    env: impl IntoIterator<Item = (K, V)>,
+    args: &[&str],
+) -> std::process::Output
+where
+    K: AsRef<std::ffi::OsStr>,
+    V: AsRef<std::ffi::OsStr>,
+{
+    std::process::Command::new(binary)
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(env)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run the handler")
+}
+
+/// What a command printed, stdout then stderr.
+pub fn said(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
 impl TestApp {
+    /// `binary` run with this app's settings (its destinations included),
+    /// logging errors only, whatever its exit code.
+    pub fn run_cli(&self, binary: &str, args: &[&str]) -> std::process::Output {
+        let env = std::iter::once(("RUST_LOG".to_owned(), "error".to_owned()))
+            .chain(self.env.iter().cloned());
+        run_cli(binary, env, args)
+    }
+
     /// A POST to `path_and_query` on this app, to finish and send.
     pub fn post(&self, path_and_query: &str) -> reqwest::RequestBuilder {
         self.client

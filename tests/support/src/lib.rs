@@ -20,7 +20,7 @@ pub mod process;
 pub mod services;
 pub mod tables;
 
-pub use app::{spawn_app, spawn_app_with, AppOptions, TestApp};
+pub use app::{run_cli, said, spawn_app, spawn_app_with, AppOptions, TestApp};
 pub use data::testdata;
 pub use services::{
     free_port, shared_azurite, shared_maildev, Azurite, MailDev, DEV_ACCOUNT, DEV_KEY,
