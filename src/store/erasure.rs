@@ -17,6 +17,7 @@
 
 use super::pages::{query_pages, Query};
 use super::quarantine::QUARANTINE_PARTITION;
+use super::transaction::{commit, Op};
 use super::{keys, retrying, LeadId, LeadStore, StoreError};
 use crate::domain::EmailAddress;
 use azure_core::StatusCode;
@@ -290,22 +291,15 @@ impl LeadStore {
     /// deleted one by one, a missing one counting as deleted.
     async fn delete_rows(&self, partition: &str, rows: &[&Kept]) -> Result<(), StoreError> {
         let client = self.leads.partition_key_client(partition);
-        let response = retrying("erase rows", || async {
-            let mut batch = client.transaction();
-            for row in rows {
-                batch = batch.delete(row.row_key.clone(), None)?;
-            }
-            batch.await
-        })
-        .await?;
-        let failed = response
-            .operation_responses
+        let ops: Vec<Op> = rows
             .iter()
-            .find(|op| !op.status_code.is_success())
-            .map(|op| op.status_code);
-        match failed {
-            None => Ok(()),
-            Some(StatusCode::NotFound) => {
+            .map(|row| Op::Delete {
+                row_key: row.row_key.clone(),
+                if_match: None,
+            })
+            .collect();
+        match commit(&client, "erase rows", &ops).await {
+            Err(e) if e.is_status(StatusCode::NotFound) => {
                 for row in rows {
                     let entity = client.entity_client(row.row_key.clone());
                     match retrying("erase a row", || async { entity.delete().await }).await {
@@ -316,10 +310,7 @@ impl LeadStore {
                 }
                 Ok(())
             }
-            Some(status) => Err(StoreError::Rejected {
-                operation: "erase rows",
-                failure: super::Failure::answered(status),
-            }),
+            other => other.map(drop),
         }
     }
 

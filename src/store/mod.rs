@@ -13,6 +13,7 @@
 //! - [`quarantine`] — bodies LeadIngest refused, kept.
 //! - [`rate`] — sends per rolling hour, shared by every instance.
 //! - [`digest_state`] — the digest checkpoint and run history.
+//! - [`transaction`] — an entity-group transaction as data, and its answers.
 //! - [`fuzz_support`] — entity invariants for the fuzzer.
 
 mod client;
@@ -30,6 +31,7 @@ pub mod rate;
 mod rerating;
 pub mod source;
 pub mod status;
+mod transaction;
 
 pub use digest_state::{Checkpoint, Claim, ClaimState, RunRecord, Version};
 pub use entity::{rating as rating_of_row, raw_body_fits};
@@ -41,6 +43,7 @@ pub use outbox::{
 };
 pub use pages::PAGE_ROWS;
 pub use quarantine::RejectedBody;
+use transaction::{commit, Op};
 
 use crate::configuration::StorageSettings;
 use crate::domain::{Lead, TimeRange};
@@ -284,33 +287,22 @@ impl LeadStore {
         // `Prefer: return-no-content` inside a batch): upserts would not
         // echo, but Azurite's upsert is about 5 times slower under load
         // (benches: bench-results/latest.md).
-        let insert = || async {
-            let mut batch = partition_client
-                .transaction()
-                .insert(&marker)?
-                .insert(&row)?;
-            for record in pending.iter().chain(bundle.as_ref().map(|(_, e)| e)) {
-                batch = batch.insert(record)?;
-            }
-            batch.await
-        };
+        let pending_count = pending.len();
+        let mut ops = vec![Op::Insert(marker), Op::Insert(row)];
+        ops.extend(pending.into_iter().map(Op::Insert));
+        let bundle = bundle.map(|(bundle, entity)| {
+            ops.push(Op::Insert(entity));
+            bundle
+        });
         // The table is created in the background at start-up; a lead that
         // arrives first (or after someone deleted it) creates it. The
         // service says so on the request or, as a transaction is answered,
         // inside it.
-        let mut answer = retrying("save a lead", insert).await;
-        let no_table = match &answer {
-            Err(e) => e.is_status(StatusCode::NotFound),
-            Ok(response) => response
-                .operation_responses
-                .iter()
-                .any(|op| op.status_code == StatusCode::NotFound),
-        };
-        if no_table {
+        let mut answer = commit(&partition_client, "save a lead", &ops).await;
+        if matches!(&answer, Err(e) if e.is_status(StatusCode::NotFound)) {
             self.ensure_tables().await?;
-            answer = retrying("save a lead", insert).await;
+            answer = commit(&partition_client, "save a lead", &ops).await;
         }
-        let response = answer?;
         let stored = |created: bool, deliveries: Vec<DeliveryItem>| Saved {
             created,
             lead: StoredLead {
@@ -320,33 +312,30 @@ impl LeadStore {
             },
             deliveries,
         };
-
-        let failed = response
-            .operation_responses
-            .iter()
-            .find(|op| !op.status_code.is_success());
-        match failed.map(|op| op.status_code) {
-            None => {
-                // The transaction's answers come in the order of its
-                // operations: marker, row, the pending records, the bundle.
-                let mut answers = response.operation_responses.iter().skip(2);
-                let mut deliveries: Vec<DeliveryItem> = pending
+        match answer {
+            Ok(versions) => {
+                // The versions come in the order of the operations: marker,
+                // row, the pending records, the bundle.
+                let mut versions = versions.into_iter().skip(2);
+                let mut deliveries: Vec<DeliveryItem> = ops
                     .into_iter()
-                    .zip(answers.by_ref())
-                    .filter_map(|(record, answer)| {
-                        let etag = answer.etag.as_ref()?;
-                        outbox::written_delivery(record, etag.as_ref())
+                    .skip(2)
+                    .take(pending_count)
+                    .zip(versions.by_ref())
+                    .filter_map(|(op, version)| match (op, version) {
+                        (Op::Insert(record), Some(version)) => {
+                            outbox::written_delivery(record, version.as_str())
+                        }
+                        _ => None,
                     })
                     .collect();
-                if let (Some((mut bundle, _)), Some(etag)) =
-                    (bundle, answers.next().and_then(|a| a.etag.as_ref()))
-                {
-                    bundle.version = Some(Version::from_etag(etag.to_string()));
+                if let (Some(mut bundle), Some(Some(version))) = (bundle, versions.next()) {
+                    bundle.version = Some(version);
                     deliveries.extend(DeliveryItem::bundled(bundle));
                 }
                 Ok(stored(true, deliveries))
             }
-            Some(StatusCode::Conflict) => {
+            Err(e) if e.is_status(StatusCode::Conflict) => {
                 // An attempt that timed out may have committed after all, and
                 // a retry then finds its own marker: that lead is new (its
                 // records' versions unknown: the sweep delivers it).
@@ -360,10 +349,7 @@ impl LeadStore {
                     .await?;
                 Ok(stored(created, Vec::new()))
             }
-            Some(status) => Err(StoreError::Rejected {
-                operation: "save a lead",
-                failure: Failure::answered(status),
-            }),
+            Err(e) => Err(e),
         }
     }
 

@@ -3,13 +3,12 @@
 //! digest run holds, and removing them once its email went out.
 
 use super::super::digest_state::Version;
-use super::super::{pages, retrying, Failure, LeadStore, StoreError};
+use super::super::transaction::{commit, Op};
+use super::super::{pages, LeadStore, StoreError};
 use super::record::{day_range, state_range};
 use super::row::{digest_run_change, stamped_by, OutboxRow};
 use super::{Consumer, DeadLetter, LeadRef, PendingDays, RecordKey, RecordState, MAX_BATCH};
-use azure_core::{Etag, StatusCode};
-use azure_data_tables::operations::TransactionBuilder;
-use azure_data_tables::prelude::*;
+use azure_core::StatusCode;
 use futures::{Stream, TryStreamExt};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
@@ -82,31 +81,31 @@ impl LeadStore {
         run_id: uuid::Uuid,
     ) -> Result<(), StoreError> {
         let stamp = digest_run_change(run_id);
-        self.batched(items, "stamp pending records", |batch, item| {
-            batch.merge(
-                item.row_key.clone(),
-                &stamp,
-                Some(IfMatchCondition::Etag(Etag::from(item.version.as_str()))),
-            )
+        self.batched(items, "stamp pending records", |item| Op::Merge {
+            row_key: item.row_key.clone(),
+            columns: stamp.clone(),
+            if_match: Some(item.version.clone()),
         })
         .await
     }
 
     /// Removes digest records (the digest reported them).
     pub async fn remove_pending(&self, items: &[DigestItem]) -> Result<(), StoreError> {
-        self.batched(items, "remove reported records", |batch, item| {
-            batch.delete(item.row_key.clone(), Some(IfMatchCondition::Any))
+        // Whatever changed since: the digest reported it.
+        self.batched(items, "remove reported records", |item| Op::Delete {
+            row_key: item.row_key.clone(),
+            if_match: None,
         })
         .await
     }
 
-    /// Runs `add` for every item, grouped into entity-group transactions of
+    /// Writes `op` of every item, grouped into entity-group transactions of
     /// one partition and at most [`MAX_BATCH`] operations.
     async fn batched(
         &self,
         items: &[DigestItem],
         operation: &'static str,
-        add: impl Fn(TransactionBuilder, &DigestItem) -> azure_core::Result<TransactionBuilder>,
+        op: impl Fn(&DigestItem) -> Op,
     ) -> Result<(), StoreError> {
         let mut by_partition: BTreeMap<&str, Vec<&DigestItem>> = BTreeMap::new();
         for item in items {
@@ -118,28 +117,10 @@ impl LeadStore {
         for (partition, items) in by_partition {
             let client = self.leads.partition_key_client(partition);
             for chunk in items.chunks(MAX_BATCH) {
-                let response = retrying(operation, || async {
-                    let mut batch = client.transaction();
-                    for item in chunk {
-                        batch = add(batch, item)?;
-                    }
-                    batch.await
-                })
-                .await?;
-                if let Some(failed) = response
-                    .operation_responses
-                    .iter()
-                    .find(|op| !op.status_code.is_success())
-                {
-                    return Err(if failed.status_code == StatusCode::PreconditionFailed {
-                        StoreError::Conflict
-                    } else {
-                        StoreError::Rejected {
-                            operation,
-                            failure: Failure::answered(failed.status_code),
-                        }
-                    });
-                }
+                let ops: Vec<Op> = chunk.iter().map(|item| op(item)).collect();
+                commit(&client, operation, &ops)
+                    .await
+                    .map_err(|e| e.conflict_on(&[StatusCode::PreconditionFailed]))?;
             }
         }
         Ok(())

@@ -31,7 +31,10 @@
 //! - [`record`] — consumers, states, keys; [`row`] — a record's columns;
 //!   [`reading`] — one reading of a row: a record, or a bundle as the
 //!   records it becomes.
-//! - [`delivery`] — claiming and settling deliveries, and listing them;
+//! - [`delivery`] — pending deliveries: reading and claiming them;
+//!   [`change`] — what an attempt means, as the rows and operations that
+//!   write it; [`settle`] — writing it; [`unpack`] — a bundle's deliveries
+//!   becoming records of their own;
 //!   [`bundle`] — several deliveries of a new lead as one record;
 //!   [`listing`] — delivery records as the command line lists and
 //!   requeues them.
@@ -40,20 +43,25 @@
 
 mod backfill;
 pub mod bundle;
+mod change;
 mod delivery;
 mod digest;
 mod listing;
 pub mod reading;
 pub mod record;
 pub mod row;
+mod settle;
+mod unpack;
 
 pub use bundle::{Bundle, Bundled};
+pub use change::RecordChange;
 pub(super) use delivery::written_delivery;
-pub use delivery::{DeliveryItem, PendingPage, RecordChange, Settled, Settlement};
+pub use delivery::{DeliveryItem, PendingPage};
 pub use digest::DigestItem;
 pub use listing::DeliveryRecord;
 pub use record::{Consumer, LeadRef, RecordKey, RecordState};
 pub use row::{DeadLetter, OutboxRow};
+pub use settle::{Settled, Settlement};
 
 use super::{keys, retrying, LeadStore, StoreError};
 use azure_core::StatusCode;

@@ -1,0 +1,172 @@
+//! Settling deliveries: writing what their attempts meant
+//! ([`RecordChange`]), conditional on each record's version. The changes
+//! of one lead's records go in one entity-group transaction; a bundle's
+//! go in the transaction that unpacks it ([`super::unpack`]).
+
+use super::super::transaction::commit;
+use super::super::{LeadStore, StoreError};
+use super::bundle::Bundle;
+use super::change::{Place, RecordChange};
+use super::delivery::DeliveryItem;
+use super::MAX_BATCH;
+use azure_core::StatusCode;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// How writing one record's change went: for a record still pending, the
+/// item at its new version (for the next attempt to claim without reading
+/// it back). It carries the item and change it is about, so a caller never
+/// pairs results with its own list by position.
+#[derive(Debug)]
+pub struct Settled {
+    /// The delivery as it was before the change.
+    pub item: DeliveryItem,
+    pub change: RecordChange,
+    pub result: Result<Option<DeliveryItem>, StoreError>,
+}
+
+impl Settled {
+    fn failed(item: DeliveryItem, change: RecordChange, error: StoreError) -> Self {
+        Self {
+            item,
+            change,
+            result: Err(error),
+        }
+    }
+}
+
+/// What [`LeadStore::settle_some`] wrote: each change's result, and the
+/// bundled deliveries no change named, now pending records of their own
+/// (at their new versions) — those whose attempts are still running.
+#[derive(Debug, Default)]
+pub struct Settlement {
+    pub settled: Vec<Settled>,
+    pub unpacked: Vec<DeliveryItem>,
+}
+
+impl LeadStore {
+    /// Writes what attempts meant: each item's change, conditional on the
+    /// item's version. The changes of one partition (one lead's
+    /// destinations, after its first attempts) go in one transaction; if
+    /// that fails on one record (another instance took it), each record
+    /// is written on its own so the others still land.
+    pub async fn settle(&self, changes: Vec<(DeliveryItem, RecordChange)>) -> Vec<Settled> {
+        self.settle_some(changes).await.settled
+    }
+
+    /// As [`LeadStore::settle`], when some deliveries of a bundle are still
+    /// being attempted: the bundle is unpacked with the changes known, and
+    /// its other deliveries come back as pending records of their own, to
+    /// be settled as such once their attempts end.
+    pub async fn settle_some(&self, changes: Vec<(DeliveryItem, RecordChange)>) -> Settlement {
+        type Changes = Vec<(DeliveryItem, RecordChange)>;
+        let mut by_partition: BTreeMap<String, Changes> = BTreeMap::new();
+        let mut by_bundle: BTreeMap<(String, String), (Arc<Bundle>, Changes)> = BTreeMap::new();
+        for (item, change) in changes {
+            match item.bundle.clone() {
+                Some(bundle) => {
+                    let key = (bundle.lead.partition.clone(), bundle.row_key());
+                    by_bundle
+                        .entry(key)
+                        .or_insert_with(|| (bundle, Vec::new()))
+                        .1
+                        .push((item, change));
+                }
+                None => by_partition
+                    .entry(item.key.partition.clone())
+                    .or_default()
+                    .push((item, change)),
+            }
+        }
+        let mut settlement = Settlement::default();
+        // A bundle's outcomes land together or not at all: its delete is
+        // conditional, so only one writer ever unpacks it.
+        for (bundle, changes) in by_bundle.into_values() {
+            match self.unpack_with(&bundle, &changes).await {
+                Ok((results, untouched)) => {
+                    settlement.settled.extend(results);
+                    settlement.unpacked.extend(untouched);
+                }
+                Err(e) => settlement.settled.extend(
+                    changes
+                        .into_iter()
+                        .map(|(item, change)| Settled::failed(item, change, e.clone())),
+                ),
+            }
+        }
+        for (partition, changes) in by_partition {
+            for chunk in chunks(changes) {
+                match self.settle_together(&partition, &chunk).await {
+                    Ok(results) => settlement.settled.extend(results),
+                    Err(_) if chunk.len() > 1 => {
+                        for one in chunk {
+                            let alone = std::slice::from_ref(&one);
+                            match self.settle_together(&partition, alone).await {
+                                Ok(results) => settlement.settled.extend(results),
+                                Err(e) => settlement.settled.push(Settled::failed(one.0, one.1, e)),
+                            }
+                        }
+                    }
+                    Err(e) => settlement.settled.extend(
+                        chunk
+                            .into_iter()
+                            .map(|(item, change)| Settled::failed(item, change, e.clone())),
+                    ),
+                }
+            }
+        }
+        settlement
+    }
+
+    /// One transaction for `changes`, all in `partition`.
+    async fn settle_together(
+        &self,
+        partition: &str,
+        changes: &[(DeliveryItem, RecordChange)],
+    ) -> Result<Vec<Settled>, StoreError> {
+        // Each change's operations, and where they start: its first is
+        // its record's, whose new version a pending item keeps.
+        let mut ops = Vec::new();
+        let mut starts = Vec::with_capacity(changes.len());
+        for (item, change) in changes {
+            starts.push(ops.len());
+            ops.extend(change.writes(Place::Record(item)));
+        }
+        let client = self.leads.partition_key_client(partition);
+        let versions = commit(&client, "record deliveries", &ops)
+            .await
+            .map_err(|e| e.conflict_on(&[StatusCode::PreconditionFailed]))?;
+        let settled = changes
+            .iter()
+            .zip(starts)
+            .map(|((item, change), at)| Settled {
+                item: item.clone(),
+                change: change.clone(),
+                result: Ok(versions
+                    .get(at)
+                    .cloned()
+                    .flatten()
+                    .and_then(|version| change.pending_after(item, version))),
+            })
+            .collect();
+        Ok(settled)
+    }
+}
+
+/// Groups changes so no transaction has more than [`MAX_BATCH`] operations.
+fn chunks(changes: Vec<(DeliveryItem, RecordChange)>) -> Vec<Vec<(DeliveryItem, RecordChange)>> {
+    let mut chunks: Vec<Vec<(DeliveryItem, RecordChange)>> = Vec::new();
+    let mut operations = 0;
+    for change in changes {
+        let needs = change.1.operations();
+        if chunks.is_empty() || operations + needs > MAX_BATCH {
+            chunks.push(Vec::new());
+            operations = 0;
+        }
+        operations += needs;
+        if let Some(last) = chunks.last_mut() {
+            last.push(change);
+        }
+    }
+    chunks
+}
