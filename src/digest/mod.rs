@@ -29,6 +29,7 @@
 //! standalone scheduler, the CLI and the tests all call [`DigestRunner::run`].
 
 pub mod card;
+pub mod claim;
 pub mod outcome;
 pub mod render;
 pub mod subject;
@@ -40,9 +41,10 @@ use crate::domain::{EmailAddress, Recipients, TimeRange};
 use crate::email::{Email, Mailer};
 use crate::store::rate::{sending_domain_budget, DIGEST_SENDER};
 use crate::store::{
-    Checkpoint, Claim, ClaimState, Consumer, DigestItem, LeadStore, PendingDays, Progress,
-    RunRecord, StoreError, Version,
+    Checkpoint, Claim, Consumer, DigestItem, LeadStore, PendingDays, Progress, RunRecord,
+    StoreError, Version,
 };
+use claim::Arrival;
 use futures::TryStreamExt;
 use render::Digest;
 use std::time::{Duration, Instant};
@@ -79,16 +81,21 @@ struct Facts {
 }
 
 impl Facts {
-    fn of(digest: &Digest) -> Self {
-        Self {
-            window: digest.span(),
-            lead_count: digest.lead_count(),
-        }
+    /// What `digest` holds, once rendered.
+    fn learn(&mut self, digest: &Digest) {
+        self.window = digest.span();
+        self.lead_count = digest.lead_count();
     }
 }
 
-/// A run's result with what it found out.
-type Ran = (Facts, Result<Outcome, DigestError>);
+/// What a run found at its start: the checkpoint at its version, and the
+/// days that may hold pending records.
+struct Found {
+    checkpoint: Checkpoint,
+    version: Option<Version>,
+    days: PendingDays,
+    now: OffsetDateTime,
+}
 
 /// Who receives a digest, and through what.
 struct Sender<'a> {
@@ -125,10 +132,11 @@ impl DigestRunner {
         let run_id = uuid::Uuid::new_v4();
         tracing::Span::current().record("run_id", tracing::field::display(run_id));
         let started = Instant::now();
-        let (facts, result) =
-            tokio::time::timeout(RUN_BUDGET, self.run_inner(run_id, now, dry_run))
-                .await
-                .unwrap_or_else(|_| (Facts::default(), Err(DigestError::TimedOut(RUN_BUDGET))));
+        let mut facts = Facts::default();
+        let run = self.run_inner(run_id, now, dry_run, &mut facts);
+        let result = tokio::time::timeout(RUN_BUDGET, run)
+            .await
+            .unwrap_or(Err(DigestError::TimedOut(RUN_BUDGET)));
         let duration = started.elapsed();
 
         let (outcome, message_id, error) = match &result {
@@ -178,134 +186,99 @@ impl DigestRunner {
         })
     }
 
-    async fn run_inner(&self, run_id: uuid::Uuid, now: OffsetDateTime, dry_run: bool) -> Ran {
-        let none = Facts::default();
+    /// Steps 1–5; what the run finds out goes into `facts` as it goes.
+    async fn run_inner(
+        &self,
+        run_id: uuid::Uuid,
+        now: OffsetDateTime,
+        dry_run: bool,
+        facts: &mut Facts,
+    ) -> Result<Outcome, DigestError> {
         if dry_run {
-            return self.dry_run(now).await;
+            return self.dry_run(now, facts).await;
         }
         // Check configuration before touching any state.
-        let sender = match self.sender() {
-            Ok(sender) => sender,
-            Err(e) => return (none, Err(e)),
+        let sender = self.sender()?;
+        self.store.ensure_tables().await?;
+        let (checkpoint, version) = self.adopted_checkpoint(now).await?;
+        let days = self.store.pending_days(Progress::Digest, now).await?;
+        let (checkpoint, version) = match claim::arrive(&checkpoint, now) {
+            Arrival::Free => (checkpoint, version),
+            Arrival::FinishSent(claim) => {
+                self.finish_sent(&claim, &checkpoint, version.as_ref(), days)
+                    .await?
+            }
+            Arrival::Busy => return Ok(Outcome::AnotherRunInProgress),
+            Arrival::Resend(claim) => {
+                tracing::warn!(
+                    claimed_by = %claim.run_id,
+                    state = ?claim.state,
+                    "an earlier digest's outcome is unknown; sending the same email again"
+                );
+                let found = Found {
+                    checkpoint,
+                    version,
+                    days,
+                    now,
+                };
+                return self.resend(claim, found, &sender, facts).await;
+            }
         };
-        if let Err(e) = self.store.ensure_tables().await {
-            return (none, Err(e.into()));
-        }
-        let (checkpoint, version) = match self.adopted_checkpoint(now).await {
-            Ok(found) => found,
-            Err(e) => return (none, Err(e)),
+        let found = Found {
+            checkpoint,
+            version,
+            days,
+            now,
         };
-        let days = match self.store.pending_days(Progress::Digest, now).await {
-            Ok(days) => days,
-            Err(e) => return (none, Err(e.into())),
-        };
-
-        let (checkpoint, version) = match &checkpoint.claim {
-            None => (checkpoint, version),
-            Some(claim) => match &claim.state {
-                ClaimState::Sent { .. } => {
-                    match self.finish_sent(claim, &checkpoint, &version, days).await {
-                        Ok(next) => next,
-                        Err(e) => return (none, Err(e)),
-                    }
-                }
-                ClaimState::Sending if now - claim.claimed_at < RUN_LEASE => {
-                    return (none, Ok(Outcome::AnotherRunInProgress));
-                }
-                ClaimState::Sending | ClaimState::Ambiguous => {
-                    tracing::warn!(
-                        claimed_by = %claim.run_id,
-                        state = ?claim.state,
-                        "an earlier digest's outcome is unknown; sending the same email again"
-                    );
-                    return self
-                        .resend(
-                            claim.clone(),
-                            checkpoint.clone(),
-                            version,
-                            days,
-                            now,
-                            &sender,
-                        )
-                        .await;
-                }
-            },
-        };
-        self.report_pending(run_id, checkpoint, version, days, now, &sender)
-            .await
+        self.report_pending(run_id, found, &sender, facts).await
     }
 
     /// Steps 2–5 for the records no run holds.
     async fn report_pending(
         &self,
         run_id: uuid::Uuid,
-        checkpoint: Checkpoint,
-        version: Option<Version>,
-        days: PendingDays,
-        now: OffsetDateTime,
+        found: Found,
         sender: &Sender<'_>,
-    ) -> Ran {
-        let none = Facts::default();
-        let (items, waiting) = match self.read_pending(days, None).await {
-            Ok(found) => found,
-            Err(e) => return (none, Err(e)),
-        };
+        facts: &mut Facts,
+    ) -> Result<Outcome, DigestError> {
+        let Found {
+            checkpoint,
+            version,
+            days,
+            now,
+        } = found;
+        let (items, waiting) = self.read_pending(days, None).await?;
         let counted_from = self.rejected_counted_from(&checkpoint, now);
         let rejected = match TimeRange::new(counted_from, now) {
-            Some(range) => match self.store.count_rejected(range).await {
-                Ok(n) => n,
-                Err(e) => return (none, Err(e.into())),
-            },
+            Some(range) => self.store.count_rejected(range).await?,
             None => 0,
         };
         if items.is_empty() && rejected == 0 {
-            if let Err(e) = self
-                .store
-                .raise_cursor(Progress::Digest, days, None, now)
-                .await
-            {
-                tracing::warn!(error = %e, "could not move the outbox cursor");
-            }
-            return (none, Ok(Outcome::NoNewLeads));
+            self.raise_cursor(days, now).await;
+            return Ok(Outcome::NoNewLeads);
         }
 
         // Claim, then stamp: of two runs only one gets here with a claim.
-        let claim = Claim {
-            run_id,
-            claimed_at: now,
-            counted_until: now,
-            state: ClaimState::Sending,
-        };
-        let claimed = Checkpoint {
-            claim: Some(claim.clone()),
-            ..checkpoint.clone()
-        };
+        let claimed = claim::claim(&checkpoint, run_id, now);
         let version = match self
             .store
             .write_checkpoint(&claimed, version.as_ref())
             .await
         {
             Ok(version) => version,
-            Err(StoreError::Conflict) => return (none, Ok(Outcome::AnotherRunInProgress)),
-            Err(e) => return (none, Err(e.into())),
+            Err(StoreError::Conflict) => return Ok(Outcome::AnotherRunInProgress),
+            Err(e) => return Err(e.into()),
         };
         if let Err(e) = self.store.stamp_digest_run(&items, run_id).await {
             // Nothing was sent: release, so the next run takes them all.
-            let released = Checkpoint {
-                claim: None,
-                ..checkpoint
-            };
-            if let Err(release) = self.store.write_checkpoint(&released, Some(&version)).await {
-                tracing::warn!(error = %release, "could not release the claim; it expires by itself");
-            }
-            return (none, Err(e.into()));
+            self.write_best_effort(&claim::release(&claimed), &version, "release the claim")
+                .await;
+            return Err(e.into());
         }
-        let mut digest = match self.render(&items).await {
-            Ok(digest) => digest,
-            Err(e) => return (none, Err(e)),
-        };
+        let mut digest = self.render(&items).await?;
         digest.set_rejected(rejected);
         digest.set_waiting(waiting);
+        facts.learn(&digest);
         self.send(digest, claimed, version, days, now, sender).await
     }
 
@@ -315,41 +288,28 @@ impl DigestRunner {
     async fn resend(
         &self,
         claim: Claim,
-        checkpoint: Checkpoint,
-        version: Option<Version>,
-        days: PendingDays,
-        now: OffsetDateTime,
+        found: Found,
         sender: &Sender<'_>,
-    ) -> Ran {
-        let none = Facts::default();
-        // Take the claim over (a fresh lease), so no other run resends too.
-        let taken = Checkpoint {
-            claim: Some(Claim {
-                claimed_at: now,
-                state: ClaimState::Sending,
-                ..claim.clone()
-            }),
-            ..checkpoint
-        };
+        facts: &mut Facts,
+    ) -> Result<Outcome, DigestError> {
+        let Found {
+            checkpoint,
+            version,
+            days,
+            now,
+        } = found;
+        let taken = claim::take_over(&checkpoint, &claim, now);
         let version = match self.store.write_checkpoint(&taken, version.as_ref()).await {
             Ok(version) => version,
-            Err(StoreError::Conflict) => return (none, Ok(Outcome::AnotherRunInProgress)),
-            Err(e) => return (none, Err(e.into())),
+            Err(StoreError::Conflict) => return Ok(Outcome::AnotherRunInProgress),
+            Err(e) => return Err(e.into()),
         };
-        let (items, _) = match self.read_pending(days, Some(claim.run_id)).await {
-            Ok(found) => found,
-            Err(e) => return (none, Err(e)),
-        };
-        let mut digest = match self.render(&items).await {
-            Ok(digest) => digest,
-            Err(e) => return (none, Err(e)),
-        };
+        let (items, _) = self.read_pending(days, Some(claim.run_id)).await?;
+        let mut digest = self.render(&items).await?;
+        facts.learn(&digest);
         let counted_from = self.rejected_counted_from(&taken, claim.claimed_at);
         if let Some(range) = TimeRange::new(counted_from, claim.counted_until) {
-            match self.store.count_rejected(range).await {
-                Ok(n) => digest.set_rejected(n),
-                Err(e) => return (Facts::of(&digest), Err(e.into())),
-            }
+            digest.set_rejected(self.store.count_rejected(range).await?);
         }
         self.send(digest, taken, version, days, now, sender).await
     }
@@ -363,10 +323,9 @@ impl DigestRunner {
         days: PendingDays,
         now: OffsetDateTime,
         sender: &Sender<'_>,
-    ) -> Ran {
-        let facts = Facts::of(&digest);
+    ) -> Result<Outcome, DigestError> {
         let Some(claim) = claimed.claim.clone() else {
-            return (facts, Err(DigestError::Internal("send without a claim")));
+            return Err(DigestError::Internal("send without a claim"));
         };
         let email = Email {
             from: sender.from.clone(),
@@ -376,75 +335,62 @@ impl DigestRunner {
             html: digest.html(),
             idempotency_key: self.idempotency_key(claim.run_id),
         };
-        match sender.mailer.send(&email).await {
-            Ok(receipt) => {
-                self.count_in_domain_budget(sender.from, now).await;
-                let sent = Checkpoint {
-                    claim: Some(Claim {
-                        state: ClaimState::Sent {
-                            message_id: receipt.message_id.clone(),
-                        },
-                        ..claim.clone()
-                    }),
-                    ..claimed
-                };
-                let version = match self.store.write_checkpoint(&sent, Some(&version)).await {
-                    Ok(version) => version,
-                    Err(source) => {
-                        return (
-                            facts,
-                            Err(DigestError::CheckpointAfterSend {
-                                message_id: receipt.message_id,
-                                source,
-                            }),
-                        )
-                    }
-                };
-                // Already sent: removing the records may fail now and be
-                // finished by the next run, never sent again.
-                if let Err(e) = self.finish_sent(&claim, &sent, &Some(version), days).await {
-                    tracing::warn!(error = %e, "the digest was sent; its records are removed by the next run");
-                }
-                if let Err(e) = self
-                    .store
-                    .raise_cursor(Progress::Digest, days, None, now)
-                    .await
-                {
-                    tracing::warn!(error = %e, "could not move the outbox cursor");
-                }
-                (
-                    facts,
-                    Ok(Outcome::Sent {
-                        message_id: receipt.message_id,
-                    }),
-                )
-            }
+        let receipt = match sender.mailer.send(&email).await {
+            Ok(receipt) => receipt,
             Err(source) => {
-                let next = if source.may_have_been_sent() {
-                    Checkpoint {
-                        claim: Some(Claim {
-                            state: ClaimState::Ambiguous,
-                            ..claim
-                        }),
-                        ..claimed
-                    }
+                let send = if source.may_have_been_sent() {
+                    claim::Send::Unknown
                 } else {
-                    Checkpoint {
-                        claim: None,
-                        ..claimed
-                    }
+                    claim::Send::Refused
                 };
-                if let Err(e) = self.store.write_checkpoint(&next, Some(&version)).await {
-                    tracing::warn!(error = %e, "could not update the claim; it expires by itself");
-                }
-                (
-                    facts,
-                    Err(DigestError::Send {
-                        lead_count: facts.lead_count,
-                        source,
-                    }),
-                )
+                let next = claim::after_send(&claimed, send);
+                self.write_best_effort(&next, &version, "update the claim")
+                    .await;
+                return Err(DigestError::Send {
+                    lead_count: digest.lead_count(),
+                    source,
+                });
             }
+        };
+        self.count_in_domain_budget(sender.from, now).await;
+        let message_id = receipt.message_id;
+        let sent = claim::after_send(
+            &claimed,
+            claim::Send::Accepted {
+                message_id: message_id.clone(),
+            },
+        );
+        let version = match self.store.write_checkpoint(&sent, Some(&version)).await {
+            Ok(version) => version,
+            Err(source) => {
+                return Err(DigestError::CheckpointAfterSend { message_id, source });
+            }
+        };
+        // Already sent: removing the records may fail now and be finished
+        // by the next run, never sent again.
+        if let Err(e) = self.finish_sent(&claim, &sent, Some(&version), days).await {
+            tracing::warn!(error = %e, "the digest was sent; its records are removed by the next run");
+        }
+        self.raise_cursor(days, now).await;
+        Ok(Outcome::Sent { message_id })
+    }
+
+    /// Writes `checkpoint` when the run cannot do more about a failure: a
+    /// claim left behind expires by itself.
+    async fn write_best_effort(&self, checkpoint: &Checkpoint, version: &Version, what: &str) {
+        if let Err(e) = self.store.write_checkpoint(checkpoint, Some(version)).await {
+            tracing::warn!(error = %e, "could not {what}; the claim expires by itself");
+        }
+    }
+
+    /// Moves the digest's outbox cursor past the days it has done.
+    async fn raise_cursor(&self, days: PendingDays, now: OffsetDateTime) {
+        if let Err(e) = self
+            .store
+            .raise_cursor(Progress::Digest, days, None, now)
+            .await
+        {
+            tracing::warn!(error = %e, "could not move the outbox cursor");
         }
     }
 
@@ -454,26 +400,16 @@ impl DigestRunner {
         &self,
         claim: &Claim,
         checkpoint: &Checkpoint,
-        version: &Option<Version>,
+        version: Option<&Version>,
         days: PendingDays,
     ) -> Result<(Checkpoint, Option<Version>), DigestError> {
         let mut pages = std::pin::pin!(self.store.pending_digest(days, Some(claim.run_id)));
         while let Some(items) = pages.try_next().await? {
             self.store.remove_pending(&items).await?;
         }
-        let cleared = Checkpoint {
-            claim: None,
-            rejected_counted_before: Some(claim.counted_until),
-            ..checkpoint.clone()
-        };
-        match self
-            .store
-            .write_checkpoint(&cleared, version.as_ref())
-            .await
-        {
-            Ok(version) => Ok((cleared, Some(version))),
-            Err(e) => Err(e.into()),
-        }
+        let cleared = claim::cleared(checkpoint, claim);
+        let version = self.store.write_checkpoint(&cleared, version).await?;
+        Ok((cleared, Some(version)))
     }
 
     /// The pending digest records: those stamped with `run` when given, else
@@ -528,30 +464,28 @@ impl DigestRunner {
     }
 
     /// `--dry-run`: what the next run would send; reads, writes nothing.
-    async fn dry_run(&self, now: OffsetDateTime) -> Ran {
-        let none = Facts::default();
-        let days = match self.store.pending_days(Progress::Digest, now).await {
-            Ok(days) => days,
-            Err(e) => return (none, Err(e.into())),
-        };
+    async fn dry_run(
+        &self,
+        now: OffsetDateTime,
+        facts: &mut Facts,
+    ) -> Result<Outcome, DigestError> {
+        let days = self.store.pending_days(Progress::Digest, now).await?;
         let (items, waiting) = match self.read_pending(days, None).await {
             Ok(found) => found,
             // A table that does not exist yet holds nothing to send.
             Err(DigestError::Storage(e)) if e.is_status(azure_core::StatusCode::NotFound) => {
-                return (none, Ok(Outcome::NoNewLeads))
+                return Ok(Outcome::NoNewLeads)
             }
-            Err(e) => return (none, Err(e)),
+            Err(e) => return Err(e),
         };
         if items.is_empty() {
-            return (none, Ok(Outcome::NoNewLeads));
+            return Ok(Outcome::NoNewLeads);
         }
-        let mut digest = match self.render(&items).await {
-            Ok(digest) => digest,
-            Err(e) => return (none, Err(e)),
-        };
+        let mut digest = self.render(&items).await?;
         digest.set_waiting(waiting);
+        facts.learn(&digest);
         let text = format!("Subject: {}\n\n{}", digest.subject(), digest.text());
-        (Facts::of(&digest), Ok(Outcome::DryRun { text }))
+        Ok(Outcome::DryRun { text })
     }
 
     /// The checkpoint, once pending records drive the digest. A checkpoint
