@@ -13,6 +13,7 @@
 //!    backoff and a deadline. [`identity`] — the app's Azure identity
 //!    (managed identity, app registration, `az login`). [`telemetry`] —
 //!    logging, and redacting credentials from what leaves the process.
+//!    [`outbound`] — the HTTP client for the services we call.
 //! 3. [`configuration`] — settings from the environment, validated once;
 //!    they build the components below.
 //! 4. [`store`] — Azure Table storage, the only module that knows
@@ -41,6 +42,7 @@ pub mod functions;
 pub mod http;
 pub mod identity;
 pub mod intake;
+pub mod outbound;
 pub mod retention;
 pub mod retry;
 pub mod routing;

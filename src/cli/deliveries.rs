@@ -345,14 +345,7 @@ async fn list(
             ));
         }
     }
-    let mut out = BufWriter::new(io::stdout());
-    let written = table::write_table(&mut out, &COLUMNS, &rows)
-        .and_then(|()| writeln!(out, "{summary}"))
-        .and_then(|()| out.flush());
-    match written {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.context("Failed to write the list"),
-    }
+    table::print(&COLUMNS, &rows, &summary)
 }
 
 fn answer(record: &DeliveryRecord) -> String {
@@ -428,10 +421,7 @@ async fn show(store: &LeadStore, lead_id: &LeadId, now: OffsetDateTime) -> anyho
     let written = out
         .write_all(text_out.as_bytes())
         .and_then(|()| out.flush());
-    match written {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.context("Failed to write the deliveries"),
-    }
+    table::finished(written, "Failed to write the deliveries")
 }
 
 async fn retry(

@@ -43,6 +43,25 @@ pub fn cell(text: &str, width: usize) -> String {
     cut
 }
 
+/// Prints the table, then `summary`, to standard output. A reader that
+/// stopped reading (`| head`) is not an error.
+pub fn print(columns: &[Column], rows: &[Vec<String>], summary: &str) -> anyhow::Result<()> {
+    let mut out = io::BufWriter::new(io::stdout());
+    let written = write_table(&mut out, columns, rows)
+        .and_then(|()| writeln!(out, "{summary}"))
+        .and_then(|()| out.flush());
+    finished(written, "Failed to write the list")
+}
+
+/// `written`, where a closed pipe counts as done (the reader has all it
+/// wanted), and any other error says `what` failed.
+pub fn finished(written: io::Result<()>, what: &'static str) -> anyhow::Result<()> {
+    match written {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => anyhow::Context::context(other, what),
+    }
+}
+
 /// The headings, then the rows; nothing at all when there are no rows.
 pub fn write_table(
     out: &mut impl Write,

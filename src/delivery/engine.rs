@@ -98,14 +98,7 @@ impl Deliverer {
         if destinations.is_empty() {
             return Ok(None);
         }
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(CONNECT_TIMEOUT)
-            // A redirect is an answer to fix the URL, not to follow: the
-            // lead must not go where nobody configured.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("marketplace-leads/", env!("CARGO_PKG_VERSION")))
-            .build()
+        let http = crate::outbound::client(REQUEST_TIMEOUT, CONNECT_TIMEOUT)
             .map_err(|e| ConfigError::named("delivery", format!("no HTTP client: {e}")))?;
         let budgets = budgets(
             destinations

@@ -241,14 +241,9 @@ impl DigestRunner {
         sender: &Sender<'_>,
         facts: &mut Facts,
     ) -> Result<Outcome, DigestError> {
-        let Found {
-            checkpoint,
-            version,
-            days,
-            now,
-        } = found;
+        let Found { days, now, .. } = found;
         let (items, waiting) = self.read_pending(days, None).await?;
-        let counted_from = self.rejected_counted_from(&checkpoint, now);
+        let counted_from = self.rejected_counted_from(&found.checkpoint, now);
         let rejected = match TimeRange::new(counted_from, now) {
             Some(range) => self.store.count_rejected(range).await?,
             None => 0,
@@ -259,15 +254,9 @@ impl DigestRunner {
         }
 
         // Claim, then stamp: of two runs only one gets here with a claim.
-        let claimed = claim::claim(&checkpoint, run_id, now);
-        let version = match self
-            .store
-            .write_checkpoint(&claimed, version.as_ref())
-            .await
-        {
-            Ok(version) => version,
-            Err(StoreError::Conflict) => return Ok(Outcome::AnotherRunInProgress),
-            Err(e) => return Err(e.into()),
+        let claimed = claim::claim(&found.checkpoint, run_id, now);
+        let Some(version) = self.hold(&claimed, found.version.as_ref()).await? else {
+            return Ok(Outcome::AnotherRunInProgress);
         };
         if let Err(e) = self.store.stamp_digest_run(&items, run_id).await {
             // Nothing was sent: release, so the next run takes them all.
@@ -292,17 +281,10 @@ impl DigestRunner {
         sender: &Sender<'_>,
         facts: &mut Facts,
     ) -> Result<Outcome, DigestError> {
-        let Found {
-            checkpoint,
-            version,
-            days,
-            now,
-        } = found;
-        let taken = claim::take_over(&checkpoint, &claim, now);
-        let version = match self.store.write_checkpoint(&taken, version.as_ref()).await {
-            Ok(version) => version,
-            Err(StoreError::Conflict) => return Ok(Outcome::AnotherRunInProgress),
-            Err(e) => return Err(e.into()),
+        let Found { days, now, .. } = found;
+        let taken = claim::take_over(&found.checkpoint, &claim, now);
+        let Some(version) = self.hold(&taken, found.version.as_ref()).await? else {
+            return Ok(Outcome::AnotherRunInProgress);
         };
         let (items, _) = self.read_pending(days, Some(claim.run_id)).await?;
         let mut digest = self.render(&items).await?;
@@ -373,6 +355,21 @@ impl DigestRunner {
         }
         self.raise_cursor(days, now).await;
         Ok(Outcome::Sent { message_id })
+    }
+
+    /// Writes the claim `checkpoint` holds, over the checkpoint at
+    /// `version`: its new version, or `None` when another run wrote first
+    /// (and holds the records).
+    async fn hold(
+        &self,
+        checkpoint: &Checkpoint,
+        version: Option<&Version>,
+    ) -> Result<Option<Version>, DigestError> {
+        match self.store.write_checkpoint(checkpoint, version).await {
+            Ok(version) => Ok(Some(version)),
+            Err(StoreError::Conflict) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Writes `checkpoint` when the run cannot do more about a failure: a

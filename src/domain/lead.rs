@@ -327,7 +327,8 @@ fn text_field(object: &Map<String, Value>, name: &str) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
-fn json_kind(value: &Value) -> &'static str {
+/// What `value` is, as an error message says it: `a number`, `an array`.
+pub(super) fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -10,6 +10,7 @@
 //! stored once. What is kept as its raw body is the entity itself, as JSON,
 //! so nothing the table held is lost.
 
+use super::lead::json_kind;
 use super::{Lead, LeadError, Origin};
 use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
@@ -87,7 +88,7 @@ impl TableLead {
             let Value::Object(info) = parsed else {
                 return Err(TableLeadError::CustomerInfo(format!(
                     "it is {}",
-                    kind(&parsed)
+                    json_kind(&parsed)
                 )));
             };
             // The documented names, in whatever case the table has them.
@@ -159,17 +160,6 @@ fn is_blank_or_empty(value: &Value) -> bool {
         Value::String(s) => s.trim().is_empty(),
         Value::Object(o) => o.values().all(is_blank_or_empty),
         _ => false,
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -6,9 +6,8 @@ use super::{Selection, LIST_DEFAULT_SINCE};
 use crate::cli::table::{self, Column};
 use crate::configuration::StorageSettings;
 use crate::store::{ExportRow, LeadStore};
-use anyhow::Context as _;
 use futures::TryStreamExt;
-use std::io::{self, BufWriter, Write};
+
 use time::format_description::FormatItem;
 use time::macros::format_description;
 
@@ -43,14 +42,7 @@ pub async fn list(storage: &StorageSettings, options: Selection) -> anyhow::Resu
         format!("{tests} hidden")
     };
     let summary = format!("{} ({tests})", count(rows.len() as u64, "lead"));
-    let mut out = BufWriter::new(io::stdout());
-    let written = table::write_table(&mut out, &LIST_COLUMNS, &rows)
-        .and_then(|()| writeln!(out, "{summary}"))
-        .and_then(|()| out.flush());
-    match written {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.context("Failed to write the list"),
-    }
+    table::print(&LIST_COLUMNS, &rows, &summary)
 }
 
 const LIST_TIME: &[FormatItem<'static>] =

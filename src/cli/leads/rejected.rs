@@ -7,7 +7,6 @@ use super::time_arg::{resolve_range, TimeArg};
 use crate::cli::table::{self, Column};
 use crate::configuration::StorageSettings;
 use crate::store::LeadStore;
-use anyhow::Context as _;
 use futures::TryStreamExt;
 use std::io::{self, BufWriter, Write};
 use time::format_description::FormatItem;
@@ -40,8 +39,8 @@ pub async fn rejected(storage: &StorageSettings, options: RejectedOptions) -> an
     )?;
     let store = LeadStore::from_settings(storage)?;
     let mut pages = std::pin::pin!(store.rejected_in(range));
-    let mut out = BufWriter::new(io::stdout());
     if let Some(id) = &options.show {
+        let mut out = BufWriter::new(io::stdout());
         while let Some(page) = pages.try_next().await? {
             if let Some(body) = page.into_iter().find(|b| &b.id == id) {
                 out.write_all(&body.body)?;
@@ -100,11 +99,5 @@ pub async fn rejected(storage: &StorageSettings, options: RejectedOptions) -> an
         "{} refused; print one with --show ID",
         count(rows.len() as u64, "body")
     );
-    let written = table::write_table(&mut out, &COLUMNS, &rows)
-        .and_then(|()| writeln!(out, "{summary}"))
-        .and_then(|()| out.flush());
-    match written {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.context("Failed to write the list"),
-    }
+    table::print(&COLUMNS, &rows, &summary)
 }

@@ -1,13 +1,56 @@
 //! What the CRM writers share: a lead's fields cut to the lengths a CRM
 //! column takes, the note that carries what has no column of its own, and
-//! the access token a writer holds between sends.
+//! the access token a writer asks for (OAuth 2.0 client credentials) and
+//! holds between sends.
 
-use crate::delivery::outcome::Outcome;
-use crate::domain::text;
+use crate::delivery::outcome::{Answer, Outcome, Status};
+use crate::domain::{text, Secret};
 use crate::store::StoredLead;
+use serde::de::DeserializeOwned;
 use std::future::Future;
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
+
+/// The client credentials grant's parameters (a form or a query).
+pub fn client_credentials<'a>(
+    client_id: &'a str,
+    client_secret: &'a Secret,
+) -> [(&'static str, &'a str); 3] {
+    [
+        ("grant_type", "client_credentials"),
+        ("client_id", client_id),
+        ("client_secret", client_secret.expose()),
+    ]
+}
+
+/// Sends a token request: the answer, read whole, or — when `endpoint`
+/// (named as the user set it) cannot be reached — the outcome to record.
+pub async fn token_answer(
+    request: reqwest::RequestBuilder,
+    now: OffsetDateTime,
+    endpoint: &str,
+) -> Result<Answer, Outcome> {
+    match request.send().await {
+        Ok(response) => Ok(Answer::read_whole(response, now).await),
+        Err(e) => Err(Outcome::retry(
+            Status::NoToken,
+            format!(
+                "could not reach {endpoint} for a token ({})",
+                Outcome::unanswered(&e).status()
+            ),
+        )),
+    }
+}
+
+/// A granted token, read from `crm`'s successful answer.
+pub fn granted<T: DeserializeOwned>(answer: &Answer, crm: &str) -> Result<T, Outcome> {
+    serde_json::from_slice(&answer.body).map_err(|_| {
+        Outcome::retry(
+            Status::NoToken,
+            format!("{crm}'s token answer could not be read"),
+        )
+    })
+}
 
 /// A CRM's access token, fetched once and shared by the sends that need
 /// it (one fetch at a time), until it expires or the CRM refuses it.

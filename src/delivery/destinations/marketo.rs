@@ -23,7 +23,7 @@
 //! `leadScore` (or the integer field `score=` names, or none with
 //! `score=none`), and its level into a custom field with `rating=`.
 
-use super::crm::TokenCache;
+use super::crm::{client_credentials, granted, token_answer, TokenCache};
 use crate::configuration::{setting, values, ConfigError, ConfigWarning, Scope, Settings};
 use crate::delivery::destination::{Batch, Destination, Family};
 use crate::delivery::outcome::{Answer, Outcome, Status};
@@ -323,27 +323,10 @@ impl MarketoDestination {
         http: &reqwest::Client,
         now: OffsetDateTime,
     ) -> Result<(Secret, Option<OffsetDateTime>), Outcome> {
-        let sent = http
+        let request = http
             .post(self.url("/identity/oauth/token"))
-            .query(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", self.client_id.as_str()),
-                ("client_secret", self.client_secret.expose()),
-            ])
-            .send()
-            .await;
-        let answer = match sent {
-            Err(e) => {
-                return Err(Outcome::retry(
-                    Status::NoToken,
-                    format!(
-                        "could not reach MARKETO_URL's identity service ({})",
-                        Outcome::unanswered(&e).status()
-                    ),
-                ))
-            }
-            Ok(response) => Answer::read_whole(response, now).await,
-        };
+            .query(&client_credentials(&self.client_id, &self.client_secret));
+        let answer = token_answer(request, now, "MARKETO_URL's identity service").await?;
         #[derive(Deserialize)]
         struct Granted {
             access_token: String,
@@ -352,9 +335,7 @@ impl MarketoDestination {
         }
         match answer.status.as_u16() {
             200 => {
-                let granted: Granted = serde_json::from_slice(&answer.body).map_err(|_| {
-                    Outcome::retry(Status::NoToken, "Marketo's token answer could not be read")
-                })?;
+                let granted: Granted = granted(&answer, "Marketo")?;
                 let lifetime =
                     Duration::from_secs(granted.expires_in).saturating_sub(EXPIRY_MARGIN);
                 Ok((Secret::new(granted.access_token), Some(now + lifetime)))

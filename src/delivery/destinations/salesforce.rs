@@ -16,7 +16,7 @@
 //! alert are allowed to save, and every refusal is a dead delivery that
 //! says what to change.
 
-use super::crm::{fit_utf16 as fit, note, TokenCache};
+use super::crm::{client_credentials, fit_utf16 as fit, granted, note, token_answer, TokenCache};
 use crate::configuration::{setting, values, ConfigError, ConfigWarning, Scope, Settings};
 use crate::delivery::destination::{Batch, Destination, Family};
 use crate::delivery::outcome::{Answer, Outcome, Status};
@@ -375,27 +375,10 @@ impl SalesforceDestination {
             "{}/services/oauth2/token",
             self.my_domain.as_str().trim_end_matches('/')
         );
-        let sent = http
+        let request = http
             .post(url)
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", self.client_id.as_str()),
-                ("client_secret", self.client_secret.expose()),
-            ])
-            .send()
-            .await;
-        let answer = match sent {
-            Err(e) => {
-                return Err(Outcome::retry(
-                    Status::NoToken,
-                    format!(
-                        "could not reach SALESFORCE_URL for a token ({})",
-                        Outcome::unanswered(&e).status()
-                    ),
-                ))
-            }
-            Ok(response) => Answer::read_whole(response, now).await,
-        };
+            .form(&client_credentials(&self.client_id, &self.client_secret));
+        let answer = token_answer(request, now, "SALESFORCE_URL").await?;
         #[derive(Deserialize)]
         struct Granted {
             access_token: String,
@@ -409,12 +392,7 @@ impl SalesforceDestination {
             error_description: String,
         }
         if answer.status.is_success() {
-            let granted: Granted = serde_json::from_slice(&answer.body).map_err(|_| {
-                Outcome::retry(
-                    Status::NoToken,
-                    "Salesforce's token answer could not be read",
-                )
-            })?;
+            let granted: Granted = granted(&answer, "Salesforce")?;
             let instance = Url::parse(&granted.instance_url)
                 .ok()
                 .filter(|u| {

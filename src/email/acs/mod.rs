@@ -90,14 +90,7 @@ impl fmt::Debug for AcsMailer {
 
 impl AcsMailer {
     pub fn new(endpoint: Url, auth: AcsAuth) -> Result<Self, SendError> {
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(CONNECT_TIMEOUT)
-            // ACS does not redirect; following one could carry the
-            // Authorization header to another host.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("marketplace-leads/", env!("CARGO_PKG_VERSION")))
-            .build()
+        let http = crate::outbound::client(REQUEST_TIMEOUT, CONNECT_TIMEOUT)
             .map_err(|e| SendError::Unavailable(anyhow!("could not build the HTTP client: {e}")))?;
         Ok(Self {
             endpoint,
