@@ -77,6 +77,13 @@ async fn run() -> ExitCode {
         Command::Serve { .. } => telemetry::init(),
         _ => telemetry::init_stderr(),
     }
+    if let Command::Settings(options) = &command {
+        if options.list {
+            // Lists what is read: needs nothing set.
+            print!("{}", cli::settings::list(options.json));
+            return ExitCode::SUCCESS;
+        }
+    }
     // Every setting is checked before any command runs, each destination's
     // own included (reading them does no I/O); what is only doubtful is
     // logged, naming the setting.

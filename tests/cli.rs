@@ -175,6 +175,90 @@ fn doubtful_settings_start_with_a_warning_naming_them() {
 }
 
 #[test]
+fn settings_are_checked_without_starting_and_listed_from_the_registry() {
+    let checked = handler()
+        .envs([
+            ("LEADS_STORAGE", "UseDevelopmentStorage=true"),
+            ("SMTP_URL", "smtp://127.0.0.1:1025"),
+            ("DIGEST_TO", "sales@contoso.example; ops@contoso.example"),
+            ("DIGEST_FROM", "leads@contoso.example"),
+            (
+                "TEAMS_WEBHOOK_URL__sales",
+                "https://contoso.example/workflows/1",
+            ),
+            ("WEBHOOK_URL", "https://hooks.contoso.example/leads"),
+            ("WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            ("HUBSPOT_OFFERS", "contoso.*"),
+        ])
+        .args(["settings"])
+        .output()
+        .expect("run handler settings");
+    let out = String::from_utf8_lossy(&checked.stdout);
+    let err = String::from_utf8_lossy(&checked.stderr);
+    assert!(checked.status.success(), "{out}{err}");
+    assert!(out.contains("storage   account devstoreaccount1"), "{out}");
+    assert!(
+        out.contains("digest    to 2 recipient(s), on \"0 0 * * * *\""),
+        "{out}"
+    );
+    assert!(out.contains("deliver   to teams:sales, webhook"), "{out}");
+    assert!(out.contains("OK, with 1 warning (above)"), "{out}");
+    assert!(
+        err.contains("setting HUBSPOT_OFFERS: applies to the destination hubspot"),
+        "the warning is named: {err}"
+    );
+    assert!(
+        !out.contains("whsec_") && !err.contains("whsec_"),
+        "no secret"
+    );
+
+    let wrong = handler()
+        .envs([
+            ("LEADS_STORAGE", "UseDevelopmentStorage=true"),
+            ("WEBHOOK_URL", "https://hooks.contoso.example/leads"),
+        ])
+        .args(["settings"])
+        .output()
+        .expect("run handler settings");
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("WEBHOOK_SECRET"),
+        "the error names the setting"
+    );
+
+    // Listing needs nothing set, and names every kind the registry has.
+    let listed = handler()
+        .args(["settings", "--list", "--json"])
+        .output()
+        .expect("run handler settings --list");
+    assert!(listed.status.success());
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("JSON");
+    let kinds: Vec<&str> = listed["destinations"]
+        .as_array()
+        .expect("destinations")
+        .iter()
+        .filter_map(|k| k["kind"].as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "email",
+            "teams",
+            "webhook",
+            "dataverse",
+            "hubspot",
+            "salesforce",
+            "marketo"
+        ]
+    );
+    assert!(listed["deployed"]
+        .as_array()
+        .expect("deployed")
+        .iter()
+        .any(|n| n == "DIGEST_TO"));
+}
+
+#[test]
 fn standalone_server_answers_readiness_and_stops_on_sigterm() {
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

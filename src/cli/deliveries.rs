@@ -39,6 +39,18 @@ impl From<Status> for RecordState {
     }
 }
 
+/// `what`, then the kinds a destination may be (from the registry).
+fn destination_help(what: &str) -> String {
+    let kinds: Vec<&str> = crate::delivery::registry::KINDS
+        .iter()
+        .map(|k| k.name)
+        .collect();
+    format!(
+        "{what} ({}, or a named one such as teams:analytics)",
+        kinds.join(", ")
+    )
+}
+
 #[derive(Debug, clap::Subcommand)]
 pub enum DeliveriesCommand {
     /// List deliveries queued since --since: pending, delivered or dead,
@@ -51,9 +63,7 @@ pub enum DeliveriesCommand {
         /// Queued at or after this [default: 7d]
         #[arg(long, value_parser = TimeArg::parse)]
         since: Option<TimeArg>,
-        /// Only this destination (email, teams, webhook, dataverse, hubspot,
-        /// salesforce, marketo, or a named one such as teams:analytics)
-        #[arg(long, value_parser = DestinationName::parse)]
+        #[arg(long, value_parser = DestinationName::parse, help = destination_help("Only this destination"))]
         destination: Option<DestinationName>,
     },
     /// Show every delivery of one lead, each with the destination's whole
@@ -88,9 +98,7 @@ pub enum DeliveriesCommand {
     /// destination already has (delivered, pending or dead) is not queued
     /// again, so running it twice changes nothing.
     Backfill {
-        /// The destination (email, teams, webhook, dataverse, hubspot,
-        /// salesforce, marketo, or a named one such as teams:analytics)
-        #[arg(long, value_parser = DestinationName::parse)]
+        #[arg(long, value_parser = DestinationName::parse, help = destination_help("The destination"))]
         destination: DestinationName,
         /// Leads received at or after this
         #[arg(long, value_parser = TimeArg::parse)]

@@ -5,6 +5,7 @@
 pub mod deliveries;
 pub mod leads;
 pub mod route;
+pub mod settings;
 pub mod status;
 pub mod table;
 
@@ -14,16 +15,21 @@ use crate::store::LeadStore;
 use clap::{Parser, Subcommand};
 use time::OffsetDateTime;
 
-/// Receives Microsoft commercial-marketplace leads, stores them in Azure
-/// Table storage, emails a digest of new leads and acts on each one (email,
-/// Teams, webhooks, Dynamics 365, HubSpot, Salesforce, Marketo).
-/// Configured by the same environment variables (app settings) as the
-/// deployed function app.
+/// The command line; its help names the destinations the registry has.
 #[derive(Parser)]
-#[command(name = "handler", version, about)]
+#[command(name = "handler", version, about = about())]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+fn about() -> String {
+    format!(
+        "Receives Microsoft commercial-marketplace leads, stores them in Azure Table \
+         storage, emails a digest of new leads and acts on each one ({}). Configured by \
+         the same environment variables (app settings) as the deployed function app.",
+        crate::delivery::registry::titles()
+    )
 }
 
 #[derive(Subcommand)]
@@ -47,8 +53,11 @@ pub enum Command {
         #[command(subcommand)]
         command: LeadsCommand,
     },
-    /// Per-lead deliveries (email, Teams, webhook, Dataverse, HubSpot,
-    /// Salesforce, Marketo): list, show, retry, backfill.
+    /// Per-lead deliveries: list, show, retry, backfill.
+    #[command(about = format!(
+        "Per-lead deliveries ({}): list, show, retry, backfill",
+        crate::delivery::registry::titles()
+    ))]
     Deliveries {
         #[command(subcommand)]
         command: deliveries::DeliveriesCommand,
@@ -61,6 +70,10 @@ pub enum Command {
     /// pending and dead, leads today — read from storage alone. Exits 1
     /// when the digest or the sweep is overdue (a timer that stopped).
     Status(status::StatusOptions),
+    /// Check the settings set here (the app settings, or the environment):
+    /// what a deployment with them starts with, each warning named; exits
+    /// 2 on an error. --list prints every setting the handler reads.
+    Settings(settings::SettingsOptions),
 }
 
 #[derive(Subcommand)]
@@ -159,6 +172,15 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Deliveries { command } => deliveries::run(&settings, command).await,
         Command::Route(options) => route::run(&settings, options),
         Command::Status(options) => status::run(&settings, options).await,
+        Command::Settings(options) => {
+            let out = if options.list {
+                settings::list(options.json)
+            } else {
+                settings::check(&settings)?
+            };
+            print!("{out}");
+            Ok(())
+        }
     }
 }
 

@@ -35,11 +35,12 @@ use crate::schedule::Schedule;
 use std::borrow::Cow;
 use std::time::Duration;
 
-/// Names of the settings the handler reads. `tests/infra` checks the Bicep
-/// template against the two marked blocks: the first must all be set by the
-/// deployment, the second are alternatives it may set. [`setting::ALL`]
-/// lists both, for the start-up check of names that are nearly one of
-/// these ("did you mean …").
+/// Names of the settings the handler reads, but for each destination's
+/// own (in its module, listed by the delivery registry). `DEPLOYED` must all
+/// be set by the deployment, `OPTIONAL` may be: `handler settings --list`
+/// prints both with the destinations', which is what `tests/infra` checks
+/// the Bicep template against and what the start-up check of names nearly
+/// one of these ("did you mean …") reads.
 pub mod setting {
     /// Declares each name as a constant and lists them all in `$list`.
     macro_rules! names {
@@ -49,7 +50,6 @@ pub mod setting {
         };
     }
 
-    // app-settings:azure:begin
     names! {
         DEPLOYED:
         AZURE_WEBJOBS_STORAGE_ACCOUNT = "AzureWebJobsStorage__accountName";
@@ -60,9 +60,7 @@ pub mod setting {
         DIGEST_LOOKBACK_HOURS = "DIGEST_LOOKBACK_HOURS";
         ACS_ENDPOINT = "ACS_ENDPOINT";
     }
-    // app-settings:azure:end
 
-    // app-settings:optional:begin
     names! {
         OPTIONAL:
         LEADS_STORAGE = "LEADS_STORAGE";
@@ -72,41 +70,15 @@ pub mod setting {
         SMTP_URL = "SMTP_URL";
         LEAD_INGEST_KEY = "LEAD_INGEST_KEY";
         HANDLER_PORT = "HANDLER_PORT";
-        NOTIFY_TO = "NOTIFY_TO";
-        NOTIFY_MAX_PER_HOUR = "NOTIFY_MAX_PER_HOUR";
-        TEAMS_WEBHOOK_URL = "TEAMS_WEBHOOK_URL";
-        WEBHOOK_URL = "WEBHOOK_URL";
-        WEBHOOK_SECRET = "WEBHOOK_SECRET";
         DELIVERY_MAX_AGE_HOURS = "DELIVERY_MAX_AGE_HOURS";
         DELIVERY_SCHEDULE = "DELIVERY_SCHEDULE";
-        DATAVERSE_URL = "DATAVERSE_URL";
-        DATAVERSE_TENANT_ID = "DATAVERSE_TENANT_ID";
-        DATAVERSE_CLIENT_ID = "DATAVERSE_CLIENT_ID";
-        DATAVERSE_CLIENT_SECRET = "DATAVERSE_CLIENT_SECRET";
         AZURE_AUTHORITY_HOST = "AZURE_AUTHORITY_HOST";
-        HUBSPOT_TOKEN = "HUBSPOT_TOKEN";
-        HUBSPOT_API_URL = "HUBSPOT_API_URL";
-        SALESFORCE_URL = "SALESFORCE_URL";
-        SALESFORCE_CLIENT_ID = "SALESFORCE_CLIENT_ID";
-        SALESFORCE_CLIENT_SECRET = "SALESFORCE_CLIENT_SECRET";
-        SALESFORCE_EXTERNAL_ID_FIELD = "SALESFORCE_EXTERNAL_ID_FIELD";
-        SALESFORCE_LEAD_SOURCE = "SALESFORCE_LEAD_SOURCE";
-        SALESFORCE_COUNTRY_PICKLISTS = "SALESFORCE_COUNTRY_PICKLISTS";
-        SALESFORCE_ASSIGNMENT_RULE = "SALESFORCE_ASSIGNMENT_RULE";
-        SALESFORCE_RATING_VALUES = "SALESFORCE_RATING_VALUES";
-        HUBSPOT_RATING_PROPERTY = "HUBSPOT_RATING_PROPERTY";
-        MARKETO_URL = "MARKETO_URL";
-        MARKETO_CLIENT_ID = "MARKETO_CLIENT_ID";
-        MARKETO_CLIENT_SECRET = "MARKETO_CLIENT_SECRET";
-        MARKETO_LEAD_SOURCE = "MARKETO_LEAD_SOURCE";
-        MARKETO_FIELDS = "MARKETO_FIELDS";
         CRM_INCLUDE_TEST_LEADS = "CRM_INCLUDE_TEST_LEADS";
         CRM_INCLUDE_DNC = "CRM_INCLUDE_DNC";
         RUST_LOG = "RUST_LOG";
         LEADS_RETENTION_DAYS = "LEADS_RETENTION_DAYS";
         LEAD_RATING = "LEAD_RATING";
     }
-    // app-settings:optional:end
 
     /// Set by the Functions host, never by users.
     pub const FUNCTIONS_CUSTOMHANDLER_PORT: &str = "FUNCTIONS_CUSTOMHANDLER_PORT";

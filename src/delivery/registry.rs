@@ -13,9 +13,14 @@
 //! error. So is a name one letter off one we read, and an action code
 //! Partner Center does not document.
 //!
-//! Adding a kind: its file in [`super::destinations`] (settings, record,
-//! `Destination`) and its line in [`KINDS`]. Building does no I/O, so the
-//! command line builds the same list to know the routes.
+//! Adding a kind: its file in [`super::destinations`] (its `KIND`,
+//! `PREFIX`, `TITLE`, `ABOUT` and setting names, `build`, what it sends,
+//! its `Destination`) and its line in [`KINDS`]; then its parameters in
+//! the Bicep and its section in the README. Everything else reads this
+//! registry: the start-up check and its "did you mean", the command line's
+//! help, `handler settings --list`, and through it `tests/infra`'s check
+//! of the Bicep. Building does no I/O, so the command line builds the same
+//! list to know the routes.
 
 use super::destination::{Build, Destination, Family};
 use super::destinations::{dataverse, hubspot, marketo, notify, salesforce, teams, webhook};
@@ -34,6 +39,10 @@ pub struct Kind {
     pub name: &'static str,
     /// Its route settings start with this: `TEAMS_OFFERS`.
     pub prefix: &'static str,
+    /// Its name for people: `Teams`.
+    pub title: &'static str,
+    /// What it does with a lead: `an Adaptive Card per lead in a channel`.
+    pub about: &'static str,
     /// The settings that configure it: the first switches it on, the
     /// others refine it.
     pub settings: &'static [&'static str],
@@ -44,13 +53,15 @@ pub struct Kind {
 }
 
 macro_rules! kind {
-    ($module:ident, $prefix:literal) => {
-        kind!($module, $prefix, &[])
+    ($module:ident) => {
+        kind!($module, &[])
     };
-    ($module:ident, $prefix:literal, $shared:expr) => {
+    ($module:ident, $shared:expr) => {
         Kind {
             name: $module::KIND,
-            prefix: $prefix,
+            prefix: $module::PREFIX,
+            title: $module::TITLE,
+            about: $module::ABOUT,
             settings: $module::SETTINGS,
             shared: $shared,
             build: $module::build,
@@ -60,13 +71,13 @@ macro_rules! kind {
 
 /// Every kind, in the order destinations are listed and tried.
 pub const KINDS: &[Kind] = &[
-    kind!(notify, "NOTIFY", &[setting::NOTIFY_MAX_PER_HOUR]),
-    kind!(teams, "TEAMS"),
-    kind!(webhook, "WEBHOOK"),
-    kind!(dataverse, "DATAVERSE"),
-    kind!(hubspot, "HUBSPOT"),
-    kind!(salesforce, "SALESFORCE"),
-    kind!(marketo, "MARKETO"),
+    kind!(notify, &[notify::NOTIFY_MAX_PER_HOUR]),
+    kind!(teams),
+    kind!(webhook),
+    kind!(dataverse),
+    kind!(hubspot),
+    kind!(salesforce),
+    kind!(marketo),
 ];
 
 /// Route settings, after a kind's prefix.
@@ -80,13 +91,33 @@ const ROUTE_SETTINGS: [&str; 4] = [OFFERS, ACTIONS, TEST_LEADS, RATING];
 /// in `LeadSource`).
 pub const ACTION_CODES: [&str; 5] = ["INS", "PLT", "Create", "StartTestDrive", "DNC"];
 
+impl Kind {
+    /// Its route settings: `TEAMS_OFFERS`, `TEAMS_ACTIONS`, …
+    pub fn route_settings(&self) -> Vec<String> {
+        ROUTE_SETTINGS
+            .iter()
+            .map(|r| format!("{}{r}", self.prefix))
+            .collect()
+    }
+}
+
+/// The kinds' names for people, in a list: `email, Teams, … and Marketo`.
+pub fn titles() -> String {
+    let titles: Vec<&str> = KINDS.iter().map(|k| k.title).collect();
+    match titles.split_last() {
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
 /// Every setting name the handler reads, unlabelled: the configuration's,
 /// each kind's and each kind's route settings.
 pub fn known_settings() -> Vec<String> {
     let mut names: Vec<String> = setting::all().map(str::to_owned).collect();
     for kind in KINDS {
         names.extend(kind.settings.iter().map(|s| (*s).to_owned()));
-        names.extend(ROUTE_SETTINGS.iter().map(|r| format!("{}{r}", kind.prefix)));
+        names.extend(kind.route_settings());
     }
     names.sort();
     names.dedup();
@@ -194,7 +225,7 @@ impl Destinations {
 /// The labels `kind` is set under, in order, each once.
 fn labels(env: &Environment, kind: &Kind) -> Vec<Option<String>> {
     let mut labels: Vec<Option<String>> = Vec::new();
-    let route = ROUTE_SETTINGS.map(|s| format!("{}{s}", kind.prefix));
+    let route = kind.route_settings();
     for setting in kind
         .settings
         .iter()
@@ -214,7 +245,7 @@ fn labels(env: &Environment, kind: &Kind) -> Vec<Option<String>> {
 /// The settings of `kind` (its own and its routes) set under `scope`'s
 /// label, as the user wrote them.
 fn settings_of(env: &Environment, kind: &Kind, scope: Scope<'_>) -> Vec<String> {
-    let route = ROUTE_SETTINGS.map(|s| format!("{}{s}", kind.prefix));
+    let route = kind.route_settings();
     kind.settings
         .iter()
         .copied()

@@ -9,16 +9,19 @@
    parameter is declared there, and every required parameter of the target is assigned.
 2. Self-checks: broken snippets are reported (with the right line), so check 1 cannot
    pass by finding nothing.
-3. The app settings Bicep sets are exactly the ones the handler reads: the names in the
-   one .rs file under src/ holding the `// app-settings:azure:begin` marker (the
-   configuration module, wherever it lives) between that marker and `...:end` must all be
-   set; the names between `// app-settings:optional:begin` and `...:end` may be; the
-   only other name allowed is a setting owned by the Functions host (HOST_OWNED_SETTINGS).
+3. The app settings Bicep sets are exactly the ones the handler reads, as the handler
+   itself lists them (`handler settings --list --json`, from its configuration and its
+   destination registry): the `deployed` ones must all be set; the optional ones and each
+   destination's may be; the only other name allowed is a setting owned by the Functions
+   host (HOST_OWNED_SETTINGS).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +42,6 @@ from bicep_ast import (
 REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
 SRC = REPO / "src"
-APP_SETTINGS_MARKER = "// app-settings:azure:begin"
 
 # Settings the Bicep may set although the handler never reads them: the Functions host
 # reads them itself. Keep this list explicit and tiny.
@@ -183,27 +185,37 @@ def _concat_literal(call: tree_sitter.Node) -> tree_sitter.Node:
     return args[0]
 
 
-_RUST_TOKEN = re.compile(r'//[^\n]*|/\*.*?\*/|"((?:[^"\\]|\\.)*)"', re.DOTALL)
+def handler_settings() -> dict:
+    """What `handler settings --list --json` says the handler reads (built by cargo if
+    needed, as the test suite has built it already)."""
+    result = subprocess.run(
+        ["cargo", "run", "--quiet", "--bin", "handler", "--", "settings", "--list", "--json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "RUST_LOG": "off"},
+        check=False,
+    )
+    assert result.returncode == 0, f"handler settings --list --json failed:\n{result.stderr}"
+    return json.loads(result.stdout)
 
 
-def rust_marked_strings(rust_source: str, block: str) -> list[str]:
-    """String literals between `// app-settings:<block>:begin` and `...:end` (comments skipped)."""
-    begin, end = f"// app-settings:{block}:begin", f"// app-settings:{block}:end"
-    if rust_source.count(begin) != 1 or rust_source.count(end) != 1:
-        raise ValueError(f"expected exactly one {begin!r} and one {end!r}")
-    start, stop = rust_source.index(begin) + len(begin), rust_source.index(end)
-    if stop < start:
-        raise ValueError(f"{end!r} comes before {begin!r}")
-    return [m.group(1) for m in _RUST_TOKEN.finditer(rust_source[start:stop]) if m.group(1) is not None]
+def settings_read(listed: dict) -> tuple[set[str], set[str]]:
+    """(required, optional) from a `handler settings --list --json` document: every
+    deployed setting is required; the optional ones, and each destination's settings and
+    route settings, may be set."""
+    required = set(listed["deployed"])
+    optional = set(listed["optional"])
+    for kind in listed["destinations"]:
+        optional.update(kind["settings"], kind["routes"])
+    return required, optional
 
 
-def app_settings_mismatch(bicep_names: list[str], rust_source: str) -> list[str]:
+def app_settings_mismatch(bicep_names: list[str], required: set[str], optional: set[str]) -> list[str]:
     """Human-readable problems; empty when the Bicep sets exactly what it should."""
-    required = set(rust_marked_strings(rust_source, "azure"))
-    optional = set(rust_marked_strings(rust_source, "optional"))
     problems = []
     if not required:
-        problems.append("no setting names found in the app-settings:azure block")
+        problems.append("the handler lists no setting a deployment must set")
     duplicates = sorted({n for n in bicep_names if bicep_names.count(n) > 1})
     if duplicates:
         problems.append(f"set more than once in Bicep: {', '.join(duplicates)}")
@@ -215,18 +227,6 @@ def app_settings_mismatch(bicep_names: list[str], rust_source: str) -> list[str]
     if unknown:
         problems.append(f"set by Bicep but not read by the handler: {', '.join(unknown)}")
     return problems
-
-
-def app_settings_source(src: Path) -> Path:
-    """The one .rs file under `src` that declares the app settings (holds APP_SETTINGS_MARKER)."""
-    found = sorted(p for p in src.rglob("*.rs") if APP_SETTINGS_MARKER in p.read_text(encoding="utf-8"))
-    if len(found) != 1:
-        listed = ", ".join(str(p.relative_to(src.parent)) for p in found) or "none"
-        raise LookupError(
-            f"expected exactly one .rs file under {src.name}/ containing {APP_SETTINGS_MARKER!r} "
-            f"(the app settings the handler reads), found {len(found)}: {listed}"
-        )
-    return found[0]
 
 
 def bicep_parameters(source: bytes) -> dict[str, bool]:
@@ -333,21 +333,15 @@ def test_broken_bicepparam_is_reported():
 # --------------------------------------------------------------------------- app settings
 
 
-FIXTURE_CONFIGURATION_RS = """
-pub const REQUIRED: &[&str] = &[
-    // app-settings:azure:begin
-    "AzureWebJobsStorage__accountName", // the host's storage, through the identity
-    "LEADS_TABLE",
-    /* "NOT_A_SETTING" in a block comment */
-    "ACS_ENDPOINT",
-    // app-settings:azure:end
-];
-pub const OPTIONAL: &[&str] = &[
-    // app-settings:optional:begin
-    "SMTP_URL", "HANDLER_PORT",
-    // app-settings:optional:end
-];
-"""
+FIXTURE_LISTED = {
+    "deployed": ["AzureWebJobsStorage__accountName", "LEADS_TABLE", "ACS_ENDPOINT"],
+    "optional": ["HANDLER_PORT"],
+    "destinations": [
+        {"kind": "email", "settings": ["SMTP_URL_IS_NOT_HERE", "NOTIFY_TO"], "routes": ["NOTIFY_OFFERS"]},
+        {"kind": "smtp", "settings": ["SMTP_URL"], "routes": []},
+    ],
+}
+FIXTURE_REQUIRED, FIXTURE_OPTIONAL = settings_read(FIXTURE_LISTED)
 
 FIXTURE_BICEP = b"""
 resource app 'Microsoft.Web/sites@2025-03-01' = {
@@ -379,15 +373,9 @@ resource settings 'Microsoft.Web/sites/config@2025-03-01' = {
 """
 
 
-def test_rust_marked_strings_reads_only_the_block():
-    assert rust_marked_strings(FIXTURE_CONFIGURATION_RS, "azure") == [
-        "AzureWebJobsStorage__accountName",
-        "LEADS_TABLE",
-        "ACS_ENDPOINT",
-    ]
-    assert rust_marked_strings(FIXTURE_CONFIGURATION_RS, "optional") == ["SMTP_URL", "HANDLER_PORT"]
-    with pytest.raises(ValueError):
-        rust_marked_strings("no markers here", "azure")
+def test_settings_read_takes_each_destinations_settings_as_optional():
+    assert FIXTURE_REQUIRED == {"AzureWebJobsStorage__accountName", "LEADS_TABLE", "ACS_ENDPOINT"}
+    assert {"HANDLER_PORT", "NOTIFY_TO", "NOTIFY_OFFERS", "SMTP_URL"} <= FIXTURE_OPTIONAL
 
 
 def test_bicep_app_setting_names_reads_both_forms():
@@ -398,12 +386,12 @@ def test_bicep_app_setting_names_reads_both_forms():
         "ACS_ENDPOINT",
         "SMTP_URL",
     ]
-    assert app_settings_mismatch(bicep_app_setting_names(FIXTURE_BICEP), FIXTURE_CONFIGURATION_RS) == []
+    assert app_settings_mismatch(bicep_app_setting_names(FIXTURE_BICEP), FIXTURE_REQUIRED, FIXTURE_OPTIONAL) == []
 
 
 def test_app_settings_mismatch_names_missing_and_unknown():
     names = ["LEADS_TABLE", "ACS_ENDPOINT", "FUNCTIONS_WORKER_RUNTIME", "LEADS_TABLE"]
-    problems = "\n".join(app_settings_mismatch(names, FIXTURE_CONFIGURATION_RS))
+    problems = "\n".join(app_settings_mismatch(names, FIXTURE_REQUIRED, FIXTURE_OPTIONAL))
     assert "not set by Bicep: AzureWebJobsStorage__accountName" in problems
     assert "not read by the handler: FUNCTIONS_WORKER_RUNTIME" in problems
     assert "more than once in Bicep: LEADS_TABLE" in problems
@@ -435,25 +423,14 @@ def test_named_destination_settings_may_follow_the_literal_ones():
             bicep_app_setting_names(_site_with_app_settings(wrong))
 
 
-def test_app_settings_source_is_the_one_marked_file(tmp_path: Path):
-    src = tmp_path / "src"
-    (src / "configuration").mkdir(parents=True)
-    (src / "lib.rs").write_text("pub mod configuration;\n")
-    with pytest.raises(LookupError, match="found 0: none"):
-        app_settings_source(src)
-    (src / "configuration" / "mod.rs").write_text(FIXTURE_CONFIGURATION_RS)
-    assert app_settings_source(src) == src / "configuration" / "mod.rs"
-    (src / "old_configuration.rs").write_text(FIXTURE_CONFIGURATION_RS)
-    with pytest.raises(LookupError, match="found 2: src/configuration/mod.rs, src/old_configuration.rs"):
-        app_settings_source(src)
-
-
 def test_bicep_app_settings_match_the_handler():
-    configuration_rs = app_settings_source(SRC)
+    listed = handler_settings()
+    kinds = [kind["kind"] for kind in listed["destinations"]]
+    assert "email" in kinds and "teams" in kinds, kinds
     names = bicep_app_setting_names(MAIN_BICEP.read_bytes())
     assert names, f"no app settings found in {rel(MAIN_BICEP)}"
-    problems = app_settings_mismatch(names, configuration_rs.read_text(encoding="utf-8"))
-    assert not problems, f"{rel(MAIN_BICEP)} vs {rel(configuration_rs)}:\n" + "\n".join(problems)
+    problems = app_settings_mismatch(names, *settings_read(listed))
+    assert not problems, f"{rel(MAIN_BICEP)} vs handler settings --list:\n" + "\n".join(problems)
 
 
 def test_site_config_has_no_flex_deprecated_properties():

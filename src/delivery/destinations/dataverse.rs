@@ -22,11 +22,22 @@ use std::sync::Arc;
 use url::Url;
 
 pub const KIND: &str = "dataverse";
+/// Its route settings start with this: `DATAVERSE_OFFERS`.
+pub const PREFIX: &str = "DATAVERSE";
+/// What it is called in help and lists.
+pub const TITLE: &str = "Dynamics 365";
+/// What it does with a lead, in a few words.
+pub const ABOUT: &str = "a lead in a Dataverse environment";
+/// Its settings: the first switches it on, the others refine it.
+pub const DATAVERSE_URL: &str = "DATAVERSE_URL";
+pub const DATAVERSE_TENANT_ID: &str = "DATAVERSE_TENANT_ID";
+pub const DATAVERSE_CLIENT_ID: &str = "DATAVERSE_CLIENT_ID";
+pub const DATAVERSE_CLIENT_SECRET: &str = "DATAVERSE_CLIENT_SECRET";
 pub const SETTINGS: &[&str] = &[
-    setting::DATAVERSE_URL,
-    setting::DATAVERSE_TENANT_ID,
-    setting::DATAVERSE_CLIENT_ID,
-    setting::DATAVERSE_CLIENT_SECRET,
+    DATAVERSE_URL,
+    DATAVERSE_TENANT_ID,
+    DATAVERSE_CLIENT_ID,
+    DATAVERSE_CLIENT_SECRET,
 ];
 const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
 /// Names our lead ids' UUIDs (v5) for Dataverse record keys.
@@ -52,19 +63,16 @@ pub fn build(
     _: &mut Vec<ConfigWarning>,
 ) -> Result<Box<dyn Destination>, ConfigError> {
     let app = (
-        scope.get(setting::DATAVERSE_TENANT_ID),
-        scope.get(setting::DATAVERSE_CLIENT_ID),
-        scope.get(setting::DATAVERSE_CLIENT_SECRET),
+        scope.get(DATAVERSE_TENANT_ID),
+        scope.get(DATAVERSE_CLIENT_ID),
+        scope.get(DATAVERSE_CLIENT_SECRET),
     );
-    let url = scope.required(setting::DATAVERSE_URL)?;
-    let url = values::https_url(&scope.name(setting::DATAVERSE_URL), &url)?;
+    let url = scope.required(DATAVERSE_URL)?;
+    let url = values::https_url(&scope.name(DATAVERSE_URL), &url)?;
     let (credential, secret) = match app {
         (None, None, None) => (
             crate::identity::default_credential().map_err(|_| {
-                scope.error(
-                    setting::DATAVERSE_URL,
-                    "no identity is available to get a token",
-                )
+                scope.error(DATAVERSE_URL, "no identity is available to get a token")
             })?,
             None,
         ),
@@ -77,7 +85,7 @@ pub fn build(
                     .get(setting::AZURE_AUTHORITY_HOST)
                     .unwrap_or_else(|| DEFAULT_AUTHORITY_HOST.to_owned()),
             )?;
-            let secret = values::secret(&scope.name(setting::DATAVERSE_CLIENT_SECRET), &secret)?;
+            let secret = values::secret(&scope.name(DATAVERSE_CLIENT_SECRET), &secret)?;
             (
                 crate::identity::client_secret_credential(
                     authority_host,
@@ -90,11 +98,11 @@ pub fn build(
         }
         (tenant, client, _) => {
             let missing = if tenant.is_none() {
-                setting::DATAVERSE_TENANT_ID
+                DATAVERSE_TENANT_ID
             } else if client.is_none() {
-                setting::DATAVERSE_CLIENT_ID
+                DATAVERSE_CLIENT_ID
             } else {
-                setting::DATAVERSE_CLIENT_SECRET
+                DATAVERSE_CLIENT_SECRET
             };
             return Err(scope.error(
                 missing,

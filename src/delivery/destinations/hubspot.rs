@@ -13,7 +13,7 @@
 //! the dropdown property the admin created with those internal values.
 
 use super::crm::{fit, note};
-use crate::configuration::{setting, values, ConfigError, ConfigWarning, Scope, Settings};
+use crate::configuration::{values, ConfigError, ConfigWarning, Scope, Settings};
 use crate::delivery::destination::{Batch, Destination, Family};
 use crate::delivery::outcome::{Answer, Outcome, Status};
 use crate::domain::{DestinationName, EmailAddress, Secret};
@@ -24,11 +24,17 @@ use time::OffsetDateTime;
 use url::Url;
 
 pub const KIND: &str = "hubspot";
-pub const SETTINGS: &[&str] = &[
-    setting::HUBSPOT_TOKEN,
-    setting::HUBSPOT_API_URL,
-    setting::HUBSPOT_RATING_PROPERTY,
-];
+/// Its route settings start with this: `HUBSPOT_OFFERS`.
+pub const PREFIX: &str = "HUBSPOT";
+/// What it is called in help and lists.
+pub const TITLE: &str = "HubSpot";
+/// What it does with a lead, in a few words.
+pub const ABOUT: &str = "a contact per lead";
+/// Its settings: the first switches it on, the others refine it.
+pub const HUBSPOT_TOKEN: &str = "HUBSPOT_TOKEN";
+pub const HUBSPOT_API_URL: &str = "HUBSPOT_API_URL";
+pub const HUBSPOT_RATING_PROPERTY: &str = "HUBSPOT_RATING_PROPERTY";
+pub const SETTINGS: &[&str] = &[HUBSPOT_TOKEN, HUBSPOT_API_URL, HUBSPOT_RATING_PROPERTY];
 const DEFAULT_API: &str = "https://api.hubapi.com";
 /// What a refused token means, and where to get a good one.
 const REFUSED: &str = "HubSpot refused HUBSPOT_TOKEN: use a Service Key (Settings > \
@@ -54,16 +60,16 @@ pub fn build(
     _: &Settings,
     _: &mut Vec<ConfigWarning>,
 ) -> Result<Box<dyn Destination>, ConfigError> {
-    let token = scope.required(setting::HUBSPOT_TOKEN)?;
-    let token = values::secret(&scope.name(setting::HUBSPOT_TOKEN), &token)?;
+    let token = scope.required(HUBSPOT_TOKEN)?;
+    let token = values::secret(&scope.name(HUBSPOT_TOKEN), &token)?;
     let api = values::https_url(
-        &scope.name(setting::HUBSPOT_API_URL),
+        &scope.name(HUBSPOT_API_URL),
         &scope
-            .get(setting::HUBSPOT_API_URL)
+            .get(HUBSPOT_API_URL)
             .unwrap_or_else(|| DEFAULT_API.to_owned()),
     )?;
     let rating_property = scope
-        .get(setting::HUBSPOT_RATING_PROPERTY)
+        .get(HUBSPOT_RATING_PROPERTY)
         .map(|name| {
             let name = name.trim().to_owned();
             let internal = name.starts_with(|c: char| c.is_ascii_lowercase())
@@ -74,7 +80,7 @@ pub fn build(
                 Ok(name)
             } else {
                 Err(scope.error(
-                    setting::HUBSPOT_RATING_PROPERTY,
+                    HUBSPOT_RATING_PROPERTY,
                     format!(
                         "{name:?} is not a property's internal name (lowercase letters, digits                          and _, e.g. marketplace_rating)"
                     ),

@@ -24,7 +24,7 @@
 //! `score=none`), and its level into a custom field with `rating=`.
 
 use super::crm::{client_credentials, granted, token_answer, TokenCache};
-use crate::configuration::{setting, values, ConfigError, ConfigWarning, Scope, Settings};
+use crate::configuration::{values, ConfigError, ConfigWarning, Scope, Settings};
 use crate::delivery::destination::{Batch, Destination, Family};
 use crate::delivery::outcome::{Answer, Outcome, Status};
 use crate::domain::{text, DestinationName, EmailAddress, Secret};
@@ -37,12 +37,24 @@ use time::OffsetDateTime;
 use url::Url;
 
 pub const KIND: &str = "marketo";
+/// Its route settings start with this: `MARKETO_OFFERS`.
+pub const PREFIX: &str = "MARKETO";
+/// What it is called in help and lists.
+pub const TITLE: &str = "Marketo";
+/// What it does with a lead, in a few words.
+pub const ABOUT: &str = "a lead per lead, synced by email";
+/// Its settings: the first switches it on, the others refine it.
+pub const MARKETO_URL: &str = "MARKETO_URL";
+pub const MARKETO_CLIENT_ID: &str = "MARKETO_CLIENT_ID";
+pub const MARKETO_CLIENT_SECRET: &str = "MARKETO_CLIENT_SECRET";
+pub const MARKETO_LEAD_SOURCE: &str = "MARKETO_LEAD_SOURCE";
+pub const MARKETO_FIELDS: &str = "MARKETO_FIELDS";
 pub const SETTINGS: &[&str] = &[
-    setting::MARKETO_URL,
-    setting::MARKETO_CLIENT_ID,
-    setting::MARKETO_CLIENT_SECRET,
-    setting::MARKETO_LEAD_SOURCE,
-    setting::MARKETO_FIELDS,
+    MARKETO_URL,
+    MARKETO_CLIENT_ID,
+    MARKETO_CLIENT_SECRET,
+    MARKETO_LEAD_SOURCE,
+    MARKETO_FIELDS,
 ];
 /// Marketo's string fields hold 255 characters.
 const VALUE_CHARS: usize = 255;
@@ -168,7 +180,7 @@ pub fn build(
         ));
     }
     let [url, client_id, secret] = [0, 1, 2].map(|i| found[i].clone().unwrap_or_default());
-    let mut base = values::https_url(&scope.name(setting::MARKETO_URL), &url)?;
+    let mut base = values::https_url(&scope.name(MARKETO_URL), &url)?;
     // Admin > Web Services shows the REST endpoint with `/rest`: the base
     // is what comes before it (the identity service is beside it).
     let path = base.path().trim_end_matches('/').to_owned();
@@ -177,16 +189,16 @@ pub fn build(
     Ok(Box::new(MarketoDestination {
         name,
         base,
-        client_id: values::secret(&scope.name(setting::MARKETO_CLIENT_ID), &client_id)?
+        client_id: values::secret(&scope.name(MARKETO_CLIENT_ID), &client_id)?
             .expose()
             .to_owned(),
-        client_secret: values::secret(&scope.name(setting::MARKETO_CLIENT_SECRET), &secret)?,
+        client_secret: values::secret(&scope.name(MARKETO_CLIENT_SECRET), &secret)?,
         token: TokenCache::default(),
         extras: Extras::parse(
-            scope.get(setting::MARKETO_LEAD_SOURCE),
-            scope.get(setting::MARKETO_FIELDS).as_deref(),
+            scope.get(MARKETO_LEAD_SOURCE),
+            scope.get(MARKETO_FIELDS).as_deref(),
         )
-        .map_err(|e| scope.error(setting::MARKETO_FIELDS, e))?,
+        .map_err(|e| scope.error(MARKETO_FIELDS, e))?,
     }))
 }
 

@@ -1,11 +1,9 @@
-//! Each kind of destination in a file of its own: its settings, what it
-//! sends, and how an answer becomes an [`Outcome`](super::Outcome).
-//!
-//! - [`notify`] — an email per lead; [`teams`] — an Adaptive Card;
-//!   [`webhook`] — a Standard Webhooks signed POST.
-//! - [`dataverse`] — a Dynamics 365 lead; [`hubspot`] — a contact;
-//!   [`salesforce`] — a Lead, upserted by our id; [`marketo`] — a lead,
-//!   synced by email; [`crm`] — what the CRM writers share.
+//! Each kind of destination in a file of its own: its name, settings and
+//! one-line description (`KIND`, `PREFIX`, `TITLE`, `ABOUT`, `SETTINGS`),
+//! how it is built from them, what it sends, and how an answer becomes an
+//! [`Outcome`](super::Outcome). The registry
+//! ([`super::registry::KINDS`]) lists them; `handler settings --list`
+//! prints what each is. [`crm`] is what the CRM writers share.
 
 pub mod crm;
 pub mod dataverse;

@@ -9,7 +9,7 @@
 //! who, which offer and what they did.
 
 use crate::configuration::{
-    setting, values, ConfigError, ConfigWarning, Scope, Settings, TransportSettings,
+    values, ConfigError, ConfigWarning, Scope, Settings, TransportSettings,
 };
 use crate::delivery::destination::{Batch, Destination, HourlyCap};
 use crate::delivery::outcome::{Outcome, Status};
@@ -20,7 +20,16 @@ use crate::store::rate::{sending_domain_budget, DIGEST_SENDER};
 use futures::future::BoxFuture;
 
 pub const KIND: &str = "email";
-pub const SETTINGS: &[&str] = &[setting::NOTIFY_TO, setting::NOTIFY_MAX_PER_HOUR];
+/// Its route settings start with this: `NOTIFY_OFFERS`.
+pub const PREFIX: &str = "NOTIFY";
+/// What it is called in help and lists.
+pub const TITLE: &str = "email";
+/// What it does with a lead, in a few words.
+pub const ABOUT: &str = "one email per lead, sent as the digest is (ACS or SMTP)";
+/// Its settings: the first switches it on, the others refine it.
+pub const NOTIFY_TO: &str = "NOTIFY_TO";
+pub const NOTIFY_MAX_PER_HOUR: &str = "NOTIFY_MAX_PER_HOUR";
+pub const SETTINGS: &[&str] = &[NOTIFY_TO, NOTIFY_MAX_PER_HOUR];
 /// ACS's Azure-managed domains send 10 emails an hour.
 const DEFAULT_MAX_PER_HOUR: u32 = 10;
 /// Leads combined into one email at most.
@@ -44,12 +53,12 @@ pub fn build(
     settings: &Settings,
     warnings: &mut Vec<ConfigWarning>,
 ) -> Result<Box<dyn Destination>, ConfigError> {
-    let to = scope.required(setting::NOTIFY_TO)?;
-    let to = Recipients::parse(&to).map_err(|e| scope.error(setting::NOTIFY_TO, e))?;
+    let to = scope.required(NOTIFY_TO)?;
+    let to = Recipients::parse(&to).map_err(|e| scope.error(NOTIFY_TO, e))?;
     let environment = &settings.delivery.environment;
     let budget_limit = values::number(
-        setting::NOTIFY_MAX_PER_HOUR,
-        environment.get(setting::NOTIFY_MAX_PER_HOUR).as_deref(),
+        NOTIFY_MAX_PER_HOUR,
+        environment.get(NOTIFY_MAX_PER_HOUR).as_deref(),
         1..=10_000,
         DEFAULT_MAX_PER_HOUR,
         " (ACS: 10 for an Azure-managed domain, 100 for a custom one)",
@@ -57,11 +66,11 @@ pub fn build(
     let own_limit = match scope.label() {
         None => None,
         Some(_) => {
-            let own = scope.get(setting::NOTIFY_MAX_PER_HOUR);
+            let own = scope.get(NOTIFY_MAX_PER_HOUR);
             let own = own
                 .map(|v| {
                     values::number(
-                        &scope.name(setting::NOTIFY_MAX_PER_HOUR),
+                        &scope.name(NOTIFY_MAX_PER_HOUR),
                         Some(&v),
                         1..=10_000,
                         budget_limit,
@@ -71,7 +80,7 @@ pub fn build(
                 .transpose()?;
             if own.is_some_and(|own| own > budget_limit) {
                 warnings.push(ConfigWarning::new(
-                    scope.name(setting::NOTIFY_MAX_PER_HOUR),
+                    scope.name(NOTIFY_MAX_PER_HOUR),
                     format!(
                         "is more than NOTIFY_MAX_PER_HOUR ({budget_limit}), the budget every \
                          per-lead email and the digest share: it can only lower this \
@@ -85,16 +94,16 @@ pub fn build(
     // The per-lead email goes out the digest's way: it needs both.
     let transport = settings.email.transport.as_ref().ok_or_else(|| {
         scope.error(
-            setting::NOTIFY_TO,
+            NOTIFY_TO,
             "needs an email transport: set ACS_ENDPOINT, ACS_CONNECTION_STRING or SMTP_URL",
         )
     })?;
-    let from =
-        settings.email.from.clone().ok_or_else(|| {
-            scope.error(setting::NOTIFY_TO, "needs DIGEST_FROM, the sender address")
-        })?;
-    let mailer =
-        Mailer::from_settings(transport).map_err(|e| scope.error(setting::NOTIFY_TO, e))?;
+    let from = settings
+        .email
+        .from
+        .clone()
+        .ok_or_else(|| scope.error(NOTIFY_TO, "needs DIGEST_FROM, the sender address"))?;
+    let mailer = Mailer::from_settings(transport).map_err(|e| scope.error(NOTIFY_TO, e))?;
     let cap = HourlyCap {
         budget: sending_domain_budget(from.domain()),
         budget_limit,

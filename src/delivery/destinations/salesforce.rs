@@ -17,7 +17,7 @@
 //! says what to change.
 
 use super::crm::{client_credentials, fit_utf16 as fit, granted, note, token_answer, TokenCache};
-use crate::configuration::{setting, values, ConfigError, ConfigWarning, Scope, Settings};
+use crate::configuration::{values, ConfigError, ConfigWarning, Scope, Settings};
 use crate::delivery::destination::{Batch, Destination, Family};
 use crate::delivery::outcome::{Answer, Outcome, Status};
 use crate::domain::{DestinationName, EmailAddress, Secret};
@@ -29,15 +29,30 @@ use std::time::Duration;
 use url::Url;
 
 pub const KIND: &str = "salesforce";
+/// Its route settings start with this: `SALESFORCE_OFFERS`.
+pub const PREFIX: &str = "SALESFORCE";
+/// What it is called in help and lists.
+pub const TITLE: &str = "Salesforce";
+/// What it does with a lead, in a few words.
+pub const ABOUT: &str = "a Lead per lead, upserted by our lead id";
+/// Its settings: the first switches it on, the others refine it.
+pub const SALESFORCE_URL: &str = "SALESFORCE_URL";
+pub const SALESFORCE_CLIENT_ID: &str = "SALESFORCE_CLIENT_ID";
+pub const SALESFORCE_CLIENT_SECRET: &str = "SALESFORCE_CLIENT_SECRET";
+pub const SALESFORCE_EXTERNAL_ID_FIELD: &str = "SALESFORCE_EXTERNAL_ID_FIELD";
+pub const SALESFORCE_LEAD_SOURCE: &str = "SALESFORCE_LEAD_SOURCE";
+pub const SALESFORCE_COUNTRY_PICKLISTS: &str = "SALESFORCE_COUNTRY_PICKLISTS";
+pub const SALESFORCE_ASSIGNMENT_RULE: &str = "SALESFORCE_ASSIGNMENT_RULE";
+pub const SALESFORCE_RATING_VALUES: &str = "SALESFORCE_RATING_VALUES";
 pub const SETTINGS: &[&str] = &[
-    setting::SALESFORCE_URL,
-    setting::SALESFORCE_CLIENT_ID,
-    setting::SALESFORCE_CLIENT_SECRET,
-    setting::SALESFORCE_EXTERNAL_ID_FIELD,
-    setting::SALESFORCE_LEAD_SOURCE,
-    setting::SALESFORCE_COUNTRY_PICKLISTS,
-    setting::SALESFORCE_ASSIGNMENT_RULE,
-    setting::SALESFORCE_RATING_VALUES,
+    SALESFORCE_URL,
+    SALESFORCE_CLIENT_ID,
+    SALESFORCE_CLIENT_SECRET,
+    SALESFORCE_EXTERNAL_ID_FIELD,
+    SALESFORCE_LEAD_SOURCE,
+    SALESFORCE_COUNTRY_PICKLISTS,
+    SALESFORCE_ASSIGNMENT_RULE,
+    SALESFORCE_RATING_VALUES,
 ];
 const DEFAULT_EXTERNAL_ID_FIELD: &str = "MarketplaceLeadId__c";
 /// A current REST API version (v60–v68 in 2026).
@@ -53,7 +68,7 @@ const LAST_NAME: usize = 80;
 const COMPANY: usize = 255;
 const EMAIL: usize = 80;
 const PHONE: usize = 40;
-const TITLE: usize = 128;
+const JOB_TITLE: usize = 128;
 const COUNTRY: usize = 80;
 const DESCRIPTION: usize = 32_000;
 
@@ -98,9 +113,9 @@ pub fn build(
     _: &mut Vec<ConfigWarning>,
 ) -> Result<Box<dyn Destination>, ConfigError> {
     let required = [
-        setting::SALESFORCE_URL,
-        setting::SALESFORCE_CLIENT_ID,
-        setting::SALESFORCE_CLIENT_SECRET,
+        SALESFORCE_URL,
+        SALESFORCE_CLIENT_ID,
+        SALESFORCE_CLIENT_SECRET,
     ];
     let found: Vec<Option<String>> = required.iter().map(|s| scope.get(s)).collect();
     if let Some(missing) = required.iter().zip(&found).find(|(_, v)| v.is_none()) {
@@ -111,18 +126,18 @@ pub fn build(
         ));
     }
     let [url, client_id, secret] = [0, 1, 2].map(|i| found[i].clone().unwrap_or_default());
-    let my_domain = values::https_url(&scope.name(setting::SALESFORCE_URL), &url)?;
+    let my_domain = values::https_url(&scope.name(SALESFORCE_URL), &url)?;
     if matches!(
         my_domain.host_str(),
         Some("login.salesforce.com" | "test.salesforce.com")
     ) {
         return Err(scope.error(
-            setting::SALESFORCE_URL,
+            SALESFORCE_URL,
             "must be the org's My Domain (https://<domain>.my.salesforce.com): \
              login.salesforce.com does not serve the client credentials flow",
         ));
     }
-    let external_id_field = match scope.get(setting::SALESFORCE_EXTERNAL_ID_FIELD) {
+    let external_id_field = match scope.get(SALESFORCE_EXTERNAL_ID_FIELD) {
         None => DEFAULT_EXTERNAL_ID_FIELD.to_owned(),
         Some(field) => {
             let field = field.trim().to_owned();
@@ -131,7 +146,7 @@ pub fn build(
                 && field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !ok {
                 return Err(scope.error(
-                    setting::SALESFORCE_EXTERNAL_ID_FIELD,
+                    SALESFORCE_EXTERNAL_ID_FIELD,
                     "must be a custom field's API name, like MarketplaceLeadId__c",
                 ));
             }
@@ -141,17 +156,17 @@ pub fn build(
     Ok(Box::new(SalesforceDestination {
         name,
         my_domain,
-        client_id: values::secret(&scope.name(setting::SALESFORCE_CLIENT_ID), &client_id)?
+        client_id: values::secret(&scope.name(SALESFORCE_CLIENT_ID), &client_id)?
             .expose()
             .to_owned(),
-        client_secret: values::secret(&scope.name(setting::SALESFORCE_CLIENT_SECRET), &secret)?,
+        client_secret: values::secret(&scope.name(SALESFORCE_CLIENT_SECRET), &secret)?,
         external_id_field,
         lead_source: scope
-            .get(setting::SALESFORCE_LEAD_SOURCE)
+            .get(SALESFORCE_LEAD_SOURCE)
             .map(|s| s.trim().to_owned()),
         country_picklists: values::boolean(
-            &scope.name(setting::SALESFORCE_COUNTRY_PICKLISTS),
-            scope.get(setting::SALESFORCE_COUNTRY_PICKLISTS).as_deref(),
+            &scope.name(SALESFORCE_COUNTRY_PICKLISTS),
+            scope.get(SALESFORCE_COUNTRY_PICKLISTS).as_deref(),
             false,
         )?,
         assignment: assignment_rule(scope)?,
@@ -164,7 +179,7 @@ pub fn build(
 /// warm and cold, in that order (default `Hot,Warm,Cold`, Salesforce's
 /// own); `none` writes no rating.
 fn rating_values(scope: Scope<'_>) -> Result<Option<[String; 3]>, ConfigError> {
-    let Some(value) = scope.get(setting::SALESFORCE_RATING_VALUES) else {
+    let Some(value) = scope.get(SALESFORCE_RATING_VALUES) else {
         return Ok(Some(["Hot", "Warm", "Cold"].map(String::from)));
     };
     if value.trim().eq_ignore_ascii_case("none") {
@@ -180,7 +195,7 @@ fn rating_values(scope: Scope<'_>) -> Result<Option<[String; 3]>, ConfigError> {
             Ok(Some(values))
         }
         _ => Err(scope.error(
-            setting::SALESFORCE_RATING_VALUES,
+            SALESFORCE_RATING_VALUES,
             "must be the Rating picklist's values for hot, warm and cold, e.g. Hot,Warm,Cold \
              (or none)",
         )),
@@ -192,7 +207,7 @@ fn rating_values(scope: Scope<'_>) -> Result<Option<[String; 3]>, ConfigError> {
 /// (no rule: the Run As user owns each new Lead), or the 15/18-character id
 /// of an AssignmentRule (`01Q…`).
 fn assignment_rule(scope: Scope<'_>) -> Result<String, ConfigError> {
-    let Some(value) = scope.get(setting::SALESFORCE_ASSIGNMENT_RULE) else {
+    let Some(value) = scope.get(SALESFORCE_ASSIGNMENT_RULE) else {
         return Ok("TRUE".to_owned());
     };
     let value = value.trim();
@@ -206,7 +221,7 @@ fn assignment_rule(scope: Scope<'_>) -> Result<String, ConfigError> {
             Ok(value.to_owned())
         }
         _ => Err(scope.error(
-            setting::SALESFORCE_ASSIGNMENT_RULE,
+            SALESFORCE_ASSIGNMENT_RULE,
             "must be true, false or an AssignmentRule id (01Q…)",
         )),
     }
@@ -268,7 +283,7 @@ pub fn lead_fields(
         None => {}
     }
     put("Phone", fit(c.phone.as_deref(), PHONE));
-    put("Title", fit(c.title.as_deref(), TITLE));
+    put("Title", fit(c.title.as_deref(), JOB_TITLE));
     if let Some(country) = c.country.as_deref() {
         if country_picklists {
             match country_code(country) {

@@ -5,7 +5,7 @@
 //! ASCII punctuation character backslash-escaped (CommonMark's rule): it
 //! shows literally, never as a link, list or emphasis.
 
-use crate::configuration::{setting, values, ConfigError, ConfigWarning, Scope, Settings};
+use crate::configuration::{values, ConfigError, ConfigWarning, Scope, Settings};
 use crate::delivery::destination::{Batch, Destination};
 use crate::delivery::outcome::Outcome;
 use crate::domain::{text, DestinationName, EmailAddress, Secret};
@@ -14,7 +14,15 @@ use futures::future::BoxFuture;
 use serde_json::{json, Value};
 
 pub const KIND: &str = "teams";
-pub const SETTINGS: &[&str] = &[setting::TEAMS_WEBHOOK_URL];
+/// Its route settings start with this: `TEAMS_OFFERS`.
+pub const PREFIX: &str = "TEAMS";
+/// What it is called in help and lists.
+pub const TITLE: &str = "Teams";
+/// What it does with a lead, in a few words.
+pub const ABOUT: &str = "an Adaptive Card per lead in a channel (a Workflows webhook)";
+/// Its settings: the first switches it on, the others refine it.
+pub const TEAMS_WEBHOOK_URL: &str = "TEAMS_WEBHOOK_URL";
+pub const SETTINGS: &[&str] = &[TEAMS_WEBHOOK_URL];
 /// Characters shown of each value; the note gets more.
 const VALUE_CHARS: usize = 200;
 const NOTE_CHARS: usize = 1_000;
@@ -32,9 +40,9 @@ pub fn build(
     _: &Settings,
     _: &mut Vec<ConfigWarning>,
 ) -> Result<Box<dyn Destination>, ConfigError> {
-    let url = scope.required(setting::TEAMS_WEBHOOK_URL)?;
-    values::https_url(&scope.name(setting::TEAMS_WEBHOOK_URL), &url)?;
-    let url = values::secret(&scope.name(setting::TEAMS_WEBHOOK_URL), &url)?;
+    let url = scope.required(TEAMS_WEBHOOK_URL)?;
+    values::https_url(&scope.name(TEAMS_WEBHOOK_URL), &url)?;
+    let url = values::secret(&scope.name(TEAMS_WEBHOOK_URL), &url)?;
     Ok(Box::new(TeamsDestination { name, url }))
 }
 

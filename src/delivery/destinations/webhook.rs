@@ -4,7 +4,7 @@
 //! id, the same for one lead and destination across every retry: a
 //! receiver that saw it already can drop the repeat.
 
-use crate::configuration::{setting, values, ConfigError, ConfigWarning, Scope, Settings};
+use crate::configuration::{values, ConfigError, ConfigWarning, Scope, Settings};
 use crate::delivery::destination::{Batch, Destination};
 use crate::delivery::outcome::{Outcome, Status};
 use crate::domain::{DestinationName, Secret};
@@ -18,7 +18,16 @@ use time::OffsetDateTime;
 use url::Url;
 
 pub const KIND: &str = "webhook";
-pub const SETTINGS: &[&str] = &[setting::WEBHOOK_URL, setting::WEBHOOK_SECRET];
+/// Its route settings start with this: `WEBHOOK_OFFERS`.
+pub const PREFIX: &str = "WEBHOOK";
+/// What it is called in help and lists.
+pub const TITLE: &str = "webhooks";
+/// What it does with a lead, in a few words.
+pub const ABOUT: &str = "a signed POST per lead (Standard Webhooks)";
+/// Its settings: the first switches it on, the others refine it.
+pub const WEBHOOK_URL: &str = "WEBHOOK_URL";
+pub const WEBHOOK_SECRET: &str = "WEBHOOK_SECRET";
+pub const SETTINGS: &[&str] = &[WEBHOOK_URL, WEBHOOK_SECRET];
 const EVENT: &str = "lead.received";
 /// Standard Webhooks secrets are 24 to 64 random bytes.
 const WEBHOOK_SECRET_BYTES: std::ops::RangeInclusive<usize> = 24..=64;
@@ -38,20 +47,20 @@ pub fn build(
     _: &Settings,
     _: &mut Vec<ConfigWarning>,
 ) -> Result<Box<dyn Destination>, ConfigError> {
-    let url = scope.required(setting::WEBHOOK_URL)?;
-    let secret = scope.get(setting::WEBHOOK_SECRET).ok_or_else(|| {
+    let url = scope.required(WEBHOOK_URL)?;
+    let secret = scope.get(WEBHOOK_SECRET).ok_or_else(|| {
         scope.error(
-            setting::WEBHOOK_SECRET,
+            WEBHOOK_SECRET,
             format!(
                 "must be set with {}: the whsec_... signing secret",
-                scope.name(setting::WEBHOOK_URL)
+                scope.name(WEBHOOK_URL)
             ),
         )
     })?;
-    let url = values::https_url(&scope.name(setting::WEBHOOK_URL), &url)?;
+    let url = values::https_url(&scope.name(WEBHOOK_URL), &url)?;
     let secret = webhook_secret(scope, &secret)?;
     let signer = Webhook::new(secret.expose())
-        .map_err(|_| scope.error(setting::WEBHOOK_SECRET, "is not whsec_ + base64"))?;
+        .map_err(|_| scope.error(WEBHOOK_SECRET, "is not whsec_ + base64"))?;
     Ok(Box::new(WebhookDestination {
         name,
         url,
@@ -61,19 +70,19 @@ pub fn build(
 }
 
 fn webhook_secret(scope: Scope<'_>, value: &str) -> Result<Secret, ConfigError> {
-    let secret = values::secret(&scope.name(setting::WEBHOOK_SECRET), value)?;
+    let secret = values::secret(&scope.name(WEBHOOK_SECRET), value)?;
     let key = secret.expose().strip_prefix("whsec_").ok_or_else(|| {
         scope.error(
-            setting::WEBHOOK_SECRET,
+            WEBHOOK_SECRET,
             "must start with whsec_ followed by base64 (Standard Webhooks)",
         )
     })?;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(key)
-        .map_err(|_| scope.error(setting::WEBHOOK_SECRET, "is not whsec_ + base64"))?;
+        .map_err(|_| scope.error(WEBHOOK_SECRET, "is not whsec_ + base64"))?;
     if !WEBHOOK_SECRET_BYTES.contains(&bytes.len()) {
         return Err(scope.error(
-            setting::WEBHOOK_SECRET,
+            WEBHOOK_SECRET,
             format!(
                 "must be 24 to 64 random bytes, not {} (e.g. whsec_$(openssl rand -base64 32))",
                 bytes.len()
