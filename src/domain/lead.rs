@@ -106,10 +106,14 @@ impl Fingerprint {
 
     /// The first `n` bytes as lowercase hex (n ≤ 32).
     pub fn short_hex(&self, n: usize) -> String {
-        self.0[..n.min(32)]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let bytes = &self.0[..n.min(32)];
+        let mut hex = String::with_capacity(bytes.len() * 2);
+        for b in bytes {
+            hex.push(char::from(HEX[usize::from(b >> 4)]));
+            hex.push(char::from(HEX[usize::from(b & 0x0f)]));
+        }
+        hex
     }
 }
 

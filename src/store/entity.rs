@@ -6,6 +6,7 @@
 use super::keys;
 use crate::domain::{Lead, Level, Rating};
 use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -29,6 +30,20 @@ pub fn raw_body_fits(raw: &str) -> bool {
 pub const RECEIVED_AT: &str = "ReceivedAt";
 /// Set for a lead that was not posted (how its raw body reads back).
 pub const ORIGIN: &str = "Origin";
+
+/// Partner Center's `CustomerInfo` column: the customer as a JSON object,
+/// its keys in alphabetical order (as Partner Center's own rows have them).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct CustomerInfo<'a> {
+    company: Cow<'a, str>,
+    country: Cow<'a, str>,
+    email: Cow<'a, str>,
+    first_name: Cow<'a, str>,
+    last_name: Cow<'a, str>,
+    phone: Cow<'a, str>,
+    title: Cow<'a, str>,
+}
 
 /// Builds the lead row and its de-duplication marker.
 pub fn lead_entities(
@@ -123,34 +138,34 @@ pub fn lead_entities(
 /// `CustomerInfo` as Partner Center writes it: a JSON string. When it is too
 /// long for a property, each value is shortened (and marked) instead of the
 /// JSON being cut, so it stays parseable for the readers that expect JSON.
-fn customer_info(lead: &Lead) -> (String, bool) {
+fn customer_info<'a>(lead: &'a Lead) -> (String, bool) {
     let c = &lead.customer;
-    let fields = [
-        ("FirstName", &c.first_name),
-        ("LastName", &c.last_name),
-        ("Email", &c.email),
-        ("Phone", &c.phone),
-        ("Country", &c.country),
-        ("Company", &c.company),
-        ("Title", &c.title),
-    ];
     let render = |limit: usize| {
         let mut shortened = false;
-        let object: Map<String, Value> = fields
-            .iter()
-            .map(|(name, value)| {
-                let value = value.as_deref().unwrap_or_default();
-                let (value, cut) = fit_to(value, limit);
-                shortened |= cut;
-                ((*name).to_owned(), Value::String(value))
-            })
-            .collect();
-        (Value::Object(object).to_string(), shortened)
+        let mut fit = |value: &'a Option<String>| {
+            let (value, cut) = fit_borrowed(value.as_deref().unwrap_or_default(), limit);
+            shortened |= cut;
+            value
+        };
+        let info = CustomerInfo {
+            company: fit(&c.company),
+            country: fit(&c.country),
+            email: fit(&c.email),
+            first_name: fit(&c.first_name),
+            last_name: fit(&c.last_name),
+            phone: fit(&c.phone),
+            title: fit(&c.title),
+        };
+        // Serialising a struct of strings cannot fail.
+        (serde_json::to_string(&info).unwrap_or_default(), shortened)
     };
     let mut limit = MAX_PROPERTY_UTF16;
     loop {
         let (json, shortened) = render(limit);
-        if json.encode_utf16().count() <= MAX_PROPERTY_UTF16 || limit < 64 {
+        if json.len() <= MAX_PROPERTY_UTF16
+            || json.encode_utf16().count() <= MAX_PROPERTY_UTF16
+            || limit < 64
+        {
             return (json, shortened);
         }
         limit /= 2;
@@ -163,9 +178,20 @@ fn fit_property(value: &str) -> (String, bool) {
     fit_to(value, MAX_PROPERTY_UTF16)
 }
 
+/// As [`fit_to`], borrowing `value` when it fits.
+fn fit_borrowed(value: &str, limit: usize) -> (Cow<'_, str>, bool) {
+    if value.len() <= limit {
+        return (Cow::Borrowed(value), false);
+    }
+    let (value, cut) = fit_to(value, limit);
+    (Cow::Owned(value), cut)
+}
+
 /// `value` in at most `limit` UTF-16 units, marked when cut.
 fn fit_to(value: &str, limit: usize) -> (String, bool) {
-    if value.encode_utf16().count() <= limit {
+    // A UTF-8 byte count is never below the UTF-16 one: most values need
+    // no counting.
+    if value.len() <= limit || value.encode_utf16().count() <= limit {
         return (value.to_owned(), false);
     }
     let budget = limit.saturating_sub(TRUNCATION_MARK.encode_utf16().count());
@@ -183,6 +209,10 @@ fn fit_to(value: &str, limit: usize) -> (String, bool) {
 /// Splits text into pieces of at most `MAX_PROPERTY_UTF16` UTF-16 units,
 /// never inside a character.
 fn split_utf16(text: &str) -> Vec<&str> {
+    if text.len() <= MAX_PROPERTY_UTF16 {
+        // Fewer UTF-8 bytes than the limit: fewer UTF-16 units too.
+        return vec![text];
+    }
     let mut chunks = Vec::new();
     let mut start = 0;
     let mut used = 0;

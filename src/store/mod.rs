@@ -270,7 +270,7 @@ impl LeadStore {
             place.id.as_str(),
             received_at,
         );
-        let (pending, bundle) = pending_entities(records(&place), &place, received_at);
+        let (pending, bundle) = pending_rows(records(&place), &place, received_at);
         // Which save wrote the marker: a conflict on our own (a timed-out
         // attempt that committed) means new; on another's — an earlier
         // import of the same row, with the very same key — a duplicate.
@@ -287,9 +287,8 @@ impl LeadStore {
         // `Prefer: return-no-content` inside a batch): upserts would not
         // echo, but Azurite's upsert is about 5 times slower under load
         // (benches: bench-results/latest.md).
-        let pending_count = pending.len();
         let mut ops = vec![Op::Insert(marker), Op::Insert(row)];
-        ops.extend(pending.into_iter().map(Op::Insert));
+        ops.extend(pending.iter().map(|row| Op::Insert(row.to_entity())));
         let bundle = bundle.map(|(bundle, entity)| {
             ops.push(Op::Insert(entity));
             bundle
@@ -316,17 +315,17 @@ impl LeadStore {
             Ok(versions) => {
                 // The versions come in the order of the operations: marker,
                 // row, the pending records, the bundle.
+                // The deliveries as written, from the rows themselves (nothing
+                // to parse back); the digest's record is no delivery.
                 let mut versions = versions.into_iter().skip(2);
-                let mut deliveries: Vec<DeliveryItem> = ops
+                let mut deliveries: Vec<DeliveryItem> = pending
                     .into_iter()
-                    .skip(2)
-                    .take(pending_count)
                     .zip(versions.by_ref())
-                    .filter_map(|(op, version)| match (op, version) {
-                        (Op::Insert(record), Some(version)) => {
-                            outbox::written_delivery(record, version.as_str())
-                        }
-                        _ => None,
+                    .filter_map(|(row, version)| {
+                        DeliveryItem::from_row(OutboxRow {
+                            version: Some(version?),
+                            ..row
+                        })
                     })
                     .collect();
                 if let (Some(mut bundle), Some(Some(version))) = (bundle, versions.next()) {
@@ -480,11 +479,11 @@ type Entity = Map<String, Value>;
 /// and a lone destination; several destinations' deliveries as one
 /// bundle (`outbox::bundle`), so a lead costs the service one entity more
 /// however many destinations get it.
-fn pending_entities(
+fn pending_rows(
     records: Vec<NewRecord>,
     place: &LeadRef,
     received_at: OffsetDateTime,
-) -> (Vec<Entity>, Option<(Bundle, Entity)>) {
+) -> (Vec<OutboxRow>, Option<(Bundle, Entity)>) {
     let (destinations, mut own): (Vec<NewRecord>, Vec<NewRecord>) = records
         .into_iter()
         .partition(|record| matches!(record.consumer, Consumer::Destination(_)));
@@ -521,7 +520,6 @@ fn pending_entities(
                 claim_batch,
                 ..OutboxRow::pending(key, place.clone(), received_at)
             }
-            .to_entity()
         })
         .collect();
     (own, bundle)

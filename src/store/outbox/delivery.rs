@@ -38,7 +38,7 @@ pub struct DeliveryItem {
 }
 
 impl DeliveryItem {
-    pub(super) fn from_row(row: OutboxRow) -> Option<Self> {
+    pub(in crate::store) fn from_row(row: OutboxRow) -> Option<Self> {
         let Consumer::Destination(destination) = row.key.consumer.clone() else {
             return None;
         };

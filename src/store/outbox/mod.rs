@@ -55,7 +55,6 @@ mod unpack;
 
 pub use bundle::{Bundle, Bundled};
 pub use change::RecordChange;
-pub(super) use delivery::written_delivery;
 pub use delivery::{DeliveryItem, PendingPage};
 pub use digest::DigestItem;
 pub use listing::DeliveryRecord;
