@@ -23,7 +23,9 @@ use crate::configuration::{ConfigError, Settings};
 use crate::domain::DestinationName;
 use crate::routing::Routes;
 use crate::store::status::SweepBeat;
-use crate::store::{DeliveryItem, LeadStore, Progress, RecordChange, StoreError, StoredLead};
+use crate::store::{
+    Claimed, DeliveryItem, LeadStore, Progress, RecordChange, StoreError, StoredLead,
+};
 use futures::StreamExt;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -170,18 +172,20 @@ impl Deliverer {
             ..SweepReport::default()
         };
         if !scan.orphaned.is_empty() {
-            let changes = scan
-                .orphaned
-                .iter()
-                .map(|item| {
-                    let reason = "the destination is no longer configured";
-                    log_given_up(item, reason);
-                    (
-                        item.clone(),
-                        give_up(&Status::NotConfigured.to_string(), reason, now),
-                    )
-                })
-                .collect();
+            // Given up like any delivery: held first, so two instances do
+            // not both write it off.
+            let mut changes = Vec::new();
+            let until = now + time::Duration::minutes(1);
+            for item in &scan.orphaned {
+                let Ok(claimed) = inner.store.claim(item, uuid::Uuid::new_v4(), until).await else {
+                    report.waiting += 1;
+                    continue;
+                };
+                let reason = "the destination is no longer configured";
+                log_given_up(item, reason);
+                let change = give_up(&Status::NotConfigured.to_string(), reason, now);
+                changes.push((claimed, change));
+            }
             report.add(self.write(changes).await);
         }
         // Destinations side by side: one that hangs holds up no other.
@@ -335,7 +339,7 @@ impl Deliverer {
         let started = Instant::now();
         let mut report = SweepReport::default();
         let until = now + lease(destination.attempt_bound());
-        let mut held: Vec<DeliveryItem> = Vec::new();
+        let mut held: Vec<Claimed> = Vec::new();
         for item in items {
             match store.claim(&item, key, until).await {
                 Ok(item) => held.push(item),
@@ -350,7 +354,7 @@ impl Deliverer {
         if held.is_empty() {
             return report;
         }
-        let mut changes: Vec<(DeliveryItem, RecordChange)> = Vec::new();
+        let mut changes: Vec<(Claimed, RecordChange)> = Vec::new();
         // A capped destination sends only with a send of the hour's
         // budget, taken now that the records are held.
         if let Some(budget) = inner.budgets.get(destination.name()) {
@@ -381,7 +385,7 @@ impl Deliverer {
             }
         };
         let mut leads: Vec<StoredLead> = Vec::new();
-        let mut attempted: Vec<DeliveryItem> = Vec::new();
+        let mut attempted: Vec<Claimed> = Vec::new();
         for item in held {
             match found.iter().find(|lead| lead.id == item.lead.id) {
                 Some(lead) => {
@@ -439,7 +443,7 @@ impl Deliverer {
     /// Writes `changes` (one transaction per lead's partition) and counts
     /// what they mean; a change that could not be written is left to the
     /// claim's expiry, and the next sweep tries again with the same key.
-    pub(super) async fn write(&self, changes: Vec<(DeliveryItem, RecordChange)>) -> SweepReport {
+    pub(super) async fn write(&self, changes: Vec<(Claimed, RecordChange)>) -> SweepReport {
         let mut report = SweepReport::default();
         for settled in self.inner.store.settle(changes).await {
             match settled.result {

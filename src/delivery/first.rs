@@ -25,7 +25,9 @@ use super::outcome::log_outcome;
 use super::settle::settle;
 use crate::clock::Clock;
 use crate::domain::DestinationName;
-use crate::store::{Consumer, DeliveryItem, LeadRef, NewRecord, RecordChange, Settled, StoredLead};
+use crate::store::{
+    Claimed, Consumer, DeliveryItem, LeadRef, NewRecord, RecordChange, Settled, StoredLead,
+};
 use futures::stream::{FuturesUnordered, StreamExt};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -44,6 +46,22 @@ const FAST_ROUNDS: usize = 3;
 /// a repeat). When all answer sooner — the common case — their outcomes
 /// are one transaction.
 const RECORD_KNOWN_AFTER: Duration = Duration::from_secs(1);
+
+/// A first attempt's delivery: held since the lead was written, or — for
+/// a quick retry — released by the last attempt, to be claimed again.
+enum Turn {
+    Held(Claimed),
+    Released(DeliveryItem),
+}
+
+impl Turn {
+    fn item(&self) -> &DeliveryItem {
+        match self {
+            Self::Held(claimed) => claimed,
+            Self::Released(item) => item,
+        }
+    }
+}
 
 /// The first attempts a new lead may make now: a lane each, and how long
 /// its record is claimed for.
@@ -106,7 +124,7 @@ impl Deliverer {
         self,
         reservation: Reservation,
         lead: StoredLead,
-        written: Vec<DeliveryItem>,
+        written: Vec<Claimed>,
         clock: Clock,
     ) {
         let mut lanes: BTreeMap<DestinationName, OwnedSemaphorePermit> = reservation
@@ -114,16 +132,17 @@ impl Deliverer {
             .into_iter()
             .map(|(name, permit, _)| (name, permit))
             .collect();
-        // Only the records claimed for us: the rest are the sweep's.
-        let mut items: Vec<DeliveryItem> = written
+        // Only the records claimed for our lanes: the rest are the sweep's.
+        let mut turns: Vec<Turn> = written
             .into_iter()
-            .filter(|item| lanes.contains_key(&item.destination) && item.claim_batch.is_some())
+            .filter(|claimed| lanes.contains_key(&claimed.destination))
+            .map(Turn::Held)
             .collect();
-        let mut claimed = true;
         for _ in 0..FAST_ROUNDS {
             let now = clock.now();
-            let mut attempts = Vec::with_capacity(items.len());
-            for item in &items {
+            let mut attempts = Vec::with_capacity(turns.len());
+            for turn in turns.drain(..) {
+                let item = turn.item();
                 let Some(destination) = self.inner.destinations.get(&item.destination) else {
                     continue;
                 };
@@ -133,25 +152,17 @@ impl Deliverer {
                     .remove(&item.destination)
                     .or_else(|| self.inner.lanes.try_acquire(&item.destination).flatten());
                 if let Some(lane) = lane {
-                    attempts.push(self.first_attempt(
-                        destination.clone(),
-                        item.clone(),
-                        &lead,
-                        claimed,
-                        now,
-                        lane,
-                    ));
+                    attempts.push(self.first_attempt(destination.clone(), turn, &lead, now, lane));
                 }
             }
             let settled = self.attempt_and_record(attempts).await;
-            items.clear();
             let mut next: Option<OffsetDateTime> = None;
             for one in settled {
                 match one.result {
                     Ok(Some(item)) if !self.inner.budgets.contains_key(&item.destination) => {
                         let at = item.next_attempt_at.unwrap_or(now);
                         next = Some(next.map_or(at, |n| n.min(at)));
-                        items.push(item);
+                        turns.push(Turn::Released(item));
                     }
                     Ok(_) => {}
                     Err(e) => {
@@ -168,7 +179,6 @@ impl Deliverer {
                 return;
             }
             tokio::time::sleep(wait).await;
-            claimed = false;
         }
     }
 
@@ -179,7 +189,7 @@ impl Deliverer {
     /// end.
     async fn attempt_and_record<F>(&self, attempts: Vec<F>) -> Vec<Settled>
     where
-        F: std::future::Future<Output = Option<(DeliveryItem, RecordChange)>>,
+        F: std::future::Future<Output = Option<(Claimed, RecordChange)>>,
     {
         let store = &self.inner.store;
         let mut running: FuturesUnordered<F> = attempts.into_iter().collect();
@@ -187,7 +197,7 @@ impl Deliverer {
         let mut settled = Vec::new();
         // Deliveries unpacked from their bundle while their attempt ran:
         // their outcome is written to the record they became.
-        let mut unpacked: BTreeMap<DestinationName, DeliveryItem> = BTreeMap::new();
+        let mut unpacked: BTreeMap<DestinationName, Claimed> = BTreeMap::new();
         let split = tokio::time::sleep(RECORD_KNOWN_AFTER);
         tokio::pin!(split);
         let mut split_done = false;
@@ -230,22 +240,26 @@ impl Deliverer {
     async fn first_attempt(
         &self,
         destination: Arc<dyn Destination>,
-        item: DeliveryItem,
+        turn: Turn,
         lead: &StoredLead,
-        claimed: bool,
         now: OffsetDateTime,
         lane: OwnedSemaphorePermit,
-    ) -> Option<(DeliveryItem, RecordChange)> {
+    ) -> Option<(Claimed, RecordChange)> {
         let inner = &self.inner;
-        let key = item
-            .claim_batch
-            .unwrap_or_else(|| self.delivery_id(&item.destination, &item.key.lead_row_key));
-        let item = if claimed {
-            item
-        } else {
-            let until = now + lease(destination.attempt_bound());
-            inner.store.claim(&item, key, until).await.ok()?
+        let item = match turn {
+            Turn::Held(claimed) => claimed,
+            Turn::Released(item) => {
+                // The same key as before when the receiver may have acted.
+                let key = item
+                    .claim_batch
+                    .unwrap_or_else(|| self.delivery_id(&item.destination, &item.key.lead_row_key));
+                let until = now + lease(destination.attempt_bound());
+                inner.store.claim(&item, key, until).await.ok()?
+            }
         };
+        let key = item
+            .batch()
+            .unwrap_or_else(|| self.delivery_id(&item.destination, &item.key.lead_row_key));
         if let Some(budget) = inner.budgets.get(destination.name()) {
             // The hour's last send is the sweep's, to combine what waits.
             let taken = budget.take(&inner.store, now, 1).await.unwrap_or(false);

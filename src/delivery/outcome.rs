@@ -8,7 +8,7 @@
 //! capped at [`MAX_BACKOFF`].
 
 use crate::domain::{text, DestinationName};
-use crate::store::DeliveryItem;
+use crate::store::Claimed;
 use std::fmt;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
@@ -200,7 +200,7 @@ impl Outcome {
 /// The one log line of an attempt.
 pub fn log_outcome(
     destination: &DestinationName,
-    items: &[DeliveryItem],
+    items: &[Claimed],
     outcome: &Outcome,
     started: Instant,
 ) {

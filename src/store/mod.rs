@@ -38,8 +38,9 @@ pub use entity::{rating as rating_of_row, raw_body_fits};
 pub use error::{Failure, StoreError};
 pub use keys::LeadId;
 pub use outbox::{
-    Bundle, Bundled, Consumer, DeadLetter, DeliveryItem, DeliveryRecord, DigestItem, LeadRef,
-    PendingDays, PendingPage, Progress, RecordChange, RecordKey, RecordState, Settled, Settlement,
+    Bundle, Bundled, Claimed, Consumer, DeadLetter, DeliveryItem, DeliveryRecord, DigestItem,
+    LeadRef, PendingDays, PendingPage, Progress, RecordChange, RecordKey, RecordState, Settled,
+    Settlement,
 };
 pub use pages::PAGE_ROWS;
 pub use quarantine::RejectedBody;
@@ -105,10 +106,11 @@ pub struct Saved {
     /// Whether it is new; a duplicate adds nothing.
     pub created: bool,
     pub lead: StoredLead,
-    /// For a new lead, its deliveries as written (claimed or not, with
-    /// their versions); empty for a duplicate, or when the write's answer
-    /// was lost and the versions are not known (the sweep delivers them).
-    pub deliveries: Vec<DeliveryItem>,
+    /// For a new lead, the deliveries it was written with claimed (with
+    /// their versions), for the first attempts to settle; empty for a
+    /// duplicate, or when the write's answer was lost and the versions are
+    /// not known (the sweep delivers them, as those written unclaimed).
+    pub deliveries: Vec<Claimed>,
 }
 
 /// A lead read back from the table.
@@ -302,7 +304,7 @@ impl LeadStore {
             self.ensure_tables().await?;
             answer = commit(&partition_client, "save a lead", &ops).await;
         }
-        let stored = |created: bool, deliveries: Vec<DeliveryItem>| Saved {
+        let stored = |created: bool, deliveries: Vec<Claimed>| Saved {
             created,
             lead: StoredLead {
                 id: place.id.clone(),
@@ -332,7 +334,8 @@ impl LeadStore {
                     bundle.version = Some(version);
                     deliveries.extend(DeliveryItem::bundled(bundle));
                 }
-                Ok(stored(true, deliveries))
+                let held = deliveries.into_iter().filter_map(Claimed::held).collect();
+                Ok(stored(true, held))
             }
             Err(e) if e.is_status(StatusCode::Conflict) => {
                 // An attempt that timed out may have committed after all, and

@@ -37,6 +37,39 @@ pub struct DeliveryItem {
     pub bundle: Option<Arc<Bundle>>,
 }
 
+/// A delivery its holder may settle: what [`LeadStore::claim`] returned,
+/// or a new lead's delivery its save wrote already claimed. Only a claim
+/// is settled ([`LeadStore::settle`]), so no code settles a record it does
+/// not hold — as a job queue hands out the job it locked. It reads as the
+/// delivery it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed(DeliveryItem);
+
+impl Claimed {
+    /// `item`, when it was written claimed (it carries its batch).
+    pub(in crate::store) fn held(item: DeliveryItem) -> Option<Self> {
+        item.claim_batch.is_some().then_some(Self(item))
+    }
+
+    /// The batch it is held in: the idempotency key of what is sent.
+    pub fn batch(&self) -> Option<uuid::Uuid> {
+        self.0.claim_batch
+    }
+
+    /// The delivery, no longer held.
+    pub fn release(self) -> DeliveryItem {
+        self.0
+    }
+}
+
+impl std::ops::Deref for Claimed {
+    type Target = DeliveryItem;
+
+    fn deref(&self) -> &DeliveryItem {
+        &self.0
+    }
+}
+
 impl DeliveryItem {
     pub(in crate::store) fn from_row(row: OutboxRow) -> Option<Self> {
         let Consumer::Destination(destination) = row.key.consumer.clone() else {
@@ -161,7 +194,7 @@ impl LeadStore {
         item: &DeliveryItem,
         batch: uuid::Uuid,
         until: OffsetDateTime,
-    ) -> Result<DeliveryItem, StoreError> {
+    ) -> Result<Claimed, StoreError> {
         if item.bundle.is_some() {
             // Only its first attempt or an unpacking sweep acts on it.
             return Err(StoreError::Malformed("a claim on a delivery still bundled"));
@@ -177,13 +210,13 @@ impl LeadStore {
         })
         .await
         .map_err(|e| e.conflict_on(&[StatusCode::PreconditionFailed]))?;
-        Ok(DeliveryItem {
+        Ok(Claimed(DeliveryItem {
             claimed_until: Some(until),
             claim_batch: Some(batch),
             version: Version::from_etag(response.etag.to_string()),
             bundle: None,
             ..item.clone()
-        })
+        }))
     }
 }
 

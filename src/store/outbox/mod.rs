@@ -55,7 +55,7 @@ mod unpack;
 
 pub use bundle::{Bundle, Bundled};
 pub use change::RecordChange;
-pub use delivery::{DeliveryItem, PendingPage};
+pub use delivery::{Claimed, DeliveryItem, PendingPage};
 pub use digest::DigestItem;
 pub use listing::DeliveryRecord;
 pub use record::{Consumer, LeadRef, RecordKey, RecordState};

@@ -7,7 +7,7 @@ use super::super::transaction::commit;
 use super::super::{LeadStore, StoreError};
 use super::bundle::Bundle;
 use super::change::{Place, RecordChange};
-use super::delivery::DeliveryItem;
+use super::delivery::{Claimed, DeliveryItem};
 use super::MAX_BATCH;
 use azure_core::StatusCode;
 use std::collections::BTreeMap;
@@ -36,12 +36,13 @@ impl Settled {
 }
 
 /// What [`LeadStore::settle_some`] wrote: each change's result, and the
-/// bundled deliveries no change named, now pending records of their own
-/// (at their new versions) — those whose attempts are still running.
+/// bundled deliveries no change named that were claimed, now pending
+/// records of their own still held (at their new versions) — those whose
+/// attempts are still running.
 #[derive(Debug, Default)]
 pub struct Settlement {
     pub settled: Vec<Settled>,
-    pub unpacked: Vec<DeliveryItem>,
+    pub unpacked: Vec<Claimed>,
 }
 
 impl LeadStore {
@@ -50,7 +51,7 @@ impl LeadStore {
     /// destinations, after its first attempts) go in one transaction; if
     /// that fails on one record (another instance took it), each record
     /// is written on its own so the others still land.
-    pub async fn settle(&self, changes: Vec<(DeliveryItem, RecordChange)>) -> Vec<Settled> {
+    pub async fn settle(&self, changes: Vec<(Claimed, RecordChange)>) -> Vec<Settled> {
         self.settle_some(changes).await.settled
     }
 
@@ -58,11 +59,12 @@ impl LeadStore {
     /// being attempted: the bundle is unpacked with the changes known, and
     /// its other deliveries come back as pending records of their own, to
     /// be settled as such once their attempts end.
-    pub async fn settle_some(&self, changes: Vec<(DeliveryItem, RecordChange)>) -> Settlement {
+    pub async fn settle_some(&self, changes: Vec<(Claimed, RecordChange)>) -> Settlement {
         type Changes = Vec<(DeliveryItem, RecordChange)>;
         let mut by_partition: BTreeMap<String, Changes> = BTreeMap::new();
         let mut by_bundle: BTreeMap<(String, String), (Arc<Bundle>, Changes)> = BTreeMap::new();
-        for (item, change) in changes {
+        for (claimed, change) in changes {
+            let item = claimed.release();
             match item.bundle.clone() {
                 Some(bundle) => {
                     let key = (bundle.lead.partition.clone(), bundle.row_key());
@@ -85,7 +87,10 @@ impl LeadStore {
             match self.unpack_with(&bundle, &changes).await {
                 Ok((results, untouched)) => {
                     settlement.settled.extend(results);
-                    settlement.unpacked.extend(untouched);
+                    // Those unclaimed are the sweep's.
+                    settlement
+                        .unpacked
+                        .extend(untouched.into_iter().filter_map(Claimed::held));
                 }
                 Err(e) => settlement.settled.extend(
                     changes
