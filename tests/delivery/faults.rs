@@ -371,3 +371,54 @@ async fn a_sweep_against_a_hanging_receiver_ends_within_its_budget() {
     assert_eq!(records(&app, "P", "webhook").await, leads, "none lost");
     app.stop().await;
 }
+
+/// A destination switched off while a delivery to it is still pending:
+/// the delivery waits (the setting may come back) and dies at the maximum
+/// age, claimed like any other, with the digest's dead letter — never
+/// dropped silently, never left pending for good.
+#[tokio::test]
+async fn a_delivery_to_a_destination_removed_since_dies_at_its_maximum_age() {
+    let s = setup().await;
+    s.webhook.answer(Answer::Status(503));
+    post(&s.app, lead("Orphan")).await;
+    until(&s.app, Duration::from_secs(30), async || {
+        !s.webhook.received().is_empty()
+    })
+    .await;
+    let _quiet = deliverer(&s.app).quiesce().await;
+    // An instance deployed without the webhook, on the same table.
+    let other = spawn_app_with(AppOptions {
+        extra: vec![
+            ("LEADS_TABLE".into(), s.app.table.clone()),
+            ("NOTIFY_TO".into(), s.notify_to.clone()),
+        ],
+        ..AppOptions::default()
+    })
+    .await;
+    let now = s.app.clock.now();
+    let report = deliverer(&other).sweep(now).await.unwrap();
+    assert!(report.waiting >= 1, "young: it waits: {report:?}");
+    assert_eq!(records(&s.app, "P", "webhook").await, 1);
+
+    let later = now + Duration::from_secs(25 * 3_600);
+    deliverer(&other).sweep(later).await.unwrap();
+    assert_eq!(records(&s.app, "P", "webhook").await, 0);
+    assert_eq!(records(&s.app, "X", "webhook").await, 1, "dead, kept");
+    let rows = s.app.rows().await;
+    let letter = rows
+        .iter()
+        .find(|r| {
+            r["RowKey"]
+                .as_str()
+                .is_some_and(|k| k.starts_with("P.digest.X.webhook."))
+        })
+        .expect("the digest's dead letter");
+    assert!(
+        letter["DeadExcerpt"]
+            .as_str()
+            .is_some_and(|e| e.contains("no longer configured")),
+        "{letter:?}"
+    );
+    other.stop().await;
+    s.app.stop().await;
+}
