@@ -3,6 +3,7 @@
 //! and the run currently sending) and the run history, one row per run.
 
 use super::entity::{datetime, put_datetime};
+use super::keys::{PARTITION_KEY, ROW_KEY};
 use super::{retrying, LeadStore, StoreError};
 use azure_core::{Etag, StatusCode};
 use azure_data_tables::prelude::*;
@@ -163,8 +164,8 @@ fn conflict_on(status: StatusCode) -> impl Fn(StoreError) -> StoreError {
 
 fn checkpoint_row(checkpoint: &Checkpoint) -> Map<String, Value> {
     let mut row = Map::from_iter([
-        ("PartitionKey".to_owned(), json!(CHECKPOINT_PARTITION)),
-        ("RowKey".to_owned(), json!(CHECKPOINT_ROW)),
+        (PARTITION_KEY.to_owned(), json!(CHECKPOINT_PARTITION)),
+        (ROW_KEY.to_owned(), json!(CHECKPOINT_ROW)),
         ("Outbox".to_owned(), json!(checkpoint.outbox)),
     ]);
     if let Some(before) = checkpoint.legacy_reported_before {
@@ -228,9 +229,9 @@ fn run_row(run: &RunRecord) -> Map<String, Value> {
     let micros = (run.started_at.unix_timestamp_nanos() / 1_000) as i64;
     let inverted = i64::MAX - micros;
     let mut row = Map::from_iter([
-        ("PartitionKey".to_owned(), json!(RUN_PARTITION)),
+        (PARTITION_KEY.to_owned(), json!(RUN_PARTITION)),
         (
-            "RowKey".to_owned(),
+            ROW_KEY.to_owned(),
             json!(format!("{inverted:019}-{}", run.run_id.simple())),
         ),
         ("RunId".to_owned(), json!(run.run_id.to_string())),

@@ -4,6 +4,7 @@
 //! flag, and the raw body verbatim.
 
 use super::keys;
+use super::keys::{PARTITION_KEY, ROW_KEY};
 use crate::domain::{Lead, Level, Rating};
 use serde_json::{json, Map, Value};
 use std::borrow::Cow;
@@ -67,8 +68,8 @@ pub fn lead_entities(
         }
     };
 
-    row.insert("PartitionKey".into(), json!(partition_key));
-    row.insert("RowKey".into(), json!(row_key));
+    row.insert(PARTITION_KEY.into(), json!(partition_key));
+    row.insert(ROW_KEY.into(), json!(row_key));
     row.insert("LeadId".into(), json!(lead_id));
 
     // Partner Center's native columns.
@@ -123,9 +124,9 @@ pub fn lead_entities(
     }
 
     let mut marker = Map::from_iter([
-        ("PartitionKey".to_owned(), json!(partition_key)),
+        (PARTITION_KEY.to_owned(), json!(partition_key)),
         (
-            "RowKey".to_owned(),
+            ROW_KEY.to_owned(),
             json!(keys::marker_row_key(&lead.fingerprint)),
         ),
         ("LeadId".to_owned(), json!(lead_id)),

@@ -15,6 +15,7 @@
 //! a pending-work cursor, so nothing the digest or a delivery still owes is
 //! touched — with bounded work per run, and refused bodies older than it.
 
+use super::keys::{PARTITION_KEY, ROW_KEY};
 use super::pages::{query_pages, Query};
 use super::quarantine::QUARANTINE_PARTITION;
 use super::transaction::{commit, Op};
@@ -238,7 +239,7 @@ impl LeadStore {
                     .to_lowercase()
                     .contains(&needle)
                 {
-                    if let Some(row_key) = row.get("RowKey").and_then(Value::as_str) {
+                    if let Some(row_key) = row.get(ROW_KEY).and_then(Value::as_str) {
                         found.push(Kept {
                             partition: QUARANTINE_PARTITION.to_owned(),
                             row_key: row_key.to_owned(),
@@ -350,8 +351,7 @@ impl LeadStore {
                 let mut by_partition: BTreeMap<String, Vec<Kept>> = BTreeMap::new();
                 for row in &rows {
                     let text = |c: &str| row.get(c).and_then(Value::as_str).map(str::to_owned);
-                    if let (Some(partition), Some(row_key)) = (text("PartitionKey"), text("RowKey"))
-                    {
+                    if let (Some(partition), Some(row_key)) = (text(PARTITION_KEY), text(ROW_KEY)) {
                         let kind = Kind::of(&row_key).unwrap_or(Kind::RefusedBody);
                         by_partition
                             .entry(partition.clone())
@@ -382,7 +382,7 @@ impl LeadStore {
 impl Person {
     fn note(&mut self, row: &Map<String, Value>) {
         let text = |c: &str| row.get(c).and_then(Value::as_str);
-        let (Some(partition), Some(row_key)) = (text("PartitionKey"), text("RowKey")) else {
+        let (Some(partition), Some(row_key)) = (text(PARTITION_KEY), text(ROW_KEY)) else {
             return;
         };
         let Some(kind) = Kind::of(row_key) else {

@@ -20,6 +20,10 @@ use time::{Date, OffsetDateTime};
 /// Hex digits of the fingerprint in keys and ids: 64 bits, ample per day.
 const FINGERPRINT_BYTES: usize = 8;
 
+/// The Table service's own key properties, as every entity carries them.
+pub const PARTITION_KEY: &str = "PartitionKey";
+pub const ROW_KEY: &str = "RowKey";
+
 pub const LEAD_PREFIX: char = 'L';
 pub const MARKER_PREFIX: char = 'D';
 

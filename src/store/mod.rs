@@ -538,8 +538,8 @@ fn read_lead(row: &Map<String, Value>) -> Option<StoredLead> {
     })();
     if parsed.is_none() {
         tracing::warn!(
-            partition_key = ?row.get("PartitionKey"),
-            row_key = ?row.get("RowKey"),
+            partition_key = ?row.get(keys::PARTITION_KEY),
+            row_key = ?row.get(keys::ROW_KEY),
             "a row in the leads range is not a lead this handler wrote; skipped"
         );
     }

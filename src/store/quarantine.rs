@@ -5,6 +5,7 @@
 //! keyed by receive time; the body as bytes, at most [`MAX_KEPT_BYTES`].
 
 use super::entity::{datetime, put_datetime};
+use super::keys::{PARTITION_KEY, ROW_KEY};
 use super::{keys, pages, retrying, LeadStore, StoreError};
 use crate::domain::TimeRange;
 use base64::Engine as _;
@@ -69,8 +70,8 @@ impl LeadStore {
         );
         let kept = &body[..body.len().min(MAX_KEPT_BYTES)];
         let mut row = Map::from_iter([
-            ("PartitionKey".to_owned(), json!(PARTITION)),
-            ("RowKey".to_owned(), json!(format!("{PREFIX}{id}"))),
+            (PARTITION_KEY.to_owned(), json!(PARTITION)),
+            (ROW_KEY.to_owned(), json!(format!("{PREFIX}{id}"))),
             ("Status".to_owned(), json!(status)),
             ("Reason".to_owned(), json!(reason)),
             // Edm.Int64 travels as a string in JSON.
@@ -152,11 +153,7 @@ pub fn body_of(row: &Map<String, Value>) -> Option<Vec<u8>> {
 
 fn rejected_body(row: &Map<String, Value>) -> Option<RejectedBody> {
     Some(RejectedBody {
-        id: row
-            .get("RowKey")?
-            .as_str()?
-            .strip_prefix(PREFIX)?
-            .to_owned(),
+        id: row.get(ROW_KEY)?.as_str()?.strip_prefix(PREFIX)?.to_owned(),
         received_at: datetime(row, "ReceivedAt")?,
         status: u16::try_from(row.get("Status")?.as_u64()?).ok()?,
         reason: row.get("Reason")?.as_str()?.to_owned(),

@@ -10,6 +10,7 @@
 
 use super::digest_state::Version;
 use super::entity::put_datetime;
+use super::keys::{PARTITION_KEY, ROW_KEY};
 use super::{retrying, LeadStore, StoreError};
 use azure_core::{Etag, StatusCode};
 use azure_data_tables::prelude::*;
@@ -143,8 +144,8 @@ impl SendLog {
             .map(|(name, minutes)| (name.as_str(), text(minutes)))
             .collect();
         let mut row = Map::from_iter([
-            ("PartitionKey".to_owned(), json!(PARTITION)),
-            ("RowKey".to_owned(), json!(name)),
+            (PARTITION_KEY.to_owned(), json!(PARTITION)),
+            (ROW_KEY.to_owned(), json!(name)),
             (
                 PER_MINUTE.to_owned(),
                 json!(serde_json::to_string(&text(&self.per_minute)).unwrap_or_default()),

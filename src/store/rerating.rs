@@ -2,6 +2,7 @@
 //! (`handler leads rate --apply`): the only change ever made to a lead row
 //! after it is stored, and only to its rating columns.
 
+use super::keys::{PARTITION_KEY, ROW_KEY};
 use super::{entity, retrying, ExportRow, LeadStore, StoreError};
 use crate::domain::Rating;
 use azure_data_tables::IfMatchCondition;
@@ -17,7 +18,7 @@ impl LeadStore {
                 .and_then(Value::as_str)
                 .ok_or(StoreError::Malformed("a lead row without its keys"))
         };
-        let (partition, row_key) = (key("PartitionKey")?, key("RowKey")?);
+        let (partition, row_key) = (key(PARTITION_KEY)?, key(ROW_KEY)?);
         let mut change = Map::new();
         entity::put_rating(&mut change, rating);
         let client = self

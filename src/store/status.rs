@@ -5,6 +5,7 @@
 
 use super::digest_state::RUN_PARTITION;
 use super::entity::{datetime, put_datetime};
+use super::keys::{PARTITION_KEY, ROW_KEY};
 use super::pages::{query_pages, Query};
 use super::{keys, retrying, LeadStore, StoreError};
 use crate::domain::TimeRange;
@@ -62,8 +63,8 @@ impl LeadStore {
     /// Replaces the sweep's heartbeat with `beat`.
     pub async fn record_sweep(&self, beat: &SweepBeat) -> Result<(), StoreError> {
         let mut row = Map::from_iter([
-            ("PartitionKey".to_owned(), json!(HEARTBEAT_PARTITION)),
-            ("RowKey".to_owned(), json!(SWEEP_ROW)),
+            (PARTITION_KEY.to_owned(), json!(HEARTBEAT_PARTITION)),
+            (ROW_KEY.to_owned(), json!(SWEEP_ROW)),
             ("Summary".to_owned(), json!(beat.summary)),
             (
                 "Destinations".to_owned(),
@@ -129,7 +130,7 @@ impl LeadStore {
     /// How many leads were received in `range`, reading only their keys.
     pub async fn count_leads(&self, range: TimeRange) -> Result<usize, StoreError> {
         let query = Query {
-            select: Some("RowKey"),
+            select: Some(ROW_KEY),
             ..Query::default()
         };
         query_pages(self.leads.clone(), keys::range_filter(range), query)

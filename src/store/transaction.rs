@@ -6,6 +6,7 @@
 //! means for it, and nothing else decodes a batch response).
 
 use super::digest_state::Version;
+use super::keys::ROW_KEY;
 use super::{retrying, Failure, StoreError};
 use azure_core::{Etag, StatusCode};
 use azure_data_tables::operations::TransactionBuilder;
@@ -67,7 +68,7 @@ pub fn condition(version: &Version) -> IfMatchCondition {
 
 fn row_key_of(entity: &Entity) -> String {
     entity
-        .get("RowKey")
+        .get(ROW_KEY)
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned()

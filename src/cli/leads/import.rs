@@ -158,8 +158,8 @@ pub async fn import(settings: &Settings, options: ImportOptions) -> anyhow::Resu
             for entity in &page {
                 let seed = format!(
                     "table|{table}|{}|{}",
-                    text_of(entity, "PartitionKey"),
-                    text_of(entity, "RowKey")
+                    text_of(entity, crate::store::keys::PARTITION_KEY),
+                    text_of(entity, crate::store::keys::ROW_KEY)
                 );
                 run.take(from_entity(entity), &seed).await?;
             }

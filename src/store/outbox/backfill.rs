@@ -2,6 +2,7 @@
 //! (`deliveries backfill`), or the digest taking over from the time-window
 //! digest of older versions. And reading back the leads records name.
 
+use super::super::keys::ROW_KEY;
 use super::super::{pages, read_lead, retrying, LeadStore, StoreError, StoredLead};
 use super::bundle::bundle_range;
 use super::reading::records_in;
@@ -73,7 +74,7 @@ impl LeadStore {
             let mut pages = std::pin::pin!(pages::pages(self.leads.clone(), filter));
             while let Some(rows) = pages.try_next().await? {
                 found.extend(rows.iter().filter_map(|row| {
-                    let key = row.get("RowKey")?.as_str()?;
+                    let key = row.get(ROW_KEY)?.as_str()?;
                     row_keys.binary_search(&key).ok()?;
                     read_lead(row)
                 }));

@@ -4,6 +4,7 @@
 //! attempt meant is written by [`super::settle`].
 
 use super::super::digest_state::Version;
+use super::super::keys::ROW_KEY;
 use super::super::transaction::condition;
 use super::super::{pages, retrying, LeadStore, StoreError};
 use super::bundle::{is_bundle, Bundle};
@@ -223,7 +224,7 @@ impl LeadStore {
 fn bundle_of(row: &serde_json::Map<String, serde_json::Value>) -> Option<Bundle> {
     let bundle = Bundle::from_entity(row);
     if bundle.is_none() {
-        tracing::warn!(row_key = ?row.get("RowKey"), "an unreadable bundle of deliveries; skipped");
+        tracing::warn!(row_key = ?row.get(ROW_KEY), "an unreadable bundle of deliveries; skipped");
     }
     bundle
 }
@@ -233,7 +234,7 @@ fn delivery_items(rows: Vec<serde_json::Map<String, serde_json::Value>>) -> Vec<
         .filter_map(|row| {
             let item = DeliveryItem::from_entity(row);
             if item.is_none() {
-                tracing::warn!(row_key = ?row.get("RowKey"), "an unreadable pending record; skipped");
+                tracing::warn!(row_key = ?row.get(ROW_KEY), "an unreadable pending record; skipped");
             }
             item
         })

@@ -3,6 +3,7 @@
 //! digest run holds, and removing them once its email went out.
 
 use super::super::digest_state::Version;
+use super::super::keys::ROW_KEY;
 use super::super::transaction::{commit, Op};
 use super::super::{pages, LeadStore, StoreError};
 use super::record::{day_range, state_range};
@@ -65,7 +66,7 @@ impl LeadStore {
                 .filter_map(|row| {
                     let item = OutboxRow::from_entity(row).and_then(DigestItem::from_row);
                     if item.is_none() {
-                        tracing::warn!(row_key = ?row.get("RowKey"), "an unreadable digest record; skipped");
+                        tracing::warn!(row_key = ?row.get(ROW_KEY), "an unreadable digest record; skipped");
                     }
                     item
                 })

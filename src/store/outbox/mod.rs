@@ -194,11 +194,11 @@ impl LeadStore {
         if cursor <= days.first {
             return Ok(());
         }
-        let row = json!({
-            "PartitionKey": CURSOR_PARTITION,
-            "RowKey": whose.row(),
-            OLDEST_DAY: keys::day_key(cursor),
-        });
+        let row = Map::from_iter([
+            (keys::PARTITION_KEY.to_owned(), json!(CURSOR_PARTITION)),
+            (keys::ROW_KEY.to_owned(), json!(whose.row())),
+            (OLDEST_DAY.to_owned(), json!(keys::day_key(cursor))),
+        ]);
         let client = self
             .digest
             .partition_key_client(CURSOR_PARTITION)

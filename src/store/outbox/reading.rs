@@ -3,6 +3,7 @@
 //! becomes once unpacked, so that listing, backfill and `deliveries show`
 //! read both alike and never miss a delivery still bundled.
 
+use super::super::keys::ROW_KEY;
 use super::bundle::{is_bundle, Bundle};
 use super::row::{row_key_of, OutboxRow};
 use serde_json::{Map, Value};
@@ -41,7 +42,7 @@ pub fn read(entity: &Map<String, Value>) -> Option<Pending> {
         OutboxRow::from_entity(entity).map(|row| Pending::Own(Box::new(row)))
     };
     if read.is_none() && (bundle || OutboxRow::is_outbox_entity(entity)) {
-        tracing::warn!(row_key = ?entity.get("RowKey"), "an unreadable outbox record; skipped");
+        tracing::warn!(row_key = ?entity.get(ROW_KEY), "an unreadable outbox record; skipped");
     }
     read
 }

@@ -12,8 +12,7 @@ use time::OffsetDateTime;
 /// Service error text kept with a record, at most this many characters.
 const MAX_EXCERPT_CHARS: usize = 300;
 
-pub(super) const PARTITION_KEY: &str = "PartitionKey";
-pub(super) const ROW_KEY: &str = "RowKey";
+pub(super) use super::super::keys::{PARTITION_KEY, ROW_KEY};
 pub(super) const ETAG: &str = "odata.etag";
 const CONSUMER: &str = "Consumer";
 const LEAD_PARTITION: &str = "LeadPartition";
