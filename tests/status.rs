@@ -105,7 +105,8 @@ async fn a_digest_two_intervals_late_exits_non_zero() {
     // the hourly timer has not run since.
     let started_at = time::OffsetDateTime::now_utc() - time::Duration::minutes(210);
     app.store()
-        .record_run(&RunRecord {
+        .digest_state()
+        .record(&RunRecord {
             run_id: uuid::Uuid::new_v4(),
             started_at,
             window_start: None,

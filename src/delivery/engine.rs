@@ -177,7 +177,12 @@ impl Deliverer {
             let mut changes = Vec::new();
             let until = now + time::Duration::minutes(1);
             for item in &scan.orphaned {
-                let Ok(claimed) = inner.store.claim(item, uuid::Uuid::new_v4(), until).await else {
+                let Ok(claimed) = inner
+                    .store
+                    .deliveries()
+                    .claim(item, uuid::Uuid::new_v4(), until)
+                    .await
+                else {
                     report.waiting += 1;
                     continue;
                 };
@@ -341,7 +346,7 @@ impl Deliverer {
         let until = now + lease(destination.attempt_bound());
         let mut held: Vec<Claimed> = Vec::new();
         for item in items {
-            match store.claim(&item, key, until).await {
+            match store.deliveries().claim(&item, key, until).await {
                 Ok(item) => held.push(item),
                 // Another instance has it.
                 Err(StoreError::Conflict) => report.waiting += 1,
@@ -445,7 +450,7 @@ impl Deliverer {
     /// claim's expiry, and the next sweep tries again with the same key.
     pub(super) async fn write(&self, changes: Vec<(Claimed, RecordChange)>) -> SweepReport {
         let mut report = SweepReport::default();
-        for settled in self.inner.store.settle(changes).await {
+        for settled in self.inner.store.deliveries().settle(changes).await {
             match settled.result {
                 Ok(_) => report.count(&settled.change),
                 Err(e) => {

@@ -210,7 +210,7 @@ impl Deliverer {
                 },
                 _ = &mut split, if !split_done && !known.is_empty() => {
                     split_done = true;
-                    let settlement = store.settle_some(std::mem::take(&mut known)).await;
+                    let settlement = store.deliveries().settle_some(std::mem::take(&mut known)).await;
                     settled.extend(settlement.settled);
                     unpacked.extend(
                         settlement
@@ -228,7 +228,7 @@ impl Deliverer {
                 None => (item, change),
             })
             .collect();
-        settled.extend(store.settle(rest).await);
+        settled.extend(store.deliveries().settle(rest).await);
         settled
     }
 
@@ -254,7 +254,12 @@ impl Deliverer {
                     .claim_batch
                     .unwrap_or_else(|| self.delivery_id(&item.destination, &item.key.lead_row_key));
                 let until = now + lease(destination.attempt_bound());
-                inner.store.claim(&item, key, until).await.ok()?
+                inner
+                    .store
+                    .deliveries()
+                    .claim(&item, key, until)
+                    .await
+                    .ok()?
             }
         };
         let key = item

@@ -44,7 +44,7 @@ impl Scan {
             ..Self::default()
         };
         let mut bundles = Vec::new();
-        let mut pages = std::pin::pin!(store.pending_deliveries(days));
+        let mut pages = std::pin::pin!(store.deliveries().pending(days));
         while let Some(page) = pages.try_next().await? {
             for item in page.items {
                 scan.add(item, destinations, max_age, now);
@@ -65,7 +65,7 @@ impl Scan {
         // destination, delivered as any other.
         let unpacked: Vec<_> = futures::stream::iter(bundles)
             .map(|bundle| async move {
-                let unpacked = store.unpack(&bundle).await;
+                let unpacked = store.deliveries().unpack(&bundle).await;
                 (bundle, unpacked)
             })
             .buffer_unordered(UNPACKING)
@@ -106,7 +106,7 @@ impl Scan {
     ) -> Result<Vec<DeliveryItem>, StoreError> {
         let days = store.pending_days(Progress::Deliveries, now).await?;
         let mut due = Vec::new();
-        let mut pages = std::pin::pin!(store.pending_deliveries_of(destination, days));
+        let mut pages = std::pin::pin!(store.deliveries().pending_of(destination, days));
         while let Some(page) = pages.try_next().await? {
             due.extend(page.into_iter().filter(|item| is_due(item, now)));
             if due.len() >= MAX_DUE_PER_SWEEP {

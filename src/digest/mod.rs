@@ -174,7 +174,7 @@ impl DigestRunner {
                 error,
                 duration,
             };
-            if let Err(e) = self.store.record_run(&record).await {
+            if let Err(e) = self.store.digest_state().record(&record).await {
                 tracing::warn!(%run_id, error = %e, "could not record the run in the run history");
             }
         }
@@ -258,7 +258,7 @@ impl DigestRunner {
         let Some(version) = self.hold(&claimed, found.version.as_ref()).await? else {
             return Ok(Outcome::AnotherRunInProgress);
         };
-        if let Err(e) = self.store.stamp_digest_run(&items, run_id).await {
+        if let Err(e) = self.store.digest_queue().stamp(&items, run_id).await {
             // Nothing was sent: release, so the next run takes them all.
             self.write_best_effort(&claim::release(&claimed), &version, "release the claim")
                 .await;
@@ -342,7 +342,7 @@ impl DigestRunner {
                 message_id: message_id.clone(),
             },
         );
-        let version = match self.store.write_checkpoint(&sent, Some(&version)).await {
+        let version = match self.store.digest_state().write(&sent, Some(&version)).await {
             Ok(version) => version,
             Err(source) => {
                 return Err(DigestError::CheckpointAfterSend { message_id, source });
@@ -365,7 +365,7 @@ impl DigestRunner {
         checkpoint: &Checkpoint,
         version: Option<&Version>,
     ) -> Result<Option<Version>, DigestError> {
-        match self.store.write_checkpoint(checkpoint, version).await {
+        match self.store.digest_state().write(checkpoint, version).await {
             Ok(version) => Ok(Some(version)),
             Err(StoreError::Conflict) => Ok(None),
             Err(e) => Err(e.into()),
@@ -375,7 +375,12 @@ impl DigestRunner {
     /// Writes `checkpoint` when the run cannot do more about a failure: a
     /// claim left behind expires by itself.
     async fn write_best_effort(&self, checkpoint: &Checkpoint, version: &Version, what: &str) {
-        if let Err(e) = self.store.write_checkpoint(checkpoint, Some(version)).await {
+        if let Err(e) = self
+            .store
+            .digest_state()
+            .write(checkpoint, Some(version))
+            .await
+        {
             tracing::warn!(error = %e, "could not {what}; the claim expires by itself");
         }
     }
@@ -400,12 +405,12 @@ impl DigestRunner {
         version: Option<&Version>,
         days: PendingDays,
     ) -> Result<(Checkpoint, Option<Version>), DigestError> {
-        let mut pages = std::pin::pin!(self.store.pending_digest(days, Some(claim.run_id)));
+        let mut pages = std::pin::pin!(self.store.digest_queue().pending(days, Some(claim.run_id)));
         while let Some(items) = pages.try_next().await? {
-            self.store.remove_pending(&items).await?;
+            self.store.digest_queue().remove(&items).await?;
         }
         let cleared = claim::cleared(checkpoint, claim);
-        let version = self.store.write_checkpoint(&cleared, version).await?;
+        let version = self.store.digest_state().write(&cleared, version).await?;
         Ok((cleared, Some(version)))
     }
 
@@ -417,7 +422,7 @@ impl DigestRunner {
         days: PendingDays,
         run: Option<uuid::Uuid>,
     ) -> Result<(Vec<DigestItem>, usize), DigestError> {
-        let mut pages = std::pin::pin!(self.store.pending_digest(days, run));
+        let mut pages = std::pin::pin!(self.store.digest_queue().pending(days, run));
         let mut items = Vec::new();
         let mut leads = 0;
         let mut waiting = 0;
@@ -492,7 +497,7 @@ impl DigestRunner {
         &self,
         now: OffsetDateTime,
     ) -> Result<(Checkpoint, Option<Version>), DigestError> {
-        let (checkpoint, version) = match self.store.checkpoint().await? {
+        let (checkpoint, version) = match self.store.digest_state().checkpoint().await? {
             Some((checkpoint, version)) => (checkpoint, Some(version)),
             None => (Checkpoint::default(), None),
         };
@@ -519,12 +524,13 @@ impl DigestRunner {
         };
         match self
             .store
-            .write_checkpoint(&adopted, version.as_ref())
+            .digest_state()
+            .write(&adopted, version.as_ref())
             .await
         {
             Ok(version) => Ok((adopted, Some(version))),
             // Another run adopted it at the same time: read what it wrote.
-            Err(StoreError::Conflict) => match self.store.checkpoint().await? {
+            Err(StoreError::Conflict) => match self.store.digest_state().checkpoint().await? {
                 Some((checkpoint, version)) => Ok((checkpoint, Some(version))),
                 None => Err(DigestError::Internal("the checkpoint vanished")),
             },

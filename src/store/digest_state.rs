@@ -84,9 +84,24 @@ pub struct RunRecord {
     pub duration: Duration,
 }
 
+/// The digest's state: its checkpoint (the claim on its records, and
+/// what it has counted) and its run history.
+#[derive(Clone, Copy)]
+pub struct DigestState<'a> {
+    store: &'a LeadStore,
+}
+
 impl LeadStore {
+    /// The digest's checkpoint and run history.
+    pub fn digest_state(&self) -> DigestState<'_> {
+        DigestState { store: self }
+    }
+}
+
+impl DigestState<'_> {
     fn checkpoint_client(&self) -> EntityClient {
-        self.digest
+        self.store
+            .digest
             .partition_key_client(CHECKPOINT_PARTITION)
             .entity_client(CHECKPOINT_ROW)
     }
@@ -112,7 +127,7 @@ impl LeadStore {
 
     /// Writes the checkpoint if it is still at `expected` (`None`: if there
     /// is none yet). [`StoreError::Conflict`] when another run got there first.
-    pub async fn write_checkpoint(
+    pub async fn write(
         &self,
         checkpoint: &Checkpoint,
         expected: Option<&Version>,
@@ -121,10 +136,10 @@ impl LeadStore {
         let etag: Etag = match expected {
             None => {
                 retrying("create the checkpoint", || async {
-                    self.digest.insert::<_, Value>(&row)?.await
+                    self.store.digest.insert::<_, Value>(&row)?.await
                 })
                 .await
-                .map_err(conflict_on(StatusCode::Conflict))?
+                .map_err(|e| e.conflict_on(&[StatusCode::Conflict]))?
                 .etag
             }
             Some(Version(etag)) => {
@@ -134,7 +149,7 @@ impl LeadStore {
                     client.update(&row, condition.clone())?.await
                 })
                 .await
-                .map_err(conflict_on(StatusCode::PreconditionFailed))?
+                .map_err(|e| e.conflict_on(&[StatusCode::PreconditionFailed]))?
                 .etag
             }
         };
@@ -142,23 +157,13 @@ impl LeadStore {
     }
 
     /// Appends a run to the run history.
-    pub async fn record_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+    pub async fn record(&self, run: &RunRecord) -> Result<(), StoreError> {
         let row = run_row(run);
         retrying("record the run", || async {
-            self.digest.insert::<_, Value>(&row)?.await
+            self.store.digest.insert::<_, Value>(&row)?.await
         })
         .await
         .map(|_| ())
-    }
-}
-
-fn conflict_on(status: StatusCode) -> impl Fn(StoreError) -> StoreError {
-    move |error| {
-        if error.is_status(status) {
-            StoreError::Conflict
-        } else {
-            error
-        }
     }
 }
 

@@ -33,14 +33,14 @@ pub mod source;
 pub mod status;
 mod transaction;
 
-pub use digest_state::{Checkpoint, Claim, ClaimState, RunRecord, Version};
+pub use digest_state::{Checkpoint, Claim, ClaimState, DigestState, RunRecord, Version};
 pub use entity::{rating as rating_of_row, raw_body_fits};
 pub use error::{Failure, StoreError};
 pub use keys::LeadId;
 pub use outbox::{
-    Bundle, Bundled, Claimed, Consumer, DeadLetter, DeliveryItem, DeliveryRecord, DigestItem,
-    LeadRef, PendingDays, PendingPage, Progress, RecordChange, RecordKey, RecordState, Settled,
-    Settlement,
+    Bundle, Bundled, Claimed, Consumer, DeadLetter, Deliveries, DeliveryItem, DeliveryRecord,
+    DigestItem, DigestQueue, LeadRef, PendingDays, PendingPage, Progress, RecordChange, RecordKey,
+    RecordState, Settled, Settlement,
 };
 pub use pages::PAGE_ROWS;
 pub use quarantine::RejectedBody;

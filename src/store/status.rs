@@ -124,7 +124,7 @@ impl LeadStore {
     /// Whether storage answers now: one point read of the digest state, the
     /// cheapest request that needs both the account and our credentials.
     pub async fn probe(&self) -> Result<(), StoreError> {
-        self.checkpoint().await.map(drop)
+        self.digest_state().checkpoint().await.map(drop)
     }
 
     /// How many leads were received in `range`, reading only their keys.

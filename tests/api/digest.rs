@@ -297,7 +297,12 @@ async fn a_run_that_died_after_claiming_is_resent_after_its_lease() {
     let store = app.store();
     store.ensure_tables().await.unwrap();
     let days = store.pending_days(Progress::Digest, now).await.unwrap();
-    let items: Vec<_> = store.pending_digest(days, None).try_concat().await.unwrap();
+    let items: Vec<_> = store
+        .digest_queue()
+        .pending(days, None)
+        .try_concat()
+        .await
+        .unwrap();
     assert_eq!(items.len(), 1);
     let run_id = uuid::Uuid::new_v4();
     let claim = Checkpoint {
@@ -310,8 +315,8 @@ async fn a_run_that_died_after_claiming_is_resent_after_its_lease() {
         outbox: true,
         ..Checkpoint::default()
     };
-    store.write_checkpoint(&claim, None).await.unwrap();
-    store.stamp_digest_run(&items, run_id).await.unwrap();
+    store.digest_state().write(&claim, None).await.unwrap();
+    store.digest_queue().stamp(&items, run_id).await.unwrap();
 
     // While the claim is fresh, other runs stand back.
     let report = app.digest().run(now, false).await.unwrap();
@@ -323,7 +328,7 @@ async fn a_run_that_died_after_claiming_is_resent_after_its_lease() {
     let report = app.digest().run(app.clock.now(), false).await.unwrap();
     assert!(matches!(report.outcome, Outcome::Sent { .. }));
     assert_eq!(report.lead_count, 1);
-    let (checkpoint, _) = store.checkpoint().await.unwrap().unwrap();
+    let (checkpoint, _) = store.digest_state().checkpoint().await.unwrap().unwrap();
     assert_eq!(checkpoint.claim, None);
     assert_eq!(pending_digest_records(&app).await, 0);
     app.stop().await;

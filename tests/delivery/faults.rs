@@ -149,13 +149,15 @@ async fn a_crash_between_sending_and_recording_resends_under_the_same_id() {
     use futures::TryStreamExt;
     let webhook = marketplace_leads::domain::DestinationName::parse("webhook").unwrap();
     let items: Vec<_> = store
-        .pending_deliveries_of(&webhook, days)
+        .deliveries()
+        .pending_of(&webhook, days)
         .try_concat()
         .await
         .unwrap();
     assert_eq!(items.len(), 1);
     let batch = uuid::Uuid::new_v4();
     store
+        .deliveries()
         .claim(
             &items[0],
             batch,

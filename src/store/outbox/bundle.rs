@@ -10,11 +10,11 @@
 //! instance ever does) and writes what each destination's record now is —
 //! delivered, dead, or pending as `P.<destination>.<lead row key>`, as if
 //! it had been written that way at ingest. A new lead's first attempts
-//! unpack it with their outcomes ([`LeadStore::settle`]); the sweep
+//! unpack it with their outcomes ([`Deliveries::settle`]); the sweep
 //! unpacks the bundles no first attempt holds — those of a burst, and those
 //! of an instance that died before settling, once their claims expire.
 //!
-//! [`LeadStore::settle`]: super::super::LeadStore::settle
+//! [`Deliveries::settle`]: super::Deliveries::settle
 
 use super::super::digest_state::Version;
 use super::super::entity::{datetime, put_datetime};

@@ -38,9 +38,9 @@ pub struct DeliveryItem {
     pub bundle: Option<Arc<Bundle>>,
 }
 
-/// A delivery its holder may settle: what [`LeadStore::claim`] returned,
+/// A delivery its holder may settle: what [`Deliveries::claim`] returned,
 /// or a new lead's delivery its save wrote already claimed. Only a claim
-/// is settled ([`LeadStore::settle`]), so no code settles a record it does
+/// is settled ([`Deliveries::settle`]), so no code settles a record it does
 /// not hold — as a job queue hands out the job it locked. It reads as the
 /// delivery it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,16 +148,31 @@ pub struct PendingPage {
     pub bundles: Vec<Bundle>,
 }
 
+/// The delivery destinations' side of the outbox, all the delivery engine
+/// reads and writes: pending deliveries, claims, and (in
+/// [`super::settle`], [`super::unpack`]) their outcomes.
+#[derive(Clone, Copy)]
+pub struct Deliveries<'a> {
+    pub(super) store: &'a LeadStore,
+}
+
 impl LeadStore {
+    /// The outbox as the delivery destinations see it.
+    pub fn deliveries(&self) -> Deliveries<'_> {
+        Deliveries { store: self }
+    }
+}
+
+impl Deliveries<'_> {
     /// Every destination's pending deliveries in `days` (the digest's
     /// records are never read), a page at a time.
-    pub fn pending_deliveries(
+    pub fn pending(
         &self,
         days: PendingDays,
     ) -> impl Stream<Item = Result<PendingPage, StoreError>> + Send + 'static {
         let days_filter = day_range(days.first, days.last);
         let ranges = pending_destination_ranges().map(|range| format!("{days_filter} and {range}"));
-        let leads = self.leads.clone();
+        let leads = self.store.leads.clone();
         futures::stream::iter(ranges)
             .flat_map(move |filter| pages::pages(leads.clone(), filter))
             .map_ok(|rows| {
@@ -172,7 +187,7 @@ impl LeadStore {
     }
 
     /// One destination's pending deliveries in `days`.
-    pub fn pending_deliveries_of(
+    pub fn pending_of(
         &self,
         destination: &DestinationName,
         days: PendingDays,
@@ -185,7 +200,7 @@ impl LeadStore {
                 Some(&Consumer::Destination(destination.clone()))
             )
         );
-        pages::pages(self.leads.clone(), filter).map_ok(delivery_items)
+        pages::pages(self.store.leads.clone(), filter).map_ok(delivery_items)
     }
 
     /// Claims `item` for a delivery in `batch` until `until`: fails with
@@ -202,6 +217,7 @@ impl LeadStore {
         }
         let change = claim_change(until, batch);
         let client = self
+            .store
             .leads
             .partition_key_client(&item.key.partition)
             .entity_client(item.key.row_key());

@@ -45,10 +45,25 @@ impl DigestItem {
     }
 }
 
+/// The digest's side of the outbox, all the digest run reads and writes
+/// of its records: the pending ones, stamping those a run holds, removing
+/// those it reported.
+#[derive(Clone, Copy)]
+pub struct DigestQueue<'a> {
+    store: &'a LeadStore,
+}
+
 impl LeadStore {
+    /// The outbox as the digest sees it.
+    pub fn digest_queue(&self) -> DigestQueue<'_> {
+        DigestQueue { store: self }
+    }
+}
+
+impl DigestQueue<'_> {
     /// The digest's pending records in `days`, a page at a time; only
     /// those stamped by `run` when given.
-    pub fn pending_digest(
+    pub fn pending(
         &self,
         days: PendingDays,
         run: Option<uuid::Uuid>,
@@ -61,7 +76,7 @@ impl LeadStore {
         if let Some(run) = run {
             filter = format!("{filter} and {}", stamped_by(run));
         }
-        pages::pages(self.leads.clone(), filter).map_ok(|rows| {
+        pages::pages(self.store.leads.clone(), filter).map_ok(|rows| {
             rows.iter()
                 .filter_map(|row| {
                     let item = OutboxRow::from_entity(row).and_then(DigestItem::from_row);
@@ -76,11 +91,7 @@ impl LeadStore {
 
     /// Stamps each of `items` with `run_id` (the digest run that holds
     /// them), provided none changed since it was read.
-    pub async fn stamp_digest_run(
-        &self,
-        items: &[DigestItem],
-        run_id: uuid::Uuid,
-    ) -> Result<(), StoreError> {
+    pub async fn stamp(&self, items: &[DigestItem], run_id: uuid::Uuid) -> Result<(), StoreError> {
         let stamp = digest_run_change(run_id);
         self.batched(items, "stamp pending records", |item| Op::Merge {
             row_key: item.row_key.clone(),
@@ -91,7 +102,7 @@ impl LeadStore {
     }
 
     /// Removes digest records (the digest reported them).
-    pub async fn remove_pending(&self, items: &[DigestItem]) -> Result<(), StoreError> {
+    pub async fn remove(&self, items: &[DigestItem]) -> Result<(), StoreError> {
         // Whatever changed since: the digest reported it.
         self.batched(items, "remove reported records", |item| Op::Delete {
             row_key: item.row_key.clone(),
@@ -116,7 +127,7 @@ impl LeadStore {
                 .push(item);
         }
         for (partition, items) in by_partition {
-            let client = self.leads.partition_key_client(partition);
+            let client = self.store.leads.partition_key_client(partition);
             for chunk in items.chunks(MAX_BATCH) {
                 let ops: Vec<Op> = chunk.iter().map(|item| op(item)).collect();
                 commit(&client, operation, &ops)

@@ -55,8 +55,8 @@ mod unpack;
 
 pub use bundle::{Bundle, Bundled};
 pub use change::RecordChange;
-pub use delivery::{Claimed, DeliveryItem, PendingPage};
-pub use digest::DigestItem;
+pub use delivery::{Claimed, Deliveries, DeliveryItem, PendingPage};
+pub use digest::{DigestItem, DigestQueue};
 pub use listing::DeliveryRecord;
 pub use record::{Consumer, LeadRef, RecordKey, RecordState};
 pub use row::{DeadLetter, OutboxRow};

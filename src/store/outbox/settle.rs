@@ -4,10 +4,10 @@
 //! go in the transaction that unpacks it ([`super::unpack`]).
 
 use super::super::transaction::commit;
-use super::super::{LeadStore, StoreError};
+use super::super::StoreError;
 use super::bundle::Bundle;
 use super::change::{Place, RecordChange};
-use super::delivery::{Claimed, DeliveryItem};
+use super::delivery::{Claimed, Deliveries, DeliveryItem};
 use super::MAX_BATCH;
 use azure_core::StatusCode;
 use std::collections::BTreeMap;
@@ -35,7 +35,7 @@ impl Settled {
     }
 }
 
-/// What [`LeadStore::settle_some`] wrote: each change's result, and the
+/// What [`Deliveries::settle_some`] wrote: each change's result, and the
 /// bundled deliveries no change named that were claimed, now pending
 /// records of their own still held (at their new versions) — those whose
 /// attempts are still running.
@@ -45,7 +45,7 @@ pub struct Settlement {
     pub unpacked: Vec<Claimed>,
 }
 
-impl LeadStore {
+impl Deliveries<'_> {
     /// Writes what attempts meant: each item's change, conditional on the
     /// item's version. The changes of one partition (one lead's
     /// destinations, after its first attempts) go in one transaction; if
@@ -55,7 +55,7 @@ impl LeadStore {
         self.settle_some(changes).await.settled
     }
 
-    /// As [`LeadStore::settle`], when some deliveries of a bundle are still
+    /// As [`Deliveries::settle`], when some deliveries of a bundle are still
     /// being attempted: the bundle is unpacked with the changes known, and
     /// its other deliveries come back as pending records of their own, to
     /// be settled as such once their attempts end.
@@ -137,7 +137,7 @@ impl LeadStore {
             starts.push(ops.len());
             ops.extend(change.writes(Place::Record(item)));
         }
-        let client = self.leads.partition_key_client(partition);
+        let client = self.store.leads.partition_key_client(partition);
         let versions = commit(&client, "record deliveries", &ops)
             .await
             .map_err(|e| e.conflict_on(&[StatusCode::PreconditionFailed]))?;

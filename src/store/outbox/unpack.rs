@@ -4,16 +4,16 @@
 //! already had, or pending as it was.
 
 use super::super::transaction::{commit, Op};
-use super::super::{retrying, LeadStore, StoreError};
+use super::super::{retrying, StoreError};
 use super::bundle::Bundle;
 use super::change::{Place, RecordChange};
-use super::delivery::{written_delivery, DeliveryItem};
+use super::delivery::{written_delivery, Deliveries, DeliveryItem};
 use super::settle::Settled;
 use crate::domain::DestinationName;
 use azure_core::StatusCode;
 use std::collections::{BTreeMap, BTreeSet};
 
-impl LeadStore {
+impl Deliveries<'_> {
     /// Unpacks `bundle` untouched: each of its deliveries becomes a
     /// pending record of its own (see [`super::bundle`]), given back at
     /// its version. Fails with [`StoreError::Conflict`] when another
@@ -67,7 +67,10 @@ impl LeadStore {
         &self,
         bundle: &Bundle,
     ) -> Result<BTreeSet<DestinationName>, StoreError> {
-        let partition = self.leads.partition_key_client(&bundle.lead.partition);
+        let partition = self
+            .store
+            .leads
+            .partition_key_client(&bundle.lead.partition);
         let mut found = BTreeSet::new();
         for bundled in &bundle.deliveries {
             let key = bundle.record_key(&bundled.destination).row_key();
@@ -128,7 +131,10 @@ impl LeadStore {
             written.push((&bundled.destination, ops.len(), change));
             ops.extend(writes);
         }
-        let client = self.leads.partition_key_client(&bundle.lead.partition);
+        let client = self
+            .store
+            .leads
+            .partition_key_client(&bundle.lead.partition);
         let versions = commit(&client, "unpack a lead's deliveries", &ops)
             .await
             // Unpacked by another writer (gone, or changed).
