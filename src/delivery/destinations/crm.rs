@@ -1,5 +1,6 @@
 //! What the CRM writers share: a lead's fields cut to the lengths a CRM
-//! column takes, the note that carries what has no column of its own, and
+//! column takes, a country as its ISO code, the note that carries what has
+//! no column of its own, and
 //! the access token a writer asks for (OAuth 2.0 client credentials) and
 //! holds between sends.
 
@@ -86,6 +87,25 @@ impl<T: Clone> TokenCache<T> {
     pub async fn forget(&self) {
         *self.0.lock().await = None;
     }
+}
+
+/// The ISO 3166-1 alpha-2 code of a country as a customer wrote it
+/// (`USA`, `United States`, `Japan`, `JP`); `None` when it names none.
+pub fn country_code(text: &str) -> Option<&'static str> {
+    use std::str::FromStr;
+    // celes keys names without spaces or punctuation: "United States" is
+    // "unitedstates", "U.S.A." is "usa".
+    let key: String = text
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect::<String>()
+        .to_lowercase();
+    if key.is_empty() {
+        return None;
+    }
+    celes::Country::from_str(&key)
+        .ok()
+        .map(|country| country.alpha2)
 }
 
 /// `value` cut to `max` characters (CRMs refuse longer values outright).

@@ -16,7 +16,9 @@
 //! alert are allowed to save, and every refusal is a dead delivery that
 //! says what to change.
 
-use super::crm::{client_credentials, fit_utf16 as fit, granted, note, token_answer, TokenCache};
+use super::crm::{
+    client_credentials, country_code, fit_utf16 as fit, granted, note, token_answer, TokenCache,
+};
 use crate::configuration::{values, ConfigError, ConfigWarning, Scope, Settings};
 use crate::delivery::destination::{Batch, Destination, Family};
 use crate::delivery::outcome::{Answer, Outcome, Status};
@@ -225,25 +227,6 @@ fn assignment_rule(scope: Scope<'_>) -> Result<String, ConfigError> {
             "must be true, false or an AssignmentRule id (01Q…)",
         )),
     }
-}
-
-/// The ISO 3166-1 alpha-2 code of a country as a customer wrote it
-/// (`USA`, `United States`, `Japan`, `JP`); `None` when it names none.
-pub fn country_code(text: &str) -> Option<&'static str> {
-    use std::str::FromStr;
-    // celes keys names without spaces or punctuation: "United States" is
-    // "unitedstates", "U.S.A." is "usa".
-    let key: String = text
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .collect::<String>()
-        .to_lowercase();
-    if key.is_empty() {
-        return None;
-    }
-    celes::Country::from_str(&key)
-        .ok()
-        .map(|country| country.alpha2)
 }
 
 /// The `Lead`'s fields (API names), each cut to its length.
