@@ -26,7 +26,7 @@ use super::settle::settle;
 use crate::clock::Clock;
 use crate::domain::DestinationName;
 use crate::store::{
-    Claimed, Consumer, DeliveryItem, LeadRef, NewRecord, RecordChange, Settled, StoredLead,
+    Claimed, Consumer, DeliveryItem, LeadRef, Lease, NewRecord, RecordChange, Settled, StoredLead,
 };
 use futures::stream::{FuturesUnordered, StreamExt};
 use std::collections::BTreeMap;
@@ -111,7 +111,10 @@ impl Deliverer {
                     .lanes
                     .iter()
                     .find(|(reserved, _, _)| reserved == name)
-                    .map(|(_, _, until)| (*until, self.delivery_id(name, &place.row_key))),
+                    .map(|(_, _, until)| Lease {
+                        until: *until,
+                        batch: self.delivery_id(name, &place.row_key),
+                    }),
             }
         }));
         records

@@ -39,8 +39,8 @@ pub use error::{Failure, StoreError};
 pub use keys::LeadId;
 pub use outbox::{
     Bundle, Bundled, Claimed, Consumer, DeadLetter, Deliveries, DeliveryItem, DeliveryRecord,
-    DigestItem, DigestQueue, LeadRef, PendingDays, PendingPage, Progress, RecordChange, RecordKey,
-    RecordState, Settled, Settlement,
+    DigestItem, DigestQueue, LeadRef, Lease, PendingDays, PendingPage, Progress, RecordChange,
+    RecordKey, RecordState, Settled, Settlement,
 };
 pub use pages::PAGE_ROWS;
 pub use quarantine::RejectedBody;
@@ -82,13 +82,12 @@ pub enum SaveOutcome {
 }
 
 /// A record written with a new lead: whose, and — for a destination the
-/// caller is about to try at once — claimed by that attempt until
-/// `until`, in `batch`, so no sweep takes it meanwhile and nothing has to
-/// be written before the attempt.
+/// caller is about to try at once — claimed by that attempt, so no sweep
+/// takes it meanwhile and nothing has to be written before the attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewRecord {
     pub consumer: Consumer,
-    pub claim: Option<(OffsetDateTime, uuid::Uuid)>,
+    pub claim: Option<Lease>,
 }
 
 impl NewRecord {
@@ -517,7 +516,7 @@ fn pending_rows(
         .into_iter()
         .map(|record| {
             let key = RecordKey::pending(&place.partition, record.consumer, place);
-            let (claimed_until, claim_batch) = record.claim.unzip();
+            let (claimed_until, claim_batch) = Lease::columns(record.claim);
             OutboxRow {
                 claimed_until,
                 claim_batch,

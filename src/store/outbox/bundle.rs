@@ -19,7 +19,7 @@
 use super::super::digest_state::Version;
 use super::super::entity::{datetime, put_datetime};
 use super::super::keys::LeadId;
-use super::record::{key_range, Consumer, LeadRef, RecordKey, RecordState};
+use super::record::{key_range, Consumer, LeadRef, Lease, RecordKey, RecordState};
 use super::row::{self, OutboxRow};
 use crate::domain::DestinationName;
 use serde::{Deserialize, Serialize};
@@ -44,7 +44,7 @@ pub const MAX_BUNDLED: usize = 32;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bundled {
     pub destination: DestinationName,
-    pub claim: Option<(OffsetDateTime, uuid::Uuid)>,
+    pub claim: Option<Lease>,
 }
 
 /// A lead's pending deliveries as one record.
@@ -87,7 +87,7 @@ impl Bundle {
     pub fn held_until(&self) -> Option<OffsetDateTime> {
         self.deliveries
             .iter()
-            .filter_map(|d| d.claim.map(|(until, _)| until))
+            .filter_map(|d| d.claim.map(|lease| lease.until))
             .max()
     }
 
@@ -103,7 +103,7 @@ impl Bundle {
     /// `bundled`'s record as unpacked untouched: pending, claimed as it
     /// was (an expired claim keeps its key for the retry).
     pub fn unpacked_row(&self, bundled: &Bundled) -> OutboxRow {
-        let (claimed_until, claim_batch) = bundled.claim.unzip();
+        let (claimed_until, claim_batch) = Lease::columns(bundled.claim);
         OutboxRow {
             claimed_until,
             claim_batch,
@@ -121,8 +121,8 @@ impl Bundle {
             .iter()
             .map(|d| Column {
                 destination: d.destination.to_string(),
-                claimed_until: d.claim.and_then(|(until, _)| until.format(&Rfc3339).ok()),
-                claim_batch: d.claim.map(|(_, batch)| batch),
+                claimed_until: d.claim.and_then(|lease| lease.until.format(&Rfc3339).ok()),
+                claim_batch: d.claim.map(|lease| lease.batch),
             })
             .collect();
         let mut entity = Map::from_iter([
@@ -162,9 +162,10 @@ impl Bundle {
             .into_iter()
             .map(|c| {
                 let claim = match (c.claimed_until, c.claim_batch) {
-                    (Some(until), Some(batch)) => {
-                        Some((OffsetDateTime::parse(&until, &Rfc3339).ok()?, batch))
-                    }
+                    (Some(until), Some(batch)) => Some(Lease {
+                        until: OffsetDateTime::parse(&until, &Rfc3339).ok()?,
+                        batch,
+                    }),
                     _ => None,
                 };
                 Some(Bundled {
@@ -235,7 +236,10 @@ mod tests {
             deliveries: vec![
                 Bundled {
                     destination: name("webhook"),
-                    claim: Some((datetime!(2026-11-22 10:16 UTC), uuid::Uuid::from_u128(1))),
+                    claim: Some(Lease {
+                        until: datetime!(2026-11-22 10:16 UTC),
+                        batch: uuid::Uuid::from_u128(1),
+                    }),
                 },
                 Bundled {
                     destination: name("teams:sales"),

@@ -8,7 +8,7 @@ use super::super::keys::ROW_KEY;
 use super::super::transaction::condition;
 use super::super::{pages, retrying, LeadStore, StoreError};
 use super::bundle::{is_bundle, Bundle};
-use super::record::{day_range, pending_destination_ranges, state_range};
+use super::record::{day_range, pending_destination_ranges, state_range, Lease};
 use super::row::{claim_change, row_key_of, with_etag, OutboxRow};
 use super::{Consumer, LeadRef, PendingDays, RecordKey, RecordState};
 use crate::domain::DestinationName;
@@ -119,7 +119,7 @@ impl DeliveryItem {
             .deliveries
             .iter()
             .map(|bundled| {
-                let (claimed_until, claim_batch) = bundled.claim.unzip();
+                let (claimed_until, claim_batch) = Lease::columns(bundled.claim);
                 Self {
                     key: bundle.record_key(&bundled.destination),
                     destination: bundled.destination.clone(),

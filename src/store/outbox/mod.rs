@@ -58,7 +58,7 @@ pub use change::RecordChange;
 pub use delivery::{Claimed, Deliveries, DeliveryItem, PendingPage};
 pub use digest::{DigestItem, DigestQueue};
 pub use listing::DeliveryRecord;
-pub use record::{Consumer, LeadRef, RecordKey, RecordState};
+pub use record::{Consumer, LeadRef, Lease, RecordKey, RecordState};
 pub use row::{DeadLetter, OutboxRow};
 pub use settle::{Settled, Settlement};
 

@@ -74,6 +74,23 @@ impl RecordState {
     }
 }
 
+/// A pending delivery held by an attempt until `until`, sending in
+/// `batch` — whose id is the idempotency key of what it sends. How a new
+/// lead's records are written claimed ([`super::super::NewRecord`]) and how
+/// a bundle keeps each delivery's claim ([`super::Bundled`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    pub until: time::OffsetDateTime,
+    pub batch: uuid::Uuid,
+}
+
+impl Lease {
+    /// As a record's two columns (`ClaimedUntil`, `ClaimBatch`).
+    pub fn columns(lease: Option<Self>) -> (Option<time::OffsetDateTime>, Option<uuid::Uuid>) {
+        lease.map(|l| (l.until, l.batch)).unzip()
+    }
+}
+
 /// Which lead a record is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeadRef {
