@@ -23,7 +23,6 @@
 //! list to know the routes.
 
 use super::destination::{Build, Destination, Family};
-use super::destinations::{dataverse, hubspot, marketo, notify, salesforce, teams, webhook};
 use super::redact::Redactor;
 use crate::configuration::{
     setting, spelling, values, ConfigError, ConfigWarning, Environment, Scope, Settings,
@@ -52,26 +51,27 @@ pub struct Kind {
     build: Build,
 }
 
+/// A kind from its module in [`super::destinations`].
 macro_rules! kind {
     ($module:ident) => {
         kind!($module, &[])
     };
     ($module:ident, $shared:expr) => {
         Kind {
-            name: $module::KIND,
-            prefix: $module::PREFIX,
-            title: $module::TITLE,
-            about: $module::ABOUT,
-            settings: $module::SETTINGS,
+            name: super::destinations::$module::KIND,
+            prefix: super::destinations::$module::PREFIX,
+            title: super::destinations::$module::TITLE,
+            about: super::destinations::$module::ABOUT,
+            settings: super::destinations::$module::SETTINGS,
             shared: $shared,
-            build: $module::build,
+            build: super::destinations::$module::build,
         }
     };
 }
 
 /// Every kind, in the order destinations are listed and tried.
 pub const KINDS: &[Kind] = &[
-    kind!(notify, &[notify::NOTIFY_MAX_PER_HOUR]),
+    kind!(notify, &[super::destinations::notify::NOTIFY_MAX_PER_HOUR]),
     kind!(teams),
     kind!(webhook),
     kind!(dataverse),
