@@ -216,6 +216,30 @@ async fn seed(app: &TestApp, body: &Value, at: time::OffsetDateTime) {
     app.store().save(&lead, at, &[]).await.unwrap();
 }
 
+/// A lead a day, `days` before `now`, each from `<prefix><days>@contoso.example`.
+async fn seed_days_back(
+    app: &TestApp,
+    days: impl Iterator<Item = i64>,
+    prefix: &str,
+    now: time::OffsetDateTime,
+) {
+    use futures::StreamExt;
+    futures::stream::iter(days)
+        .map(|days| {
+            let body = person(
+                &format!("Old{days}"),
+                "Lead",
+                &format!("{prefix}{days}@contoso.example"),
+                "",
+                "",
+            );
+            async move { seed(app, &body, now - time::Duration::days(days)).await }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+}
+
 #[tokio::test]
 async fn retention_deletes_old_partitions_a_bounded_amount_at_a_time() {
     let down = Receiver::start().await;
@@ -233,22 +257,7 @@ async fn retention_deletes_old_partitions_a_bounded_amount_at_a_time() {
     store.ensure_tables().await.unwrap();
     let now = app.clock.now();
     // A lead a day for 400 days, and a refused body 200 days old.
-    use futures::StreamExt;
-    futures::stream::iter(1..=400i64)
-        .map(|days| {
-            let body = person(
-                &format!("Old{days}"),
-                "Lead",
-                &format!("old{days}@contoso.example"),
-                "",
-                "",
-            );
-            let app = &app;
-            async move { seed(app, &body, now - time::Duration::days(days)).await }
-        })
-        .buffer_unordered(16)
-        .collect::<Vec<_>>()
-        .await;
+    seed_days_back(&app, 1..=400, "old", now).await;
     store
         .quarantine(now - time::Duration::days(200), 400, "old", 3, b"old")
         .await
@@ -371,21 +380,7 @@ async fn figures_for_forgetting_and_retention() {
     assert!(requests <= 10 + 2 + 2 + 2, "{requests} requests");
 
     // 100 old day partitions, a lead each.
-    futures::stream::iter(100..200i64)
-        .map(|days| {
-            let body = person(
-                &format!("Old{days}"),
-                "Lead",
-                &format!("o{days}@contoso.example"),
-                "",
-                "",
-            );
-            let app = &app;
-            async move { seed(app, &body, now - time::Duration::days(days)).await }
-        })
-        .buffer_unordered(16)
-        .collect::<Vec<_>>()
-        .await;
+    seed_days_back(&app, 100..200, "o", now).await;
     app.run_digest().await.unwrap();
     proxy.take_requests();
     let retention = Retention::from_settings(store.clone(), &app.settings).unwrap();

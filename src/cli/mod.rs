@@ -172,13 +172,9 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Deliveries { command } => deliveries::run(&settings, command).await,
         Command::Route(options) => route::run(&settings, options),
         Command::Status(options) => status::run(&settings, options).await,
-        Command::Settings(options) => {
-            let out = if options.list {
-                settings::list(options.json)
-            } else {
-                settings::check(&settings)?
-            };
-            print!("{out}");
+        // `--list` needs no settings: `main` answers it before reading them.
+        Command::Settings(_) => {
+            print!("{}", settings::check(&settings)?);
             Ok(())
         }
     }

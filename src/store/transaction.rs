@@ -12,6 +12,7 @@ use azure_core::{Etag, StatusCode};
 use azure_data_tables::operations::TransactionBuilder;
 use azure_data_tables::prelude::*;
 use serde_json::{Map, Value};
+use std::borrow::Borrow;
 
 type Entity = Map<String, Value>;
 
@@ -51,7 +52,8 @@ impl Op {
         }
     }
 
-    /// The entity it writes whole, if it writes one.
+    /// The entity it writes whole, if it writes one (what tests look at).
+    #[cfg(test)]
     pub fn entity(&self) -> Option<&Entity> {
         match self {
             Self::Insert(entity) | Self::Upsert(entity) => Some(entity),
@@ -74,20 +76,20 @@ fn row_key_of(entity: &Entity) -> String {
         .to_owned()
 }
 
-/// Sends `ops` as one transaction on `partition` (retried as one while
+/// Sends `ops` (owned or borrowed) as one transaction on `partition` (retried as one while
 /// storage is unavailable): each operation's new version, in order
 /// (`None` for a delete), or the first operation refused, as
 /// [`StoreError::Rejected`] naming `operation` and its status — none of
 /// the operations then took effect.
-pub async fn commit(
+pub async fn commit<O: Borrow<Op>>(
     partition: &PartitionKeyClient,
     operation: &'static str,
-    ops: &[Op],
+    ops: &[O],
 ) -> Result<Vec<Option<Version>>, StoreError> {
     let response = retrying(operation, || async {
         let mut batch = partition.transaction();
         for op in ops {
-            batch = op.add_to(batch)?;
+            batch = op.borrow().add_to(batch)?;
         }
         batch.await
     })

@@ -149,19 +149,15 @@ impl RecordChange {
         }
     }
 
-    /// Operations it takes in a transaction.
-    pub fn operations(&self) -> usize {
-        match self {
-            Self::Delivered { .. } => 2,
-            Self::Dead { .. } => 3,
-            Self::Retry { .. } | Self::Wait { .. } => 1,
-        }
-    }
-
     /// `item` as the change leaves it, when it stays pending, at `version`
     /// (for the next attempt to claim without reading it back).
     pub fn pending_after(&self, item: &DeliveryItem, version: Version) -> Option<DeliveryItem> {
-        let row = self.rows_after(&item.row()).into_iter().next()?;
+        self.pending_from(&item.row(), version)
+    }
+
+    /// As [`RecordChange::pending_after`], from the record `row` was.
+    pub fn pending_from(&self, row: &OutboxRow, version: Version) -> Option<DeliveryItem> {
+        let row = self.rows_after(row).into_iter().next()?;
         (row.key.state == RecordState::Pending).then_some(())?;
         DeliveryItem::from_row(OutboxRow {
             version: Some(version),
@@ -251,7 +247,7 @@ mod tests {
         );
 
         let ops = dead().writes(Place::Record(&item));
-        assert_eq!(ops.len(), dead().operations());
+        assert_eq!(ops.len(), 3, "the record, and the digest's dead letter");
         assert_eq!(row_keys(&ops)[1], format!("write \"X.teams.{key}\""));
         let letter = ops[2].entity().expect("the dead letter");
         assert_eq!(letter["DeadDestination"], "teams");

@@ -9,7 +9,7 @@ use super::super::transaction::condition;
 use super::super::{pages, retrying, LeadStore, StoreError};
 use super::bundle::{is_bundle, Bundle};
 use super::record::{day_range, pending_destination_ranges, state_range, Lease};
-use super::row::{claim_change, row_key_of, with_etag, OutboxRow};
+use super::row::{claim_change, row_key_of, OutboxRow};
 use super::{Consumer, LeadRef, PendingDays, RecordKey, RecordState};
 use crate::domain::DestinationName;
 use azure_core::StatusCode;
@@ -255,12 +255,4 @@ fn delivery_items(rows: Vec<serde_json::Map<String, serde_json::Value>>) -> Vec<
             item
         })
         .collect()
-}
-
-/// A claimed item as written by ingest (its version from the transaction).
-pub(in crate::store) fn written_delivery(
-    entity: serde_json::Map<String, serde_json::Value>,
-    etag: &str,
-) -> Option<DeliveryItem> {
-    DeliveryItem::from_entity(&with_etag(entity, etag))
 }

@@ -3,7 +3,7 @@
 //! of one lead's records go in one entity-group transaction; a bundle's
 //! go in the transaction that unpacks it ([`super::unpack`]).
 
-use super::super::transaction::commit;
+use super::super::transaction::{commit, Op};
 use super::super::StoreError;
 use super::bundle::Bundle;
 use super::change::{Place, RecordChange};
@@ -100,7 +100,16 @@ impl Deliveries<'_> {
             }
         }
         for (partition, changes) in by_partition {
-            for chunk in chunks(changes) {
+            // Each change's operations, built once: they size the
+            // transactions and are what they send.
+            let written = changes
+                .into_iter()
+                .map(|(item, change)| {
+                    let ops = change.writes(Place::Record(&item));
+                    Written { item, change, ops }
+                })
+                .collect();
+            for chunk in chunks(written) {
                 match self.settle_together(&partition, &chunk).await {
                     Ok(results) => settlement.settled.extend(results),
                     Err(_) if chunk.len() > 1 => {
@@ -108,14 +117,16 @@ impl Deliveries<'_> {
                             let alone = std::slice::from_ref(&one);
                             match self.settle_together(&partition, alone).await {
                                 Ok(results) => settlement.settled.extend(results),
-                                Err(e) => settlement.settled.push(Settled::failed(one.0, one.1, e)),
+                                Err(e) => settlement
+                                    .settled
+                                    .push(Settled::failed(one.item, one.change, e)),
                             }
                         }
                     }
                     Err(e) => settlement.settled.extend(
                         chunk
                             .into_iter()
-                            .map(|(item, change)| Settled::failed(item, change, e.clone())),
+                            .map(|one| Settled::failed(one.item, one.change, e.clone())),
                     ),
                 }
             }
@@ -123,54 +134,61 @@ impl Deliveries<'_> {
         settlement
     }
 
-    /// One transaction for `changes`, all in `partition`.
+    /// One transaction for `written`, all in `partition`.
     async fn settle_together(
         &self,
         partition: &str,
-        changes: &[(DeliveryItem, RecordChange)],
+        written: &[Written],
     ) -> Result<Vec<Settled>, StoreError> {
-        // Each change's operations, and where they start: its first is
-        // its record's, whose new version a pending item keeps.
-        let mut ops = Vec::new();
-        let mut starts = Vec::with_capacity(changes.len());
-        for (item, change) in changes {
+        // Where each change's operations start: the first is its record's,
+        // whose new version a pending item keeps.
+        let mut ops: Vec<&Op> = Vec::new();
+        let mut starts = Vec::with_capacity(written.len());
+        for one in written {
             starts.push(ops.len());
-            ops.extend(change.writes(Place::Record(item)));
+            ops.extend(&one.ops);
         }
         let client = self.store.leads.partition_key_client(partition);
         let versions = commit(&client, "record deliveries", &ops)
             .await
             .map_err(|e| e.conflict_on(&[StatusCode::PreconditionFailed]))?;
-        let settled = changes
+        let settled = written
             .iter()
             .zip(starts)
-            .map(|((item, change), at)| Settled {
-                item: item.clone(),
-                change: change.clone(),
+            .map(|(one, at)| Settled {
+                item: one.item.clone(),
+                change: one.change.clone(),
                 result: Ok(versions
                     .get(at)
                     .cloned()
                     .flatten()
-                    .and_then(|version| change.pending_after(item, version))),
+                    .and_then(|version| one.change.pending_after(&one.item, version))),
             })
             .collect();
         Ok(settled)
     }
 }
 
+/// A change to a record of its own, with the operations that write it.
+struct Written {
+    item: DeliveryItem,
+    change: RecordChange,
+    ops: Vec<Op>,
+}
+
 /// Groups changes so no transaction has more than [`MAX_BATCH`] operations.
-fn chunks(changes: Vec<(DeliveryItem, RecordChange)>) -> Vec<Vec<(DeliveryItem, RecordChange)>> {
-    let mut chunks: Vec<Vec<(DeliveryItem, RecordChange)>> = Vec::new();
+fn chunks(written: Vec<Written>) -> Vec<Vec<Written>> {
+    let mut chunks: Vec<Vec<Written>> = Vec::new();
     let mut operations = 0;
-    for change in changes {
-        let needs = change.1.operations();
+    for one in written {
+        let needs = one.ops.len();
         if chunks.is_empty() || operations + needs > MAX_BATCH {
             chunks.push(Vec::new());
             operations = 0;
         }
         operations += needs;
         if let Some(last) = chunks.last_mut() {
-            last.push(change);
+            last.push(one);
         }
     }
     chunks

@@ -7,7 +7,9 @@ use super::super::transaction::{commit, Op};
 use super::super::{retrying, StoreError};
 use super::bundle::Bundle;
 use super::change::{Place, RecordChange};
-use super::delivery::{written_delivery, Deliveries, DeliveryItem};
+use super::delivery::{Deliveries, DeliveryItem};
+use super::record::Consumer;
+use super::row::OutboxRow;
 use super::settle::Settled;
 use crate::domain::DestinationName;
 use azure_core::StatusCode;
@@ -117,7 +119,9 @@ impl Deliveries<'_> {
             row_key: bundle.row_key(),
             if_match: Some(version.clone()),
         }];
-        let mut written: Vec<(&DestinationName, usize, Option<&RecordChange>)> = Vec::new();
+        // Each delivery written: its record as unpacked, where its
+        // operations start (the first is its record's), and its change.
+        let mut written: Vec<(OutboxRow, usize, Option<&RecordChange>)> = Vec::new();
         for bundled in &bundle.deliveries {
             if kept_apart.contains(&bundled.destination) {
                 continue;
@@ -128,7 +132,7 @@ impl Deliveries<'_> {
                 Some(change) => change.writes(Place::Bundled(&row)),
                 None => vec![Op::Insert(row.to_entity())],
             };
-            written.push((&bundled.destination, ops.len(), change));
+            written.push((row, ops.len(), change));
             ops.extend(writes);
         }
         let client = self
@@ -141,19 +145,24 @@ impl Deliveries<'_> {
             .map_err(|e| e.conflict_on(&[StatusCode::PreconditionFailed, StatusCode::NotFound]))?;
         let mut pending_now = BTreeMap::new();
         let mut untouched = Vec::new();
-        for (destination, at, change) in written {
-            // A delivery still pending was inserted; a settled one upserted.
-            let item = match (&ops[at], versions.get(at)) {
-                (Op::Insert(entity), Some(Some(version))) => {
-                    written_delivery(entity.clone(), version.as_str())
-                }
-                _ => None,
-            };
+        for (row, at, change) in written {
+            // The item each still-pending record now is, from the row
+            // written (nothing to read back).
+            let version = versions.get(at).cloned().flatten();
+            let destination = row.key.consumer.clone();
             match change {
-                Some(_) => {
-                    pending_now.insert(destination.clone(), item);
+                Some(change) => {
+                    let item = version.and_then(|v| change.pending_from(&row, v));
+                    if let Consumer::Destination(destination) = destination {
+                        pending_now.insert(destination, item);
+                    }
                 }
-                None => untouched.extend(item),
+                None => untouched.extend(version.and_then(|version| {
+                    DeliveryItem::from_row(OutboxRow {
+                        version: Some(version),
+                        ..row
+                    })
+                })),
             }
         }
         let settled = changes
