@@ -27,6 +27,12 @@ impl Version {
     pub(super) fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The condition that makes a write fail (412) if the row changed
+    /// since this version was read or written.
+    pub(super) fn condition(&self) -> IfMatchCondition {
+        IfMatchCondition::Etag(Etag::from(self.0.as_str()))
+    }
 }
 
 /// The digest's checkpoint: the run currently holding pending records, if
@@ -142,9 +148,9 @@ impl DigestState<'_> {
                 .map_err(|e| e.conflict_on(&[StatusCode::Conflict]))?
                 .etag
             }
-            Some(Version(etag)) => {
+            Some(version) => {
                 let client = self.checkpoint_client();
-                let condition = IfMatchCondition::Etag(Etag::from(etag.clone()));
+                let condition = version.condition();
                 retrying("update the checkpoint", || async {
                     client.update(&row, condition.clone())?.await
                 })

@@ -291,7 +291,6 @@ impl LeadStore {
     /// (deleted meanwhile) fails a transaction whole: those are then
     /// deleted one by one, a missing one counting as deleted.
     async fn delete_rows(&self, partition: &str, rows: &[&Kept]) -> Result<(), StoreError> {
-        let client = self.leads.partition_key_client(partition);
         let ops: Vec<Op> = rows
             .iter()
             .map(|row| Op::Delete {
@@ -299,10 +298,13 @@ impl LeadStore {
                 if_match: None,
             })
             .collect();
-        match commit(&client, "erase rows", &ops).await {
+        match commit(self.leads_partition(partition), "erase rows", &ops).await {
             Err(e) if e.is_status(StatusCode::NotFound) => {
                 for row in rows {
-                    let entity = client.entity_client(row.row_key.clone());
+                    let entity = self
+                        .leads
+                        .partition_key_client(partition)
+                        .entity_client(row.row_key.clone());
                     match retrying("erase a row", || async { entity.delete().await }).await {
                         Ok(_) => {}
                         Err(e) if e.is_status(StatusCode::NotFound) => {}

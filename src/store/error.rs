@@ -108,12 +108,22 @@ impl Failure {
         }
     }
 
-    /// The service answered `status` (a failed operation inside a batch).
-    pub(super) fn answered(status: StatusCode) -> Self {
+    /// The service answered `status`, with its error `code` if it gave
+    /// one (a failed operation inside a batch).
+    pub(super) fn answered(status: StatusCode, code: Option<String>) -> Self {
         Self {
             status: Some(status),
-            code: None,
+            code,
             what: What::Answered,
+        }
+    }
+
+    /// The service answered something we could not read.
+    pub(super) fn unreadable() -> Self {
+        Self {
+            status: None,
+            code: None,
+            what: What::Unreadable,
         }
     }
 

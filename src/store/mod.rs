@@ -16,6 +16,7 @@
 //! - [`transaction`] — an entity-group transaction as data, and its answers.
 //! - [`fuzz_support`] — entity invariants for the fuzzer.
 
+mod batch;
 mod client;
 pub mod digest_state;
 mod entity;
@@ -44,7 +45,7 @@ pub use outbox::{
 };
 pub use pages::PAGE_ROWS;
 pub use quarantine::RejectedBody;
-use transaction::{commit, Op};
+use transaction::{commit, Op, Partition};
 
 use crate::configuration::StorageSettings;
 use crate::domain::{Lead, TimeRange};
@@ -179,6 +180,7 @@ const SAVE_ID: &str = "SaveId";
 pub struct LeadStore {
     leads: TableClient,
     digest: TableClient,
+    batches: batch::Batches,
 }
 
 impl std::fmt::Debug for LeadStore {
@@ -193,11 +195,21 @@ impl std::fmt::Debug for LeadStore {
 impl LeadStore {
     /// Builds the clients; no I/O.
     pub fn from_settings(settings: &StorageSettings) -> anyhow::Result<Self> {
-        let service = client::service_client(&settings.account)?;
+        let (service, batches) = client::service_clients(&settings.account)?;
         Ok(Self {
             leads: service.table_client(&settings.leads_table),
             digest: service.table_client(settings.digest_table()),
+            batches,
         })
+    }
+
+    /// Where a transaction on `partition` of the leads table is written.
+    pub(crate) fn leads_partition<'a>(&'a self, partition: &'a str) -> Partition<'a> {
+        Partition {
+            batches: &self.batches,
+            table: self.leads.table_name(),
+            key: partition,
+        }
     }
 
     /// Creates both tables if missing. An identity allowed to write only
@@ -278,16 +290,12 @@ impl LeadStore {
         let save_id = uuid::Uuid::new_v4().to_string();
         let mut marker = marker;
         marker.insert(SAVE_ID.into(), Value::String(save_id.clone()));
-        let partition_client = self.leads.partition_key_client(&place.partition);
 
         // Marker, row and pending records in one entity-group transaction:
         // all or none, so a failure mid-way never leaves half a lead, a lead
         // never lacks its pending work, and a concurrent duplicate loses on
-        // the marker (the marker goes first). Inserts, though the service
-        // then echoes each entity back (this SDK cannot ask for
-        // `Prefer: return-no-content` inside a batch): upserts would not
-        // echo, but Azurite's upsert is about 5 times slower under load
-        // (benches: bench-results/latest.md).
+        // the marker (the marker goes first). Inserts (create-only, so a
+        // duplicate is refused), each asking the service to echo nothing.
         let mut ops = vec![Op::Insert(marker), Op::Insert(row)];
         ops.extend(pending.iter().map(|row| Op::Insert(row.to_entity())));
         let bundle = bundle.map(|(bundle, entity)| {
@@ -298,10 +306,11 @@ impl LeadStore {
         // arrives first (or after someone deleted it) creates it. The
         // service says so on the request or, as a transaction is answered,
         // inside it.
-        let mut answer = commit(&partition_client, "save a lead", &ops).await;
+        let partition = self.leads_partition(&place.partition);
+        let mut answer = commit(partition, "save a lead", &ops).await;
         if matches!(&answer, Err(e) if e.is_status(StatusCode::NotFound)) {
             self.ensure_tables().await?;
-            answer = commit(&partition_client, "save a lead", &ops).await;
+            answer = commit(partition, "save a lead", &ops).await;
         }
         let stored = |created: bool, deliveries: Vec<Claimed>| Saved {
             created,

@@ -12,8 +12,7 @@ use super::digest_state::Version;
 use super::entity::put_datetime;
 use super::keys::{PARTITION_KEY, ROW_KEY};
 use super::{retrying, LeadStore, StoreError};
-use azure_core::{Etag, StatusCode};
-use azure_data_tables::prelude::*;
+use azure_core::StatusCode;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -225,7 +224,7 @@ impl LeadStore {
                     .digest
                     .partition_key_client(PARTITION)
                     .entity_client(name);
-                let condition = IfMatchCondition::Etag(Etag::from(version.as_str()));
+                let condition = version.condition();
                 match retrying("take a send", || async {
                     client.update(&row, condition.clone())?.await
                 })

@@ -5,12 +5,11 @@
 //! [`StoreError`] with its status (so a caller says what a 404 or a 412
 //! means for it, and nothing else decodes a batch response).
 
+use super::batch::{Answer, Batches, Request};
 use super::digest_state::Version;
 use super::keys::ROW_KEY;
 use super::{retrying, Failure, StoreError};
-use azure_core::{Etag, StatusCode};
-use azure_data_tables::operations::TransactionBuilder;
-use azure_data_tables::prelude::*;
+use azure_core::StatusCode;
 use serde_json::{Map, Value};
 use std::borrow::Borrow;
 
@@ -37,18 +36,26 @@ pub enum Op {
 }
 
 impl Op {
-    fn add_to(&self, batch: TransactionBuilder) -> azure_core::Result<TransactionBuilder> {
+    fn request(&self) -> Request<'_> {
         match self {
-            Self::Insert(entity) => batch.insert(entity),
-            Self::Upsert(entity) => batch.insert_or_replace(row_key_of(entity), entity),
+            Self::Insert(entity) => Request::Insert(entity),
+            Self::Upsert(entity) => Request::Upsert {
+                row_key: row_key_of(entity),
+                entity,
+            },
             Self::Merge {
                 row_key,
                 columns,
                 if_match,
-            } => batch.merge(row_key.clone(), columns, if_match.as_ref().map(condition)),
-            Self::Delete { row_key, if_match } => {
-                batch.delete(row_key.clone(), if_match.as_ref().map(condition))
-            }
+            } => Request::Merge {
+                row_key,
+                columns,
+                if_match: if_match.as_ref().map(Version::as_str),
+            },
+            Self::Delete { row_key, if_match } => Request::Delete {
+                row_key,
+                if_match: if_match.as_ref().map(Version::as_str),
+            },
         }
     }
 
@@ -62,66 +69,66 @@ impl Op {
     }
 }
 
-/// The condition that makes a write fail (412) if the row changed since
-/// `version` was read or written.
-pub fn condition(version: &Version) -> IfMatchCondition {
-    IfMatchCondition::Etag(Etag::from(version.as_str()))
-}
-
-fn row_key_of(entity: &Entity) -> String {
+fn row_key_of(entity: &Entity) -> &str {
     entity
         .get(ROW_KEY)
         .and_then(Value::as_str)
         .unwrap_or_default()
-        .to_owned()
 }
 
-/// Sends `ops` (owned or borrowed) as one transaction on `partition` (retried as one while
-/// storage is unavailable): each operation's new version, in order
-/// (`None` for a delete), or the first operation refused, as
-/// [`StoreError::Rejected`] naming `operation` and its status — none of
-/// the operations then took effect.
+/// Where a transaction is written: one partition of one table.
+#[derive(Clone, Copy)]
+pub struct Partition<'a> {
+    pub(super) batches: &'a Batches,
+    pub(super) table: &'a str,
+    pub(super) key: &'a str,
+}
+
+/// Sends `ops` (owned or borrowed) as one transaction on `partition`
+/// (retried as one while storage is unavailable): each operation's new
+/// version, in order (`None` for a delete), or the first operation
+/// refused, as [`StoreError::Rejected`] naming `operation` and its status
+/// and code — none of the operations then took effect.
 pub async fn commit<O: Borrow<Op>>(
-    partition: &PartitionKeyClient,
+    partition: Partition<'_>,
     operation: &'static str,
     ops: &[O],
 ) -> Result<Vec<Option<Version>>, StoreError> {
-    let response = retrying(operation, || async {
-        let mut batch = partition.transaction();
-        for op in ops {
-            batch = op.borrow().add_to(batch)?;
-        }
-        batch.await
+    let answers = retrying(operation, || {
+        partition.batches.send(
+            partition.table,
+            partition.key,
+            ops.iter().map(|op| op.borrow().request()),
+        )
     })
     .await?;
-    versions(
-        operation,
-        response
-            .operation_responses
-            .iter()
-            .map(|answer| (answer.status_code, answer.etag.as_ref())),
-    )
+    versions(operation, ops.len(), answers)
 }
 
-/// A transaction's answers as [`commit`] gives them.
-/// (The SDK does not name the type of an operation's answer: its status
-/// and ETag are what matter.)
-fn versions<'a>(
+/// A transaction's answers as [`commit`] gives them: success only when
+/// every one of the `sent` operations answered it.
+fn versions(
     operation: &'static str,
-    answers: impl IntoIterator<Item = (StatusCode, Option<&'a Etag>)>,
+    sent: usize,
+    answers: Vec<Answer>,
 ) -> Result<Vec<Option<Version>>, StoreError> {
-    answers
+    if let Some(refused) = answers.iter().find(|a| !a.status.is_success()) {
+        return Err(StoreError::Rejected {
+            operation,
+            failure: Failure::answered(refused.status, refused.code.clone()),
+        });
+    }
+    if answers.len() != sent {
+        // Not what the service documents: say so rather than guess.
+        return Err(StoreError::Rejected {
+            operation,
+            failure: Failure::unreadable(),
+        });
+    }
+    Ok(answers
         .into_iter()
-        .map(|(status, etag)| {
-            if !status.is_success() {
-                return Err(StoreError::Rejected {
-                    operation,
-                    failure: Failure::answered(status),
-                });
-            }
-            Ok(etag.map(|etag| Version::from_etag(etag.to_string())))
-        })
-        .collect()
+        .map(|answer| answer.etag.map(Version::from_etag))
+        .collect())
 }
 
 impl StoreError {
@@ -140,22 +147,20 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn answer(status: StatusCode, etag: Option<&str>) -> (StatusCode, Option<Etag>) {
-        (status, etag.map(|e| Etag::from(e.to_owned())))
-    }
-
-    fn read(
-        operation: &'static str,
-        answers: &[(StatusCode, Option<Etag>)],
-    ) -> Result<Vec<Option<Version>>, StoreError> {
-        versions(operation, answers.iter().map(|(s, e)| (*s, e.as_ref())))
+    fn answer(status: StatusCode, etag: Option<&str>) -> Answer {
+        Answer {
+            status,
+            etag: etag.map(str::to_owned),
+            code: None,
+        }
     }
 
     #[test]
     fn answers_are_versions_in_the_operations_order() {
-        let got = read(
+        let got = versions(
             "test",
-            &[
+            3,
+            vec![
                 answer(StatusCode::NoContent, None),
                 answer(StatusCode::Created, Some("W/\"1\"")),
                 answer(StatusCode::NoContent, Some("W/\"2\"")),
@@ -173,19 +178,31 @@ mod tests {
     }
 
     #[test]
-    fn the_first_refusal_is_the_error_and_says_its_status() {
-        let error = read(
-            "record deliveries",
-            &[
-                answer(StatusCode::PreconditionFailed, None),
-                answer(StatusCode::Created, Some("W/\"1\"")),
-            ],
-        )
-        .expect_err("refused");
+    fn the_refusal_is_the_error_and_says_its_status_and_code() {
+        let mut refused = answer(StatusCode::PreconditionFailed, None);
+        refused.code = Some("UpdateConditionNotSatisfied".into());
+        let error = versions("record deliveries", 2, vec![refused]).expect_err("refused");
         assert!(error.is_status(StatusCode::PreconditionFailed));
-        assert!(error.to_string().contains("record deliveries"), "{error}");
+        let text = error.to_string();
+        assert!(text.contains("record deliveries"), "{text}");
+        assert!(
+            text.contains("HTTP 412 UpdateConditionNotSatisfied"),
+            "{text}"
+        );
         let conflict = error.conflict_on(&[StatusCode::PreconditionFailed]);
         assert!(matches!(conflict, StoreError::Conflict));
+    }
+
+    #[test]
+    fn fewer_answers_than_operations_is_no_success() {
+        let error = versions(
+            "save a lead",
+            3,
+            vec![answer(StatusCode::NoContent, Some("1"))],
+        )
+        .expect_err("two operations unanswered");
+        assert!(error.to_string().contains("could not be read"), "{error}");
+        assert_eq!(error.status(), None);
     }
 
     #[test]

@@ -5,7 +5,6 @@
 
 use super::super::digest_state::Version;
 use super::super::keys::ROW_KEY;
-use super::super::transaction::condition;
 use super::super::{pages, retrying, LeadStore, StoreError};
 use super::bundle::{is_bundle, Bundle};
 use super::record::{day_range, pending_destination_ranges, state_range, Lease};
@@ -221,7 +220,7 @@ impl Deliveries<'_> {
             .leads
             .partition_key_client(&item.key.partition)
             .entity_client(item.key.row_key());
-        let condition = condition(&item.version);
+        let condition = item.version.condition();
         let response = retrying("claim a delivery", || async {
             client.merge(&change, condition.clone())?.await
         })

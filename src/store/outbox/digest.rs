@@ -127,10 +127,10 @@ impl DigestQueue<'_> {
                 .push(item);
         }
         for (partition, items) in by_partition {
-            let client = self.store.leads.partition_key_client(partition);
+            let partition = self.store.leads_partition(partition);
             for chunk in items.chunks(MAX_BATCH) {
                 let ops: Vec<Op> = chunk.iter().map(|item| op(item)).collect();
-                commit(&client, operation, &ops)
+                commit(partition, operation, &ops)
                     .await
                     .map_err(|e| e.conflict_on(&[StatusCode::PreconditionFailed]))?;
             }

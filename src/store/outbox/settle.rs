@@ -148,10 +148,13 @@ impl Deliveries<'_> {
             starts.push(ops.len());
             ops.extend(&one.ops);
         }
-        let client = self.store.leads.partition_key_client(partition);
-        let versions = commit(&client, "record deliveries", &ops)
-            .await
-            .map_err(|e| e.conflict_on(&[StatusCode::PreconditionFailed]))?;
+        let versions = commit(
+            self.store.leads_partition(partition),
+            "record deliveries",
+            &ops,
+        )
+        .await
+        .map_err(|e| e.conflict_on(&[StatusCode::PreconditionFailed]))?;
         let settled = written
             .iter()
             .zip(starts)

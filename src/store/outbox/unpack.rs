@@ -135,11 +135,8 @@ impl Deliveries<'_> {
             written.push((row, ops.len(), change));
             ops.extend(writes);
         }
-        let client = self
-            .store
-            .leads
-            .partition_key_client(&bundle.lead.partition);
-        let versions = commit(&client, "unpack a lead's deliveries", &ops)
+        let partition = self.store.leads_partition(&bundle.lead.partition);
+        let versions = commit(partition, "unpack a lead's deliveries", &ops)
             .await
             // Unpacked by another writer (gone, or changed).
             .map_err(|e| e.conflict_on(&[StatusCode::PreconditionFailed, StatusCode::NotFound]))?;
