@@ -273,19 +273,18 @@ fn ingest(d: &mut Doc, r: &Results) {
     d.line(
         "- *Peer*: `POST /api/LeadIngest` to `benches/ingest/peer/server.js`, Node.js with \
          the official `@azure/data-tables` SDK: parses the lead (keys in any casing, values \
-         trimmed), fingerprints its canonical JSON (SHA-256), writes marker + lead row (the \
-         same columns) + pending record with `TableClient.submitTransaction`, answers 201, \
-         or 200 for a duplicate, only once committed.\n",
+         trimmed), fingerprints its canonical JSON (SHA-256), rates it by the handler's \
+         rules, writes marker + lead row + pending record (the same columns and sizes) \
+         with `TableClient.submitTransaction`, answers 201, or 200 for a duplicate, only \
+         once committed.\n",
     );
     d.line(
-        "*On the wire*, the two transactions differ in one way: each create in the peer's \
-         batch carries `Prefer: return-no-content` (what `@azure/data-tables` sends for \
-         `createEntity`), so Azurite answers 204s; `azure_data_tables` 0.21 sends its batch \
-         inserts with no `Prefer` (and `odata=fullmetadata`), so each entity is echoed back. \
-         The crate cannot set a header on a batch operation. Upserts answer 204, but they \
-         give up the create-only marker that de-duplicates, and Azurite ran them about 5 \
-         times slower (34 against 173 leads/s in the 10,000-lead load test), so the \
-         handler keeps inserts and the echo.\n",
+        "*On the wire*, the handler and the peer send the same transaction: three creates, \
+         each with `Prefer: return-no-content`, answered with 204s (the handler writes its \
+         `$batch` itself, `src/store/batch.rs`, as the REST reference documents it). The \
+         direct client does not: `azure_data_tables` 0.21 sends its batch inserts with no \
+         `Prefer` (and `odata=fullmetadata`), so Azurite echoes each entity back to it; \
+         the crate cannot set a header on a batch operation.\n",
     );
     d.line(
         "| connections | leads/s handler / direct / peer | p50 ms handler / direct / peer | p99 ms handler / direct / peer | load |",
