@@ -511,6 +511,42 @@ mod tests {
         value.as_object().cloned().expect("an object")
     }
 
+    /// The `Authorization` the reference's SharedKey scheme gives the
+    /// received request for `resource` (its canonicalized resource).
+    fn shared_key(received: &Received, resource: &str) -> String {
+        let h = &received.headers;
+        let to_sign = format!(
+            "POST\n\n{}\n{}\n{resource}",
+            h["content-type"], h["x-ms-date"]
+        );
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(KEY)
+            .expect("base64");
+        let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("a key");
+        mac.update(to_sign.as_bytes());
+        let signature =
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        format!("SharedKey acct:{signature}")
+    }
+
+    /// One insert sent by a writer for `endpoint` with `credentials`.
+    async fn send_one(
+        endpoint: &str,
+        credentials: StorageCredentials,
+        identity: Option<Arc<dyn TokenCredential>>,
+    ) -> azure_core::Result<Vec<Answer>> {
+        let batches = Batches::new(
+            &account(endpoint, credentials),
+            reqwest::Client::new(),
+            identity,
+        )
+        .expect("a writer");
+        let row = entity("L.1", "Ada");
+        batches
+            .send("Leads", "2026-12", [Request::Insert(&row)])
+            .await
+    }
+
     /// The parts of a multipart body under `boundary`.
     fn parts<'a>(body: &'a str, boundary: &str) -> Vec<&'a str> {
         let delimiter = format!("--{boundary}");
@@ -613,17 +649,7 @@ mod tests {
         );
         let date = &h["x-ms-date"];
         assert!(httpdate::parse_http_date(date).is_ok(), "{date}");
-        let to_sign = format!("POST\n\n{}\n{date}\n/acct/$batch", h["content-type"]);
-        let mut mac = Hmac::<Sha256>::new_from_slice(
-            &base64::engine::general_purpose::STANDARD
-                .decode(KEY)
-                .expect("base64"),
-        )
-        .expect("a key");
-        mac.update(to_sign.as_bytes());
-        let signature =
-            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-        assert_eq!(h["authorization"], format!("SharedKey acct:{signature}"));
+        assert_eq!(h["authorization"], shared_key(&received, "/acct/$batch"));
 
         // The operations, in order, each as the reference writes it.
         let ops = operations(&received);
@@ -656,32 +682,15 @@ mod tests {
     #[tokio::test]
     async fn azurites_address_signs_the_account_twice() {
         let (url, served) = stand_in(accepted(&["W/\"1\""])).await;
-        let key = StorageCredentials::AccountKey(Secret::new(KEY));
         let path_style = format!("{url}/acct");
-        let batches = Batches::new(&account(&path_style, key), reqwest::Client::new(), None)
-            .expect("a writer");
-        let row = entity("L.1", "Ada");
-        batches
-            .send("Leads", "2026-12", [Request::Insert(&row)])
-            .await
-            .expect("accepted");
+        let key = StorageCredentials::AccountKey(Secret::new(KEY));
+        send_one(&path_style, key, None).await.expect("accepted");
         let received = served.await.expect("served");
         assert_eq!(received.request_line, "POST /acct/$batch HTTP/1.1");
-        let h = &received.headers;
-        let to_sign = format!(
-            "POST\n\n{}\n{}\n/acct/acct/$batch",
-            h["content-type"], h["x-ms-date"]
+        assert_eq!(
+            received.headers["authorization"],
+            shared_key(&received, "/acct/acct/$batch")
         );
-        let mut mac = Hmac::<Sha256>::new_from_slice(
-            &base64::engine::general_purpose::STANDARD
-                .decode(KEY)
-                .expect("base64"),
-        )
-        .expect("a key");
-        mac.update(to_sign.as_bytes());
-        let signature =
-            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-        assert_eq!(h["authorization"], format!("SharedKey acct:{signature}"));
         assert_eq!(
             operations(&received)[0].0,
             format!("POST {path_style}/Leads HTTP/1.1")
@@ -692,13 +701,7 @@ mod tests {
     async fn a_sas_rides_on_the_batch_url_and_nothing_is_signed() {
         let (url, served) = stand_in(accepted(&["W/\"1\""])).await;
         let sas = StorageCredentials::SasToken(Secret::new("?sv=2022-11-02&ss=t&sig=abc%3D"));
-        let batches =
-            Batches::new(&account(&url, sas), reqwest::Client::new(), None).expect("a writer");
-        let row = entity("L.1", "Ada");
-        batches
-            .send("Leads", "2026-12", [Request::Insert(&row)])
-            .await
-            .expect("accepted");
+        send_one(&url, sas, None).await.expect("accepted");
         let received = served.await.expect("served");
         assert_eq!(
             received.request_line,
@@ -733,15 +736,8 @@ mod tests {
     #[tokio::test]
     async fn the_apps_identity_is_a_bearer_token_for_storage() {
         let (url, served) = stand_in(accepted(&["W/\"1\""])).await;
-        let batches = Batches::new(
-            &account(&url, StorageCredentials::Identity),
-            reqwest::Client::new(),
-            Some(Arc::new(FixedToken)),
-        )
-        .expect("a writer");
-        let row = entity("L.1", "Ada");
-        batches
-            .send("Leads", "2026-12", [Request::Insert(&row)])
+        let identity: Arc<dyn TokenCredential> = Arc::new(FixedToken);
+        send_one(&url, StorageCredentials::Identity, Some(identity))
             .await
             .expect("accepted");
         let received = served.await.expect("served");
@@ -806,13 +802,7 @@ mod tests {
         ))
         .await;
         let sas = StorageCredentials::SasToken(Secret::new("sv=1&sig=SECRET"));
-        let batches =
-            Batches::new(&account(&url, sas), reqwest::Client::new(), None).expect("a writer");
-        let row = entity("L.1", "Ada");
-        let error = batches
-            .send("Leads", "2026-12", [Request::Insert(&row)])
-            .await
-            .expect_err("refused");
+        let error = send_one(&url, sas, None).await.expect_err("refused");
         served.await.expect("served");
         let failure = super::super::Failure::of(&error);
         assert_eq!(failure.to_string(), "HTTP 403 AuthenticationFailed");
@@ -825,13 +815,7 @@ mod tests {
         let url = format!("http://{}", listener.local_addr().expect("bound"));
         drop(listener);
         let sas = StorageCredentials::SasToken(Secret::new("sv=1&sig=SECRET"));
-        let batches =
-            Batches::new(&account(&url, sas), reqwest::Client::new(), None).expect("a writer");
-        let row = entity("L.1", "Ada");
-        let error = batches
-            .send("Leads", "2026-12", [Request::Insert(&row)])
-            .await
-            .expect_err("nobody listens");
+        let error = send_one(&url, sas, None).await.expect_err("nobody listens");
         assert!(matches!(error.kind(), ErrorKind::Io), "{error:?}");
         assert!(
             !format!("{error:?} {error}").contains("SECRET"),
