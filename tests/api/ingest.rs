@@ -235,6 +235,37 @@ async fn a_hundred_concurrent_distinct_leads_store_a_hundred_entities() {
     app.stop().await;
 }
 
+/// A SAS connection string reaches the same storage: the lead's
+/// transaction (our own `$batch`, the SAS on its URL) and the SDK's reads
+/// alike; a signature Azurite cannot verify stores nothing and says so.
+#[tokio::test]
+async fn a_sas_connection_string_stores_leads_and_a_bad_signature_stores_none() {
+    let azurite = testkit::shared_azurite();
+    let app = spawn_app_with(AppOptions {
+        storage: azurite.sas_connection_string("rwdlacu", false),
+        ..AppOptions::default()
+    })
+    .await;
+    let response = app.post_lead(testdata("appsource-contact-me.json")).await;
+    assert_eq!(response.status(), 201);
+    let rows = app.rows().await;
+    assert_eq!(rows.len(), 3, "marker, lead and digest record: {rows:?}");
+    app.stop().await;
+
+    let app = spawn_app_with(AppOptions {
+        storage: azurite.sas_connection_string("rwdlacu", true),
+        ..AppOptions::default()
+    })
+    .await;
+    let response = app.post_lead(testdata("appsource-contact-me.json")).await;
+    assert!(response.status().is_server_error(), "{}", response.status());
+    let body: Value = response.json().await.unwrap();
+    let reason = body["error"].as_str().unwrap();
+    assert!(!reason.contains("sig"), "{reason}");
+    assert!(app.rows().await.is_empty(), "nothing stored");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn storage_outage_gives_503_and_nothing_half_written() {
     let mut azurite = Azurite::start_persistent();

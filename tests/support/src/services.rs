@@ -173,6 +173,37 @@ impl Azurite {
         self.connection_string_of(DEV_ACCOUNT)
     }
 
+    /// A connection string with an account SAS for the Table service
+    /// (resource types service, container and object; `permissions`, e.g.
+    /// `rwdlacu`), signed with the account key as the "Create an account
+    /// SAS" reference specifies (version 2020-08-04); `tamper` changes one
+    /// character of the signature, which Azurite must then refuse.
+    pub fn sas_connection_string(&self, permissions: &str, tamper: bool) -> String {
+        use base64::Engine as _;
+        use hmac::Mac as _;
+        let (version, expiry) = ("2020-08-04", "2099-01-01T00:00:00Z");
+        let to_sign = format!("{DEV_ACCOUNT}\n{permissions}\nt\nsco\n\n{expiry}\n\n\n{version}\n");
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(DEV_KEY)
+            .expect("the well-known key is base64");
+        let mut mac =
+            hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).expect("any key length will do");
+        mac.update(to_sign.as_bytes());
+        let mut signature =
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        if tamper {
+            let first = if signature.starts_with('A') { "B" } else { "A" };
+            signature.replace_range(..1, first);
+        }
+        let signature =
+            percent_encoding::utf8_percent_encode(&signature, percent_encoding::NON_ALPHANUMERIC);
+        format!(
+            "SharedAccessSignature=sv={version}&ss=t&srt=sco&sp={permissions}&se={expiry}\
+             &sig={signature};TableEndpoint=http://127.0.0.1:{}/{DEV_ACCOUNT};",
+            self.port
+        )
+    }
+
     /// The connection string of one of the accounts it serves.
     pub fn connection_string_of(&self, account: &str) -> String {
         format!(
