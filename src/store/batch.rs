@@ -12,7 +12,8 @@
 //! its answer is read for the two things that matter: each operation's
 //! status and new ETag (and the error code of a refusal).
 
-use crate::configuration::{StorageAccount, StorageCredentials};
+use super::access::Access;
+use crate::configuration::StorageAccount;
 use crate::domain::Secret;
 use azure_core::auth::TokenCredential;
 use azure_core::error::{Error, ErrorKind};
@@ -60,15 +61,17 @@ struct Inner {
     endpoint: String,
     /// Where a batch is posted: `{endpoint}/$batch`, with a SAS's query.
     batch_url: String,
-    /// SharedKey's canonicalized resource for that URL: `/{account}{path}`.
-    signed_resource: String,
-    account: String,
     auth: Auth,
 }
 
 enum Auth {
-    /// The account key, keyed once.
-    Key(Hmac<Sha256>),
+    /// SharedKey: the account key (keyed once), the account's name, and
+    /// the batch URL's canonicalized resource, `/{account}{path}`.
+    Key {
+        key: Hmac<Sha256>,
+        account: String,
+        resource: String,
+    },
     /// The SAS is in `batch_url` already.
     Sas,
     /// A bearer token from the app's identity (cached by the credential).
@@ -109,34 +112,36 @@ pub(super) struct Answer {
 }
 
 impl Batches {
-    /// The writer for `account`; `identity` is the app's credential when
-    /// the account is reached with it.
+    /// The writer for `account`, authorized by `access`.
     pub(super) fn new(
         account: &StorageAccount,
         http: reqwest::Client,
-        identity: Option<Arc<dyn TokenCredential>>,
+        access: &Access<'_>,
     ) -> anyhow::Result<Self> {
         let endpoint = account.table_endpoint.as_str().trim_end_matches('/');
         let mut batch_url = format!("{endpoint}/$batch");
-        let auth = match &account.credentials {
-            StorageCredentials::AccountKey(key) => Auth::Key(keyed(key)?),
-            StorageCredentials::SasToken(sas) => {
+        let auth = match access {
+            Access::AccountKey(key) => Auth::Key {
+                key: keyed(key)?,
+                account: account.name.clone(),
+                resource: format!(
+                    "/{}{}/$batch",
+                    account.name,
+                    account.table_endpoint.path().trim_end_matches('/')
+                ),
+            },
+            Access::Sas(sas) => {
                 batch_url.push('?');
                 batch_url.push_str(sas.expose().trim_start_matches('?'));
                 Auth::Sas
             }
-            StorageCredentials::Identity => {
-                Auth::Token(identity.ok_or_else(|| anyhow::anyhow!("no identity for storage"))?)
-            }
+            Access::Identity(identity) => Auth::Token(identity.clone()),
         };
-        let path = account.table_endpoint.path().trim_end_matches('/');
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
                 endpoint: endpoint.to_owned(),
                 batch_url,
-                signed_resource: format!("/{}{path}/$batch", account.name),
-                account: account.name.clone(),
                 auth,
             }),
         })
@@ -167,16 +172,18 @@ impl Batches {
             .header("DataServiceVersion", "3.0")
             .header("MaxDataServiceVersion", "3.0;NetFx");
         match &inner.auth {
-            Auth::Key(key) => {
-                let signed = format!("POST\n\n{content_type}\n{date}\n{}", inner.signed_resource);
+            Auth::Key {
+                key,
+                account,
+                resource,
+            } => {
+                let signed = format!("POST\n\n{content_type}\n{date}\n{resource}");
                 let mut mac = key.clone();
                 mac.update(signed.as_bytes());
                 let signature =
                     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-                request = request.header(
-                    "Authorization",
-                    format!("SharedKey {}:{signature}", inner.account),
-                );
+                request =
+                    request.header("Authorization", format!("SharedKey {account}:{signature}"));
             }
             Auth::Sas => {}
             Auth::Token(credential) => {
@@ -308,78 +315,56 @@ fn quoted(key: &str) -> String {
     utf8_percent_encode(&doubled, KEY).to_string()
 }
 
-/// Each operation's answer in a `202 Accepted` batch response: the
-/// status line of each `application/http` part, its `ETag` header, and
-/// the error code of a refusal's body. Line ends may be CRLF or LF.
+/// Each operation's answer in a `202 Accepted` batch response: one per
+/// multipart part holding a status line. Line ends may be CRLF or LF.
 fn answers(text: &str) -> Vec<Answer> {
-    #[derive(PartialEq)]
-    enum At {
-        /// Multipart headers, or between parts.
-        Part,
-        /// The answer's own headers.
-        Headers,
-        /// The answer's body, up to the next boundary.
-        Body,
-    }
-    let mut answers: Vec<Answer> = Vec::new();
-    let mut at = At::Part;
-    let mut body = String::new();
-    let finish_body = |answers: &mut Vec<Answer>, body: &mut String| {
-        if let Some(answer) = answers.last_mut() {
-            if answer.code.is_none() && !body.trim().is_empty() {
-                answer.code = error_code(body);
-            }
-        }
-        body.clear();
-    };
-    for line in text.split('\n') {
-        let line = line.strip_suffix('\r').unwrap_or(line);
+    let mut parts: Vec<Vec<&str>> = vec![Vec::new()];
+    for line in text.lines() {
+        // A boundary (`--…`) starts the next part.
         if line.starts_with("--") {
-            if at == At::Body {
-                finish_body(&mut answers, &mut body);
-            }
-            at = At::Part;
-            continue;
-        }
-        match at {
-            At::Part => {
-                if let Some(status) = line.strip_prefix("HTTP/1.1 ") {
-                    let code = status.split(' ').next().and_then(|s| s.parse::<u16>().ok());
-                    answers.push(Answer {
-                        // An unreadable status is no success.
-                        status: code
-                            .and_then(|c| StatusCode::try_from(c).ok())
-                            .unwrap_or(StatusCode::BadGateway),
-                        etag: None,
-                        code: None,
-                    });
-                    at = At::Headers;
-                }
-            }
-            At::Headers => {
-                if line.is_empty() {
-                    at = At::Body;
-                } else if let Some((name, value)) = line.split_once(':') {
-                    let value = value.trim();
-                    if let Some(answer) = answers.last_mut() {
-                        if name.eq_ignore_ascii_case("etag") {
-                            answer.etag = Some(value.to_owned());
-                        } else if name.eq_ignore_ascii_case("x-ms-error-code") {
-                            answer.code = Some(value.to_owned());
-                        }
-                    }
-                }
-            }
-            At::Body => {
-                body.push_str(line);
-                body.push('\n');
-            }
+            parts.push(Vec::new());
+        } else if let Some(part) = parts.last_mut() {
+            part.push(line);
         }
     }
-    if at == At::Body {
-        finish_body(&mut answers, &mut body);
-    }
-    answers
+    parts.iter().filter_map(|part| answer(part)).collect()
+}
+
+/// One part's answer: its status line, `ETag`, and a refusal's error code
+/// (its `x-ms-error-code` header or the OData error body).
+fn answer(part: &[&str]) -> Option<Answer> {
+    let start = part.iter().position(|line| line.starts_with("HTTP/1.1 "))?;
+    let status = part[start]["HTTP/1.1 ".len()..]
+        .split(' ')
+        .next()
+        .and_then(|code| code.parse::<u16>().ok())
+        .and_then(|code| StatusCode::try_from(code).ok())
+        // An unreadable status is no success.
+        .unwrap_or(StatusCode::BadGateway);
+    let rest = &part[start + 1..];
+    let blank = rest
+        .iter()
+        .position(|line| line.is_empty())
+        .unwrap_or(rest.len());
+    let (headers, body) = rest.split_at(blank);
+    let header = |name: &str| {
+        headers.iter().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_owned())
+        })
+    };
+    let code = if status.is_success() {
+        None
+    } else {
+        header("x-ms-error-code").or_else(|| error_code(&body.join("\n")))
+    };
+    Some(Answer {
+        status,
+        etag: header("etag"),
+        code,
+    })
 }
 
 /// The `code` of an OData error body (`{"odata.error":{"code":…}}`).
@@ -494,12 +479,15 @@ mod tests {
         )
     }
 
-    fn account(endpoint: &str, credentials: StorageCredentials) -> StorageAccount {
-        StorageAccount {
+    /// A writer for account `acct` at `endpoint`, authorized by `access`.
+    fn writer(endpoint: &str, access: &Access<'_>) -> Batches {
+        let account = StorageAccount {
             name: "acct".into(),
             table_endpoint: endpoint.parse().expect("a URL"),
-            credentials,
-        }
+            // The writer reads how it is authorized from `access` only.
+            credentials: crate::configuration::StorageCredentials::Identity,
+        };
+        Batches::new(&account, reqwest::Client::new(), access).expect("a writer")
     }
 
     /// A 64-byte key, base64, as an account key is.
@@ -529,20 +517,10 @@ mod tests {
         format!("SharedKey acct:{signature}")
     }
 
-    /// One insert sent by a writer for `endpoint` with `credentials`.
-    async fn send_one(
-        endpoint: &str,
-        credentials: StorageCredentials,
-        identity: Option<Arc<dyn TokenCredential>>,
-    ) -> azure_core::Result<Vec<Answer>> {
-        let batches = Batches::new(
-            &account(endpoint, credentials),
-            reqwest::Client::new(),
-            identity,
-        )
-        .expect("a writer");
+    /// One insert sent by a writer for `endpoint` authorized by `access`.
+    async fn send_one(endpoint: &str, access: Access<'_>) -> azure_core::Result<Vec<Answer>> {
         let row = entity("L.1", "Ada");
-        batches
+        writer(endpoint, &access)
             .send("Leads", "2026-12", [Request::Insert(&row)])
             .await
     }
@@ -603,9 +581,8 @@ mod tests {
     #[tokio::test]
     async fn a_transaction_is_one_signed_batch_as_the_reference_writes_it() {
         let (url, served) = stand_in(accepted(&["W/\"1\"", "W/\"2\"", "W/\"3\""])).await;
-        let key = StorageCredentials::AccountKey(Secret::new(KEY));
-        let batches =
-            Batches::new(&account(&url, key), reqwest::Client::new(), None).expect("a writer");
+        let key = Secret::new(KEY);
+        let batches = writer(&url, &Access::AccountKey(&key));
         let (inserted, replaced, columns) = (
             entity("L.1", "Ada"),
             entity("P.o'brien", "Bo"),
@@ -683,8 +660,10 @@ mod tests {
     async fn azurites_address_signs_the_account_twice() {
         let (url, served) = stand_in(accepted(&["W/\"1\""])).await;
         let path_style = format!("{url}/acct");
-        let key = StorageCredentials::AccountKey(Secret::new(KEY));
-        send_one(&path_style, key, None).await.expect("accepted");
+        let key = Secret::new(KEY);
+        send_one(&path_style, Access::AccountKey(&key))
+            .await
+            .expect("accepted");
         let received = served.await.expect("served");
         assert_eq!(received.request_line, "POST /acct/$batch HTTP/1.1");
         assert_eq!(
@@ -700,8 +679,8 @@ mod tests {
     #[tokio::test]
     async fn a_sas_rides_on_the_batch_url_and_nothing_is_signed() {
         let (url, served) = stand_in(accepted(&["W/\"1\""])).await;
-        let sas = StorageCredentials::SasToken(Secret::new("?sv=2022-11-02&ss=t&sig=abc%3D"));
-        send_one(&url, sas, None).await.expect("accepted");
+        let sas = Secret::new("?sv=2022-11-02&ss=t&sig=abc%3D");
+        send_one(&url, Access::Sas(&sas)).await.expect("accepted");
         let received = served.await.expect("served");
         assert_eq!(
             received.request_line,
@@ -737,7 +716,7 @@ mod tests {
     async fn the_apps_identity_is_a_bearer_token_for_storage() {
         let (url, served) = stand_in(accepted(&["W/\"1\""])).await;
         let identity: Arc<dyn TokenCredential> = Arc::new(FixedToken);
-        send_one(&url, StorageCredentials::Identity, Some(identity))
+        send_one(&url, Access::Identity(identity))
             .await
             .expect("accepted");
         let received = served.await.expect("served");
@@ -767,9 +746,8 @@ mod tests {
             body,
         ))
         .await;
-        let key = StorageCredentials::AccountKey(Secret::new(KEY));
-        let batches =
-            Batches::new(&account(&url, key), reqwest::Client::new(), None).expect("a writer");
+        let key = Secret::new(KEY);
+        let batches = writer(&url, &Access::AccountKey(&key));
         let (a, b) = (entity("M.1", "Ada"), entity("L.1", "Ada"));
         let answers = batches
             .send(
@@ -801,8 +779,10 @@ mod tests {
             "{\"odata.error\":{\"code\":\"AuthenticationFailed\",\"message\":{\"value\":\"sig=SECRET\"}}}",
         ))
         .await;
-        let sas = StorageCredentials::SasToken(Secret::new("sv=1&sig=SECRET"));
-        let error = send_one(&url, sas, None).await.expect_err("refused");
+        let sas = Secret::new("sv=1&sig=SECRET");
+        let error = send_one(&url, Access::Sas(&sas))
+            .await
+            .expect_err("refused");
         served.await.expect("served");
         let failure = super::super::Failure::of(&error);
         assert_eq!(failure.to_string(), "HTTP 403 AuthenticationFailed");
@@ -814,8 +794,10 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
         let url = format!("http://{}", listener.local_addr().expect("bound"));
         drop(listener);
-        let sas = StorageCredentials::SasToken(Secret::new("sv=1&sig=SECRET"));
-        let error = send_one(&url, sas, None).await.expect_err("nobody listens");
+        let sas = Secret::new("sv=1&sig=SECRET");
+        let error = send_one(&url, Access::Sas(&sas))
+            .await
+            .expect_err("nobody listens");
         assert!(matches!(error.kind(), ErrorKind::Io), "{error:?}");
         assert!(
             !format!("{error:?} {error}").contains("SECRET"),

@@ -3,41 +3,28 @@
 //! every attempt is bounded and retries stay ours. The SDK's client reads
 //! and writes single rows; transactions go through our own [`Batches`].
 
+use super::access::Access;
 use super::batch::Batches;
 use super::ATTEMPT_TIMEOUT;
-use crate::configuration::{StorageAccount, StorageCredentials};
+use crate::configuration::StorageAccount;
 use anyhow::Context as _;
-use azure_core::auth::TokenCredential;
 use azure_data_tables::prelude::TableServiceClient;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// The SDK's client for the account (an import source reads only rows).
 pub(super) fn service_client(account: &StorageAccount) -> anyhow::Result<TableServiceClient> {
-    let identity = identity(account)?;
-    service(account, http()?, identity)
+    service(account, http()?, &Access::of(account)?)
 }
 
 /// The SDK's client and our transaction writer for the account, sharing
-/// one connection pool and one identity (so one token cache).
+/// one connection pool and one identity.
 pub(super) fn service_clients(
     account: &StorageAccount,
 ) -> anyhow::Result<(TableServiceClient, Batches)> {
-    let http = http()?;
-    let identity = identity(account)?;
-    let batches = Batches::new(account, http.clone(), identity.clone())?;
-    Ok((service(account, http, identity)?, batches))
-}
-
-/// The app's identity, when that is how the account is reached.
-fn identity(account: &StorageAccount) -> anyhow::Result<Option<Arc<dyn TokenCredential>>> {
-    Ok(match account.credentials {
-        StorageCredentials::Identity => Some(
-            crate::identity::default_credential()
-                .context("Failed to set up the app's identity for storage")?,
-        ),
-        StorageCredentials::AccountKey(_) | StorageCredentials::SasToken(_) => None,
-    })
+    let (http, access) = (http()?, Access::of(account)?);
+    let batches = Batches::new(account, http.clone(), &access)?;
+    Ok((service(account, http, &access)?, batches))
 }
 
 fn http() -> anyhow::Result<reqwest::Client> {
@@ -52,18 +39,15 @@ fn http() -> anyhow::Result<reqwest::Client> {
 fn service(
     account: &StorageAccount,
     http: reqwest::Client,
-    identity: Option<Arc<dyn TokenCredential>>,
+    access: &Access<'_>,
 ) -> anyhow::Result<TableServiceClient> {
     use azure_storage::{CloudLocation, StorageCredentials as Azure};
-    let credentials = match (&account.credentials, identity) {
-        (StorageCredentials::AccountKey(key), _) => {
-            Azure::access_key(account.name.clone(), key.expose().to_owned())
-        }
+    let credentials = match access {
+        Access::AccountKey(key) => Azure::access_key(account.name.clone(), key.expose().to_owned()),
         // The crate's own message would quote the token: say only what failed.
-        (StorageCredentials::SasToken(sas), _) => Azure::sas_token(sas.expose())
+        Access::Sas(sas) => Azure::sas_token(sas.expose())
             .map_err(|_| anyhow::anyhow!("the SharedAccessSignature could not be read"))?,
-        (StorageCredentials::Identity, Some(identity)) => Azure::token_credential(identity),
-        (StorageCredentials::Identity, None) => anyhow::bail!("no identity for storage"),
+        Access::Identity(identity) => Azure::token_credential(identity.clone()),
     };
     let location = CloudLocation::Custom {
         account: account.name.clone(),

@@ -64,7 +64,7 @@ pub fn lead_entities(
             if was_truncated {
                 truncated.push(name.to_owned());
             }
-            row.insert(name.to_owned(), Value::String(value));
+            row.insert(name.to_owned(), Value::String(value.into_owned()));
         }
     };
 
@@ -144,7 +144,7 @@ fn customer_info<'a>(lead: &'a Lead) -> (String, bool) {
     let render = |limit: usize| {
         let mut shortened = false;
         let mut fit = |value: &'a Option<String>| {
-            let (value, cut) = fit_borrowed(value.as_deref().unwrap_or_default(), limit);
+            let (value, cut) = fit_to(value.as_deref().unwrap_or_default(), limit);
             shortened |= cut;
             value
         };
@@ -175,25 +175,17 @@ fn customer_info<'a>(lead: &'a Lead) -> (String, bool) {
 
 /// Truncates a value that a property cannot hold, marking it. The raw body
 /// always keeps the whole value.
-fn fit_property(value: &str) -> (String, bool) {
+fn fit_property(value: &str) -> (Cow<'_, str>, bool) {
     fit_to(value, MAX_PROPERTY_UTF16)
 }
 
-/// As [`fit_to`], borrowing `value` when it fits.
-fn fit_borrowed(value: &str, limit: usize) -> (Cow<'_, str>, bool) {
-    if value.len() <= limit {
-        return (Cow::Borrowed(value), false);
-    }
-    let (value, cut) = fit_to(value, limit);
-    (Cow::Owned(value), cut)
-}
-
-/// `value` in at most `limit` UTF-16 units, marked when cut.
-fn fit_to(value: &str, limit: usize) -> (String, bool) {
+/// `value` in at most `limit` UTF-16 units (borrowed when it fits),
+/// marked when cut.
+fn fit_to(value: &str, limit: usize) -> (Cow<'_, str>, bool) {
     // A UTF-8 byte count is never below the UTF-16 one: most values need
     // no counting.
     if value.len() <= limit || value.encode_utf16().count() <= limit {
-        return (value.to_owned(), false);
+        return (Cow::Borrowed(value), false);
     }
     let budget = limit.saturating_sub(TRUNCATION_MARK.encode_utf16().count());
     let mut used = 0;
@@ -204,7 +196,10 @@ fn fit_to(value: &str, limit: usize) -> (String, bool) {
             used > budget
         })
         .map_or(value.len(), |(i, _)| i);
-    (format!("{}{TRUNCATION_MARK}", &value[..end]), true)
+    (
+        Cow::Owned(format!("{}{TRUNCATION_MARK}", &value[..end])),
+        true,
+    )
 }
 
 /// Splits text into pieces of at most `MAX_PROPERTY_UTF16` UTF-16 units,

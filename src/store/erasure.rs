@@ -300,11 +300,9 @@ impl LeadStore {
             .collect();
         match commit(self.leads_partition(partition), "erase rows", &ops).await {
             Err(e) if e.is_status(StatusCode::NotFound) => {
+                let client = self.leads.partition_key_client(partition);
                 for row in rows {
-                    let entity = self
-                        .leads
-                        .partition_key_client(partition)
-                        .entity_client(row.row_key.clone());
+                    let entity = client.entity_client(row.row_key.clone());
                     match retrying("erase a row", || async { entity.delete().await }).await {
                         Ok(_) => {}
                         Err(e) if e.is_status(StatusCode::NotFound) => {}

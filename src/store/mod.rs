@@ -14,8 +14,11 @@
 //! - [`rate`] — sends per rolling hour, shared by every instance.
 //! - [`digest_state`] — the digest checkpoint and run history.
 //! - [`transaction`] — an entity-group transaction as data, and its answers.
+//! - [`batch`] — sending one, as the REST reference writes a `$batch`.
+//! - [`access`] — how requests are authorized (key, SAS or identity).
 //! - [`fuzz_support`] — entity invariants for the fuzzer.
 
+mod access;
 mod batch;
 mod client;
 pub mod digest_state;

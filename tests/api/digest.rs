@@ -328,7 +328,7 @@ async fn a_run_that_died_after_claiming_is_resent_after_its_lease() {
     let report = app.digest().run(app.clock.now(), false).await.unwrap();
     assert!(matches!(report.outcome, Outcome::Sent { .. }));
     assert_eq!(report.lead_count, 1);
-    let (checkpoint, _) = store.digest_state().checkpoint().await.unwrap().unwrap();
+    let checkpoint = app.checkpoint().await;
     assert_eq!(checkpoint.claim, None);
     assert_eq!(pending_digest_records(&app).await, 0);
     app.stop().await;

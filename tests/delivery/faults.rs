@@ -132,12 +132,7 @@ async fn refused_for_good_is_dead_reported_and_delivered_once_fixed() {
 async fn a_crash_between_sending_and_recording_resends_under_the_same_id() {
     let s = setup().await;
     // Nothing is delivered until the test says so.
-    s.webhook.answer(Answer::Status(503));
-    post(&s.app, lead("Crash")).await;
-    until(&s.app, Duration::from_secs(30), async || {
-        !s.webhook.received().is_empty()
-    })
-    .await;
+    refused_once(&s, "Crash").await;
     // A sweep claimed it, sent it, and died before recording the outcome:
     // the claim stays until its lease runs out.
     let store = s.app.store();
@@ -381,12 +376,7 @@ async fn a_sweep_against_a_hanging_receiver_ends_within_its_budget() {
 #[tokio::test]
 async fn a_delivery_to_a_destination_removed_since_dies_at_its_maximum_age() {
     let s = setup().await;
-    s.webhook.answer(Answer::Status(503));
-    post(&s.app, lead("Orphan")).await;
-    until(&s.app, Duration::from_secs(30), async || {
-        !s.webhook.received().is_empty()
-    })
-    .await;
+    refused_once(&s, "Orphan").await;
     let _quiet = deliverer(&s.app).quiesce().await;
     // An instance deployed without the webhook, on the same table.
     let other = spawn_app_with(AppOptions {
@@ -423,4 +413,15 @@ async fn a_delivery_to_a_destination_removed_since_dies_at_its_maximum_age() {
     );
     other.stop().await;
     s.app.stop().await;
+}
+
+/// Posts a lead while the webhook answers 503, and waits until its first
+/// attempt has reached the webhook (and failed).
+async fn refused_once(s: &Setup, first_name: &str) {
+    s.webhook.answer(Answer::Status(503));
+    post(&s.app, lead(first_name)).await;
+    until(&s.app, Duration::from_secs(30), async || {
+        !s.webhook.received().is_empty()
+    })
+    .await;
 }

@@ -9,7 +9,7 @@ use marketplace_leads::configuration::Settings;
 use marketplace_leads::delivery::Deliverer;
 use marketplace_leads::digest::{DigestError, DigestRunner, RunReport};
 use marketplace_leads::startup::Application;
-use marketplace_leads::store::LeadStore;
+use marketplace_leads::store::{Checkpoint, LeadStore};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
@@ -188,6 +188,18 @@ impl TestApp {
 
     pub fn store(&self) -> LeadStore {
         LeadStore::from_settings(&self.settings.storage).expect("a store")
+    }
+
+    /// The digest's checkpoint as stored now (there must be one).
+    pub async fn checkpoint(&self) -> Checkpoint {
+        let (checkpoint, _) = self
+            .store()
+            .digest_state()
+            .checkpoint()
+            .await
+            .expect("the checkpoint can be read")
+            .expect("a checkpoint is stored");
+        checkpoint
     }
 
     pub fn digest(&self) -> DigestRunner {
